@@ -1,0 +1,145 @@
+//! Model backends: what actually generates tokens behind a region.
+//!
+//! [`ModelBackend`] is the interface; [`Backend`] is the closed set of kinds (`sim`,
+//! `openai`, …) the catalog can name. Every backend produces the same
+//! [`ModelEvent`] stream, so the server encodes Converse, ConverseStream and the native
+//! InvokeModel shapes the same way whatever runs the model.
+
+mod error;
+pub mod openai;
+mod prompt;
+pub mod sim;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::Stream;
+use spillway_catalog::{BackendSpec, Catalog};
+use spillway_wire::converse::ConverseRequest;
+use spillway_wire::invoke::{EmbedOutput, EmbedRequest};
+use spillway_wire::stream::ModelEvent;
+
+pub use error::BackendError;
+pub use prompt::{count_tokens, render_prompt};
+
+/// The events of one generation, in order, ending with `ModelEvent::Finish` or an error.
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<ModelEvent, BackendError>> + Send>>;
+
+/// One chat generation, in spillway's Converse model.
+#[derive(Debug, Clone, Copy)]
+pub struct ChatCall<'a> {
+    /// The model's name at this backend.
+    pub model: &'a str,
+    pub request: &'a ConverseRequest,
+    /// maxTokens after defaults were applied.
+    pub max_tokens: u32,
+    /// Whether the caller streams (backends with two modes pick theirs).
+    pub stream: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct EmbedCall<'a> {
+    pub model: &'a str,
+    pub request: &'a EmbedRequest,
+    /// The model's vector size when the request names none.
+    pub default_dimensions: u32,
+}
+
+/// How busy a backend is: what routing compares across regions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Load {
+    pub in_flight: u32,
+    pub limit: u32,
+}
+
+/// What every backend kind does.
+pub trait ModelBackend: Send + Sync {
+    fn chat(&self, call: ChatCall<'_>) -> impl Future<Output = Result<EventStream, BackendError>> + Send;
+    fn embed(&self, call: EmbedCall<'_>) -> impl Future<Output = Result<EmbedOutput, BackendError>> + Send;
+    /// Input tokens of a conversation, as this backend's model counts them.
+    fn count_tokens(
+        &self,
+        model: &str,
+        request: &ConverseRequest,
+    ) -> impl Future<Output = Result<u32, BackendError>> + Send;
+    fn load(&self) -> Load;
+}
+
+/// The closed set of backend kinds.
+#[derive(Debug)]
+pub enum Backend {
+    Sim(sim::SimBackend),
+    OpenAi(openai::OpenAiBackend),
+}
+
+impl Backend {
+    pub fn from_spec(spec: &BackendSpec) -> Result<Self, BackendError> {
+        Ok(match spec {
+            BackendSpec::Sim(cfg) => Self::Sim(sim::SimBackend::new(cfg.clone())),
+            BackendSpec::OpenAi(cfg) => Self::OpenAi(openai::OpenAiBackend::new(cfg.clone())?),
+        })
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Sim(_) => "sim",
+            Self::OpenAi(_) => "openai",
+        }
+    }
+}
+
+impl ModelBackend for Backend {
+    async fn chat(&self, call: ChatCall<'_>) -> Result<EventStream, BackendError> {
+        match self {
+            Self::Sim(b) => b.chat(call).await,
+            Self::OpenAi(b) => b.chat(call).await,
+        }
+    }
+
+    async fn embed(&self, call: EmbedCall<'_>) -> Result<EmbedOutput, BackendError> {
+        match self {
+            Self::Sim(b) => b.embed(call).await,
+            Self::OpenAi(b) => b.embed(call).await,
+        }
+    }
+
+    async fn count_tokens(&self, model: &str, request: &ConverseRequest) -> Result<u32, BackendError> {
+        match self {
+            Self::Sim(b) => b.count_tokens(model, request).await,
+            Self::OpenAi(b) => b.count_tokens(model, request).await,
+        }
+    }
+
+    fn load(&self) -> Load {
+        match self {
+            Self::Sim(b) => b.load(),
+            Self::OpenAi(b) => b.load(),
+        }
+    }
+}
+
+/// Every backend of the catalog, built once at start and shared by all requests.
+#[derive(Debug, Clone, Default)]
+pub struct Backends {
+    by_name: BTreeMap<String, Arc<Backend>>,
+}
+
+impl Backends {
+    pub fn build(catalog: &Catalog) -> Result<Self, BackendError> {
+        let mut by_name = BTreeMap::new();
+        for (name, spec) in &catalog.backends {
+            by_name.insert(name.clone(), Arc::new(Backend::from_spec(spec)?));
+        }
+        Ok(Self { by_name })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<Backend>> {
+        self.by_name.get(name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Arc<Backend>)> {
+        self.by_name.iter()
+    }
+}

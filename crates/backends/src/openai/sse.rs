@@ -1,0 +1,223 @@
+//! Streamed chat completions: the SSE body of `"stream": true`, chunk by chunk, as
+//! [`ModelEvent`]s.
+
+use eventsource_stream::Eventsource;
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::Value;
+use spillway_wire::converse::TokenUsage;
+use spillway_wire::stream::{Finish, ModelEvent};
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::response::{arguments_text, fallback_tool_id, stop_reason, Usage};
+use crate::prompt::count_tokens;
+use crate::{BackendError, EventStream};
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct Chunk {
+    #[serde(default)]
+    choices: Vec<ChunkChoice>,
+    usage: Option<Usage>,
+    /// Servers that fail after the headers report it in a chunk of its own.
+    error: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ChunkChoice {
+    #[serde(default)]
+    delta: Delta,
+    finish_reason: Option<String>,
+    stop_reason: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Delta {
+    content: Option<String>,
+    tool_calls: Option<Vec<ToolCallDelta>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ToolCallDelta {
+    #[serde(default)]
+    index: usize,
+    id: Option<String>,
+    function: Option<FunctionDelta>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FunctionDelta {
+    name: Option<String>,
+    #[serde(default)]
+    arguments: Value,
+}
+
+/// The tool call whose fragments are arriving.
+#[derive(Debug)]
+struct ToolSlot {
+    index: usize,
+    id: Option<String>,
+    name: Option<String>,
+    /// Whether `ToolUseStart` went out; until the name is known arguments wait here.
+    started: bool,
+    pending: String,
+}
+
+/// Folds chunks into events, remembering what the finish needs.
+#[derive(Debug)]
+pub(super) struct Assembler {
+    input_estimate: u32,
+    /// Everything generated, to estimate output tokens when the server sends no usage.
+    generated: String,
+    tool: Option<ToolSlot>,
+    tool_calls: usize,
+    finish_reason: Option<String>,
+    vllm_stop: Option<Value>,
+    usage: Option<Usage>,
+}
+
+impl Assembler {
+    pub(super) fn new(input_estimate: u32) -> Self {
+        Self {
+            input_estimate,
+            generated: String::new(),
+            tool: None,
+            tool_calls: 0,
+            finish_reason: None,
+            vllm_stop: None,
+            usage: None,
+        }
+    }
+
+    /// Events for one chunk's `data`.
+    pub(super) fn push(&mut self, data: &str) -> Result<Vec<ModelEvent>, BackendError> {
+        let chunk: Chunk = serde_json::from_str(data)
+            .map_err(|e| BackendError::Stream(format!("invalid chunk from the backend: {e}")))?;
+        if let Some(err) = chunk.error.filter(|e| !e.is_null()) {
+            let msg = err.get("message").and_then(Value::as_str).map_or_else(|| err.to_string(), str::to_owned);
+            return Err(BackendError::Stream(msg));
+        }
+        if chunk.usage.is_some() {
+            self.usage = chunk.usage;
+        }
+        let mut out = Vec::new();
+        // Only `n = 1` is ever requested, so the first choice is the answer.
+        let Some(choice) = chunk.choices.into_iter().next() else { return Ok(out) };
+        if let Some(text) = choice.delta.content.filter(|t| !t.is_empty()) {
+            self.generated.push_str(&text);
+            out.push(ModelEvent::Text(text));
+        }
+        for call in choice.delta.tool_calls.unwrap_or_default() {
+            self.tool_delta(call, &mut out)?;
+        }
+        if let Some(reason) = choice.finish_reason {
+            self.finish_reason = Some(reason);
+            self.vllm_stop = choice.stop_reason;
+        }
+        Ok(out)
+    }
+
+    fn tool_delta(&mut self, call: ToolCallDelta, out: &mut Vec<ModelEvent>) -> Result<(), BackendError> {
+        let (name, args) = match call.function {
+            Some(f) => (f.name, arguments_text(&f.arguments)),
+            None => (None, String::new()),
+        };
+        let same = self
+            .tool
+            .as_ref()
+            .is_some_and(|t| t.index == call.index && (call.id.is_none() || call.id == t.id || t.id.is_none()));
+        if !same {
+            // Events carry one tool use at a time, so a call cannot be resumed later.
+            if self.tool.as_ref().is_some_and(|t| call.index < t.index) {
+                return Err(BackendError::Stream("the backend interleaved tool call fragments".into()));
+            }
+            if self.tool.as_ref().is_some_and(|t| !t.started) {
+                return Err(BackendError::Stream("the backend sent a tool call without a function name".into()));
+            }
+            self.tool =
+                Some(ToolSlot { index: call.index, id: None, name: None, started: false, pending: String::new() });
+            self.tool_calls += 1;
+        }
+        let Some(slot) = self.tool.as_mut() else { return Ok(()) };
+        if call.id.is_some() {
+            slot.id = call.id;
+        }
+        if let Some(n) = name.filter(|n| !n.is_empty()) {
+            if !slot.started {
+                slot.name = Some(n);
+            }
+        }
+        self.generated.push_str(&args);
+        if slot.started {
+            if !args.is_empty() {
+                out.push(ModelEvent::ToolUseInput(args));
+            }
+            return Ok(());
+        }
+        slot.pending.push_str(&args);
+        if let Some(name) = slot.name.clone() {
+            slot.started = true;
+            self.generated.push_str(&name);
+            let id = slot.id.clone().unwrap_or_else(|| fallback_tool_id(self.tool_calls - 1));
+            out.push(ModelEvent::ToolUseStart { id, name });
+            if !slot.pending.is_empty() {
+                out.push(ModelEvent::ToolUseInput(std::mem::take(&mut slot.pending)));
+            }
+        }
+        Ok(())
+    }
+
+    /// The closing event, once the body has ended.
+    pub(super) fn finish(self) -> Result<ModelEvent, BackendError> {
+        let Some(reason) = self.finish_reason else {
+            return Err(BackendError::Stream("the backend stream ended before the model finished".into()));
+        };
+        if self.tool.as_ref().is_some_and(|t| !t.started) {
+            return Err(BackendError::Stream("the backend sent a tool call without a function name".into()));
+        }
+        let (stop_reason, stop_sequence) = stop_reason(&reason, self.vllm_stop.as_ref(), self.tool_calls > 0);
+        let usage = match self.usage {
+            Some(u) => TokenUsage::new(u.prompt_tokens, u.completion_tokens),
+            None => TokenUsage::new(self.input_estimate, count_tokens(&self.generated)),
+        };
+        Ok(ModelEvent::Finish(Finish { stop_reason, usage, stop_sequence }))
+    }
+}
+
+/// The events of a streamed response. `permit` is the backend slot, held until the
+/// stream is dropped so a slow reader still counts against the limit.
+pub(super) fn events(response: reqwest::Response, permit: OwnedSemaphorePermit, input_estimate: u32) -> EventStream {
+    let stream = async_stream::stream! {
+        let _permit = permit;
+        let mut sse = response.bytes_stream().eventsource();
+        let mut asm = Assembler::new(input_estimate);
+        while let Some(event) = sse.next().await {
+            let event = match event {
+                Ok(e) => e,
+                Err(e) => {
+                    yield Err(BackendError::Stream(format!("the backend stream broke: {e}")));
+                    return;
+                }
+            };
+            let data = event.data.trim();
+            if data.is_empty() {
+                continue;
+            }
+            if data == "[DONE]" {
+                break;
+            }
+            match asm.push(data) {
+                Ok(events) => {
+                    for e in events {
+                        yield Ok(e);
+                    }
+                }
+                Err(e) => {
+                    yield Err(e);
+                    return;
+                }
+            }
+        }
+        yield asm.finish();
+    };
+    Box::pin(stream)
+}

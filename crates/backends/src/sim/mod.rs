@@ -1,0 +1,233 @@
+//! The simulator backend: deterministic, seeded answers at a configurable pace, with a
+//! concurrency limit and failure injection. It is how tests, benchmarks and demos run
+//! without a model server, and it is labelled `sim` wherever backends are listed.
+
+mod text;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use spillway_catalog::{SimBackend as SimConfig, SimFailureKind};
+use spillway_wire::converse::{ContentBlock, ConverseRequest, StopReason, TokenUsage, Tool, ToolChoice};
+use spillway_wire::invoke::EmbedOutput;
+use spillway_wire::stream::{Finish, ModelEvent};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+use crate::prompt::{count_request_tokens, count_tokens, render_prompt};
+use crate::{BackendError, ChatCall, EmbedCall, EventStream, Load, ModelBackend};
+
+#[derive(Debug)]
+pub struct SimBackend {
+    cfg: SimConfig,
+    slots: Arc<Semaphore>,
+    /// Counts calls so a failure rate below 1 hits a deterministic share of them.
+    calls: AtomicU64,
+}
+
+/// What the simulator decided to answer, before pacing it out.
+#[derive(Debug, Clone, PartialEq)]
+struct Plan {
+    input_tokens: u32,
+    events: Vec<ModelEvent>,
+}
+
+impl SimBackend {
+    pub fn new(cfg: SimConfig) -> Self {
+        let slots = Arc::new(Semaphore::new(cfg.max_concurrency as usize));
+        Self { cfg, slots, calls: AtomicU64::new(0) }
+    }
+
+    fn acquire(&self) -> Result<OwnedSemaphorePermit, BackendError> {
+        // A saturated backend answers 429 at once, as a real server at its limit does.
+        Arc::clone(&self.slots).try_acquire_owned().map_err(|_| BackendError::Throttled)
+    }
+
+    /// The failure to inject into this call, if any.
+    fn failure(&self) -> Option<(SimFailureKind, u32)> {
+        let f = self.cfg.failure.as_ref()?;
+        let n = self.calls.fetch_add(1, Ordering::Relaxed);
+        let mut rng = text::Rng::new(text::hash(&[&self.cfg.seed.to_le_bytes(), &n.to_le_bytes()]));
+        (rng.unit() < f.rate).then_some((f.kind, f.after_tokens))
+    }
+
+    fn plan(&self, model: &str, req: &ConverseRequest, max_tokens: u32) -> Plan {
+        let prompt = render_prompt(req);
+        let input_tokens = count_request_tokens(req);
+        let temperature = req.inference_config.as_ref().and_then(|c| c.temperature).unwrap_or(1.0);
+        let mut rng = text::Rng::new(text::hash(&[
+            &self.cfg.seed.to_le_bytes(),
+            model.as_bytes(),
+            prompt.as_bytes(),
+            &temperature.to_le_bytes(),
+        ]));
+        let mut events = vec![ModelEvent::InputTokens(input_tokens)];
+        if let Some((id, name, input)) = tool_call(&mut rng, req) {
+            let input = input.to_string();
+            let output_tokens = count_tokens(&name) + count_tokens(&input);
+            events.push(ModelEvent::ToolUseStart { id, name });
+            events.push(ModelEvent::ToolUseInput(input));
+            let usage = TokenUsage::new(input_tokens, output_tokens);
+            events.push(ModelEvent::Finish(Finish::new(StopReason::ToolUse, usage)));
+            return Plan { input_tokens, events };
+        }
+        let natural = self.cfg.output_tokens.max(1);
+        let natural = natural / 2 + rng.below(u64::from(natural)) as u32 + 1;
+        let pieces = text::pieces(&mut rng, natural.min(max_tokens));
+        let stops = req.inference_config.as_ref().and_then(|c| c.stop_sequences.clone()).unwrap_or_default();
+        let (pieces, stop_sequence) = cut_at_stop(pieces, &stops);
+        let output_tokens = pieces.len() as u32;
+        let stop_reason = if stop_sequence.is_some() {
+            StopReason::StopSequence
+        } else if natural > max_tokens {
+            StopReason::MaxTokens
+        } else {
+            StopReason::EndTurn
+        };
+        events.extend(pieces.into_iter().map(ModelEvent::Text));
+        events.push(ModelEvent::Finish(Finish {
+            stop_reason,
+            usage: TokenUsage::new(input_tokens, output_tokens),
+            stop_sequence,
+        }));
+        Plan { input_tokens, events }
+    }
+}
+
+/// Whether to answer with a tool call: when the caller forces one (`any` / `tool`), or
+/// under `auto` when the last user turn names a tool; never right after a tool result.
+fn tool_call(rng: &mut text::Rng, req: &ConverseRequest) -> Option<(String, String, serde_json::Value)> {
+    let cfg = req.tool_config.as_ref()?;
+    let last = req.messages.last()?;
+    if last.content.iter().any(|b| matches!(b, ContentBlock::ToolResult(_))) {
+        return None;
+    }
+    let specs: Vec<_> =
+        cfg.tools.iter().filter_map(|t| if let Tool::ToolSpec(s) = t { Some(s) } else { None }).collect();
+    let spec = match &cfg.tool_choice {
+        Some(ToolChoice::Tool(choice)) => specs.iter().find(|s| s.name == choice.name)?,
+        Some(ToolChoice::Any(_)) => specs.first()?,
+        _ => {
+            let text: String = last
+                .content
+                .iter()
+                .filter_map(|b| if let ContentBlock::Text(t) = b { Some(t.as_str()) } else { None })
+                .collect();
+            specs.iter().find(|s| text.contains(&s.name))?
+        }
+    };
+    let schema = match &spec.input_schema {
+        spillway_wire::converse::ToolInputSchema::Json(v) => v.clone(),
+        spillway_wire::converse::ToolInputSchema::Unknown(_) => serde_json::json!({"type": "object"}),
+    };
+    let input = text::value_for_schema(rng, &schema);
+    let id = format!("tooluse_{:016x}", rng.next_u64());
+    Some((id, spec.name.clone(), input))
+}
+
+/// Cut the answer before the earliest stop sequence, as a model stops on it.
+fn cut_at_stop(pieces: Vec<String>, stops: &[String]) -> (Vec<String>, Option<String>) {
+    if stops.is_empty() {
+        return (pieces, None);
+    }
+    let full: String = pieces.concat();
+    let Some((at, stop)) = stops
+        .iter()
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| full.find(s.as_str()).map(|i| (i, s)))
+        .min_by_key(|(i, _)| *i)
+    else {
+        return (pieces, None);
+    };
+    let mut kept = Vec::new();
+    let mut len = 0;
+    for p in pieces {
+        if len + p.len() > at {
+            let head = &p[..at - len];
+            if !head.is_empty() {
+                kept.push(head.to_owned());
+            }
+            break;
+        }
+        len += p.len();
+        kept.push(p);
+    }
+    (kept, Some(stop.clone()))
+}
+
+impl ModelBackend for SimBackend {
+    async fn chat(&self, call: ChatCall<'_>) -> Result<EventStream, BackendError> {
+        let permit = self.acquire()?;
+        let failure = self.failure();
+        let ttft = Duration::from_millis(self.cfg.ttft_ms);
+        match failure {
+            Some((SimFailureKind::Throttle, _)) => return Err(BackendError::Throttled),
+            Some((SimFailureKind::Error, _)) => {
+                return Err(BackendError::Unavailable("simulated backend error (500)".into()))
+            }
+            Some((SimFailureKind::Timeout, _)) => {
+                tokio::time::sleep(ttft).await;
+                return Err(BackendError::Timeout);
+            }
+            _ => {}
+        }
+        let plan = self.plan(call.model, call.request, call.max_tokens);
+        let fail_after = match failure {
+            Some((SimFailureKind::MidStream, n)) => Some(n),
+            _ => None,
+        };
+        let tps = self.cfg.tokens_per_second;
+        let stream = async_stream::stream! {
+            // Hold the slot for as long as the stream lives.
+            let _permit = permit;
+            let start = Instant::now();
+            tokio::time::sleep(ttft).await;
+            let mut emitted = 0u32;
+            for event in plan.events {
+                let is_token = matches!(event, ModelEvent::Text(_) | ModelEvent::ToolUseInput(_));
+                if is_token {
+                    if fail_after.is_some_and(|n| emitted >= n) {
+                        yield Err(BackendError::Stream("simulated failure mid-stream".into()));
+                        return;
+                    }
+                    if tps > 0 {
+                        // Pace against the clock, not per sleep, so timer granularity
+                        // does not slow the stream down.
+                        let due = start + ttft + Duration::from_secs_f64(f64::from(emitted) / f64::from(tps));
+                        tokio::time::sleep_until(due).await;
+                    }
+                    emitted += 1;
+                }
+                if fail_after.is_some_and(|n| emitted > n) {
+                    yield Err(BackendError::Stream("simulated failure mid-stream".into()));
+                    return;
+                }
+                yield Ok(event);
+            }
+        };
+        Ok(Box::pin(stream))
+    }
+
+    async fn embed(&self, call: EmbedCall<'_>) -> Result<EmbedOutput, BackendError> {
+        let _permit = self.acquire()?;
+        let dims = call.request.dimensions.unwrap_or(call.default_dimensions).max(1);
+        tokio::time::sleep(Duration::from_millis(self.cfg.ttft_ms)).await;
+        let embeddings = call.request.texts.iter().map(|t| text::embedding(self.cfg.seed, t, dims, true)).collect();
+        let input_tokens = call.request.texts.iter().map(|t| count_tokens(t)).sum();
+        Ok(EmbedOutput { embeddings, input_tokens })
+    }
+
+    async fn count_tokens(&self, _model: &str, request: &ConverseRequest) -> Result<u32, BackendError> {
+        Ok(count_request_tokens(request))
+    }
+
+    fn load(&self) -> Load {
+        let limit = self.cfg.max_concurrency;
+        let free = u32::try_from(self.slots.available_permits()).unwrap_or(limit);
+        Load { in_flight: limit.saturating_sub(free), limit }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,15 @@
+//! The catalog: regions, backends, models with their per-region availability and quotas,
+//! system-defined inference profiles, prices and accounts.
+//!
+//! It is read from TOML in two stages, as the config should be: [`raw`] mirrors the file
+//! (unknown keys are errors, and serde reports the key path), then [`load`] checks the
+//! references between sections and builds the [`Catalog`] the rest of the service reads.
+
+mod builtin;
+mod load;
+mod model;
+pub mod raw;
+
+pub use builtin::{builtin, BUILTIN_TOML};
+pub use load::{from_toml, ConfigError};
+pub use model::*;

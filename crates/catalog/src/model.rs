@@ -1,0 +1,157 @@
+//! The validated catalog the service reads at run time.
+
+use std::collections::{BTreeMap, HashMap};
+
+pub use crate::raw::{Access, OpenAiBackend, SimBackend, SimFailure, SimFailureKind};
+pub use spillway_wire::invoke::BodyFormat;
+
+/// A backend definition, by kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BackendSpec {
+    Sim(SimBackend),
+    OpenAi(OpenAiBackend),
+}
+
+impl BackendSpec {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Sim(_) => "sim",
+            Self::OpenAi(_) => "openai",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Region {
+    pub name: String,
+    pub description: Option<String>,
+}
+
+/// A model offered in one region.
+#[derive(Debug, Clone)]
+pub struct Offer {
+    pub region: String,
+    pub access: Access,
+    /// Name of the backend serving it there.
+    pub backend: String,
+    /// The model's name at that backend.
+    pub backend_model: String,
+    pub rpm: u32,
+    pub tpm: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub id: String,
+    pub name: String,
+    pub provider: String,
+    pub body_format: BodyFormat,
+    pub input_modalities: Vec<String>,
+    pub output_modalities: Vec<String>,
+    pub streaming: bool,
+    pub lifecycle: String,
+    pub default_max_tokens: u32,
+    pub max_tokens_limit: Option<u32>,
+    pub dimensions: Option<u32>,
+    pub customizations: Vec<String>,
+    /// Offers keyed by region name.
+    pub offers: BTreeMap<String, Offer>,
+}
+
+impl Model {
+    pub fn offer(&self, region: &str) -> Option<&Offer> {
+        self.offers.get(region)
+    }
+
+    pub fn is_embedding(&self) -> bool {
+        self.body_format.is_embedding()
+    }
+}
+
+/// A system-defined (cross-region) inference profile.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub model: String,
+    /// Source regions that may call it, which are also its possible destinations.
+    pub regions: Vec<String>,
+    pub rpm: Option<u32>,
+    pub tpm: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Price {
+    pub input_per_1k: f64,
+    pub output_per_1k: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccessKey {
+    pub id: String,
+    pub secret: String,
+    pub session_tokens: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: String,
+    pub access_keys: Vec<AccessKey>,
+    pub api_keys: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pub default_region: String,
+    pub default_account: String,
+    pub backends: BTreeMap<String, BackendSpec>,
+    pub regions: Vec<Region>,
+    pub models: Vec<Model>,
+    pub profiles: Vec<Profile>,
+    pub accounts: Vec<Account>,
+    /// (model id, region) → price; `None` region key is the model's default price.
+    pub(crate) prices: HashMap<String, (Price, HashMap<String, Price>)>,
+    pub(crate) model_index: HashMap<String, usize>,
+    pub(crate) profile_index: HashMap<String, usize>,
+}
+
+impl Catalog {
+    pub fn model(&self, id: &str) -> Option<&Model> {
+        self.model_index.get(id).map(|&i| &self.models[i])
+    }
+
+    pub fn profile(&self, id: &str) -> Option<&Profile> {
+        self.profile_index.get(id).map(|&i| &self.profiles[i])
+    }
+
+    pub fn region(&self, name: &str) -> Option<&Region> {
+        self.regions.iter().find(|r| r.name == name)
+    }
+
+    /// Price of `model` billed in `region` (the source region, as Bedrock bills).
+    pub fn price(&self, model: &str, region: &str) -> Option<Price> {
+        let (default, by_region) = self.prices.get(model)?;
+        Some(by_region.get(region).copied().unwrap_or(*default))
+    }
+
+    /// Replace every backend with the simulator (`serve --backend sim`), keeping names so
+    /// every reference still resolves. Backends that already are simulators keep their
+    /// settings.
+    pub fn with_sim_backends(mut self) -> Self {
+        for spec in self.backends.values_mut() {
+            if !matches!(spec, BackendSpec::Sim(_)) {
+                *spec = BackendSpec::Sim(SimBackend::default());
+            }
+        }
+        self
+    }
+
+    /// Backend kinds in use, for banners and listings ("sim" says it is a simulator).
+    pub fn backend_kinds(&self) -> Vec<&'static str> {
+        let mut kinds: Vec<_> = self.backends.values().map(BackendSpec::kind).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        kinds
+    }
+}

@@ -1,0 +1,272 @@
+//! The configuration file as written. Every struct denies unknown keys so a typo is an
+//! error that names the key, never a silently ignored setting.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Region used when a request carries no SigV4 credential scope.
+    pub default_region: String,
+    /// Account that owns requests in open mode (no accounts configured).
+    #[serde(default = "default_account")]
+    pub default_account: String,
+    /// Backend serving a model in a region when neither the model nor the region names one.
+    pub default_backend: Option<String>,
+    #[serde(default)]
+    pub backends: BTreeMap<String, Backend>,
+    #[serde(default)]
+    pub regions: BTreeMap<String, Region>,
+    #[serde(default)]
+    pub models: Vec<Model>,
+    #[serde(default)]
+    pub profiles: Vec<Profile>,
+    #[serde(default)]
+    pub prices: BTreeMap<String, Price>,
+    #[serde(default)]
+    pub accounts: Vec<Account>,
+}
+
+fn default_account() -> String {
+    "123456789012".to_owned()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Backend {
+    Sim(SimBackend),
+    #[serde(rename = "openai")]
+    OpenAi(OpenAiBackend),
+}
+
+/// The simulator: deterministic text at a configurable pace, with failure injection.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimBackend {
+    #[serde(default = "SimBackend::default_ttft")]
+    pub ttft_ms: u64,
+    /// Generation pace; 0 means as fast as possible.
+    #[serde(default = "SimBackend::default_tps")]
+    pub tokens_per_second: u32,
+    #[serde(default = "SimBackend::default_concurrency")]
+    pub max_concurrency: u32,
+    /// Length of a natural answer in tokens (before maxTokens cuts it).
+    #[serde(default = "SimBackend::default_output")]
+    pub output_tokens: u32,
+    #[serde(default)]
+    pub seed: u64,
+    pub failure: Option<SimFailure>,
+}
+
+impl SimBackend {
+    fn default_ttft() -> u64 {
+        20
+    }
+    fn default_tps() -> u32 {
+        400
+    }
+    fn default_concurrency() -> u32 {
+        64
+    }
+    fn default_output() -> u32 {
+        48
+    }
+}
+
+impl Default for SimBackend {
+    fn default() -> Self {
+        Self {
+            ttft_ms: Self::default_ttft(),
+            tokens_per_second: Self::default_tps(),
+            max_concurrency: Self::default_concurrency(),
+            output_tokens: Self::default_output(),
+            seed: 0,
+            failure: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SimFailureKind {
+    /// The backend answers 429 before generating.
+    Throttle,
+    /// The backend answers 500 before generating.
+    Error,
+    /// The backend never answers within its timeout.
+    Timeout,
+    /// The backend fails after `after_tokens` tokens of a stream.
+    MidStream,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimFailure {
+    pub kind: SimFailureKind,
+    /// Share of requests that fail, 0.0–1.0 (decided by a seeded generator).
+    #[serde(default = "one")]
+    pub rate: f64,
+    #[serde(default)]
+    pub after_tokens: u32,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// Any OpenAI-compatible chat-completions server (vLLM, llama.cpp, Ollama, TGI).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenAiBackend {
+    /// Base URL up to and including `/v1`.
+    pub base_url: String,
+    /// Name of the environment variable holding the API key, if the server needs one.
+    pub api_key_env: Option<String>,
+    #[serde(default = "OpenAiBackend::default_timeout")]
+    pub timeout_ms: u64,
+    #[serde(default = "OpenAiBackend::default_concurrency")]
+    pub max_concurrency: u32,
+    /// Whether the server accepts `tools` (toolConfig is refused otherwise).
+    #[serde(default = "yes")]
+    pub tools: bool,
+}
+
+impl OpenAiBackend {
+    fn default_timeout() -> u64 {
+        120_000
+    }
+    fn default_concurrency() -> u32 {
+        64
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Region {
+    pub description: Option<String>,
+    /// Backend for models in this region that name none.
+    pub default_backend: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Model {
+    pub id: String,
+    pub name: String,
+    pub provider: String,
+    pub body_format: spillway_wire::invoke::BodyFormat,
+    #[serde(default = "text_only")]
+    pub input_modalities: Vec<String>,
+    #[serde(default = "text_only")]
+    pub output_modalities: Vec<String>,
+    #[serde(default = "yes")]
+    pub streaming: bool,
+    #[serde(default = "active")]
+    pub lifecycle: String,
+    /// maxTokens when a request sets none (what quota admission reserves).
+    #[serde(default = "default_max_tokens")]
+    pub default_max_tokens: u32,
+    /// Largest maxTokens a request may ask for.
+    pub max_tokens_limit: Option<u32>,
+    /// The model's name at its backends (an OpenAI `model`); defaults to `id`.
+    pub backend_model: Option<String>,
+    /// Embedding vector size, for embedding models.
+    pub dimensions: Option<u32>,
+    #[serde(default)]
+    pub customizations: Vec<String>,
+    /// Where the model is offered, keyed by region.
+    #[serde(default)]
+    pub regions: BTreeMap<String, Offer>,
+}
+
+fn text_only() -> Vec<String> {
+    vec!["TEXT".to_owned()]
+}
+
+fn active() -> String {
+    "ACTIVE".to_owned()
+}
+
+fn default_max_tokens() -> u32 {
+    4096
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Access {
+    /// Callable directly in the region, and a destination of the profiles that list it.
+    #[default]
+    OnDemand,
+    /// Served in the region, but only through an inference profile.
+    ProfileOnly,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Offer {
+    #[serde(default)]
+    pub access: Access,
+    pub backend: Option<String>,
+    pub backend_model: Option<String>,
+    /// On-demand requests per minute for (account, this region, model).
+    pub rpm: u32,
+    /// On-demand tokens per minute for (account, this region, model).
+    pub tpm: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub model: String,
+    pub regions: Vec<String>,
+    /// Cross-region quota per source region; default twice the on-demand quota there.
+    pub rpm: Option<u32>,
+    pub tpm: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    /// USD per 1,000 input tokens.
+    pub input_per_1k: f64,
+    /// USD per 1,000 output tokens.
+    pub output_per_1k: f64,
+    /// Region-specific prices, keyed by region.
+    #[serde(default)]
+    pub regions: BTreeMap<String, RegionPrice>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionPrice {
+    pub input_per_1k: f64,
+    pub output_per_1k: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    pub id: String,
+    #[serde(default)]
+    pub access_keys: Vec<AccessKey>,
+    #[serde(default)]
+    pub api_keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessKey {
+    pub id: String,
+    pub secret: String,
+    #[serde(default)]
+    pub session_tokens: Vec<String>,
+}

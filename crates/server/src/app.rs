@@ -1,0 +1,56 @@
+//! The router and the state every handler shares.
+//!
+//! The request path, outermost first:
+//! 1. `request_id`: an ID for the request and the `x-amzn-RequestId` header on every answer;
+//! 2. the body limit (InvokeModel bodies may be up to 25 MB);
+//! 3. the route table below (method + raw path; axum decodes `{model_id}`);
+//! 4. a thin handler in [`crate::runtime`]: parse (wire) → resolve (route) → run with
+//!    failover ([`crate::engine`]) → encode JSON or event-stream frames (wire).
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use spillway_backends::Backends;
+use spillway_catalog::Catalog;
+use spillway_wire::{BedrockError, ErrorCode};
+
+use crate::engine::Engine;
+use crate::error::ApiError;
+use crate::{context, runtime};
+
+/// Bedrock's limit on an InvokeModel body.
+const MAX_BODY: usize = 25_000_000;
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub catalog: Arc<Catalog>,
+    pub engine: Arc<Engine>,
+}
+
+impl AppState {
+    pub fn new(catalog: Arc<Catalog>) -> anyhow::Result<Self> {
+        let backends = Backends::build(&catalog)?;
+        let engine = Arc::new(Engine::new(backends));
+        Ok(Self { catalog, engine })
+    }
+}
+
+pub fn build_router(state: AppState) -> Router {
+    Router::new()
+        .route("/model/{model_id}/converse", post(runtime::converse::converse))
+        .route("/model/{model_id}/converse-stream", post(runtime::converse::converse_stream))
+        .route("/model/{model_id}/invoke", post(runtime::invoke::invoke))
+        .route("/model/{model_id}/invoke-with-response-stream", post(runtime::invoke::invoke_stream))
+        .route("/model/{model_id}/count-tokens", post(runtime::count_tokens::count_tokens))
+        .route("/health", get(|| async { "ok" }))
+        .fallback(unknown_operation)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(context::request_id))
+        .with_state(state)
+}
+
+async fn unknown_operation(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    BedrockError::new(ErrorCode::UnknownOperation, format!("No operation matches {method} {}", uri.path())).into()
+}

@@ -1,0 +1,147 @@
+//! The command line: `spillway serve` and `spillway check-config`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand, ValueEnum};
+use spillway_catalog::Catalog;
+
+use crate::app::{build_router, AppState};
+
+#[derive(Debug, Parser)]
+#[command(name = "spillway", version, about = "A self-hosted, Amazon Bedrock-compatible inference service")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service.
+    Serve(ServeArgs),
+    /// Validate a configuration file and name the offending key on error.
+    CheckConfig {
+        /// The TOML file to check.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendOverride {
+    /// Serve every model with the simulator.
+    Sim,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Configuration file (TOML); the built-in catalog when absent.
+    #[arg(long, env = "SPILLWAY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "SPILLWAY_LISTEN")]
+    pub listen: SocketAddr,
+    /// Directory for the service's state (store, logs).
+    #[arg(long, default_value = "./spillway-data", env = "SPILLWAY_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Replace every backend of the catalog (for demos, tests and benchmarks).
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendOverride>,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::CheckConfig { file } => {
+            let catalog = load_catalog(Some(&file))?;
+            println!(
+                "{}: ok ({} regions, {} models, {} profiles, backends: {})",
+                file.display(),
+                catalog.regions.len(),
+                catalog.models.len(),
+                catalog.profiles.len(),
+                catalog.backend_kinds().join(", ")
+            );
+            Ok(())
+        }
+        Command::Serve(args) => serve(args).await,
+    }
+}
+
+fn load_catalog(path: Option<&Path>) -> anyhow::Result<Catalog> {
+    match path {
+        None => Ok(spillway_catalog::builtin()?),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            spillway_catalog::from_toml(&text)
+                .with_context(|| format!("{} is not a valid configuration", path.display()))
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_tracing();
+    let mut catalog = load_catalog(args.config.as_deref())?;
+    if args.backend == Some(BackendOverride::Sim) {
+        catalog = catalog.with_sim_backends();
+    }
+    // Credentials are not verified yet, so the service must not be reachable by others.
+    if !args.listen.ip().is_loopback() {
+        bail!(
+            "refusing to listen on {}: spillway accepts any credentials and so serves loopback addresses only (use 127.0.0.1 or [::1])",
+            args.listen
+        );
+    }
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating the data directory {}", args.data_dir.display()))?;
+    let catalog = Arc::new(catalog);
+    let state = AppState::new(Arc::clone(&catalog))?;
+    let listener =
+        tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        regions = catalog.regions.len(),
+        models = catalog.models.len(),
+        profiles = catalog.profiles.len(),
+        backends = %catalog.backend_kinds().join(","),
+        default_region = %catalog.default_region,
+        "catalog loaded"
+    );
+    if catalog.backend_kinds() == ["sim"] {
+        tracing::warn!(
+            "every model is served by the simulator (backend kind `sim`): answers are generated text, not a model's"
+        );
+    }
+    // Tests and scripts read the address from this line (port 0 picks a free one).
+    println!("spillway listening on http://{addr}");
+    axum::serve(listener, build_router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    tracing::info!("shut down");
+    Ok(())
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,89 @@
+//! Who is calling, from where: the request ID every response carries, and the caller's
+//! account and source region (the SigV4 credential scope's region, else the default).
+
+use std::time::Instant;
+
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use spillway_wire::BedrockError;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+/// Gives every request an ID and every response the `x-amzn-RequestId` header.
+pub async fn request_id(mut req: Request, next: Next) -> Response {
+    let id = uuid::Uuid::new_v4().to_string();
+    req.extensions_mut().insert(Started(Instant::now()));
+    let mut response = next.run(req).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-amzn-requestid", v);
+    }
+    response
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Started(Instant);
+
+/// The caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub account: String,
+    pub source_region: String,
+    pub started: Instant,
+}
+
+impl Caller {
+    pub fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let started = parts.extensions.get::<Started>().map_or_else(Instant::now, |s| s.0);
+        let authorization = parts.headers.get("authorization").and_then(|v| v.to_str().ok());
+        let source_region = match authorization.and_then(scope_region) {
+            Some(region) => region.to_owned(),
+            None => state.catalog.default_region.clone(),
+        };
+        if state.catalog.region(&source_region).is_none() {
+            let known: Vec<&str> = state.catalog.regions.iter().map(|r| r.name.as_str()).collect();
+            return Err(BedrockError::validation(format!(
+                "The region {source_region} in the request's credential scope is not served by this endpoint. Regions served: {}.",
+                known.join(", ")
+            ))
+            .into());
+        }
+        Ok(Self { account: state.catalog.default_account.clone(), source_region, started })
+    }
+}
+
+/// The region of a SigV4 `Authorization` header's credential scope:
+/// `AWS4-HMAC-SHA256 Credential=AKID/20240901/eu-west-3/bedrock/aws4_request, …`.
+fn scope_region(authorization: &str) -> Option<&str> {
+    let rest = authorization.strip_prefix("AWS4-HMAC-SHA256")?;
+    let start = rest.find("Credential=")? + "Credential=".len();
+    let credential = rest[start..].split([',', ' ']).next()?;
+    let mut parts = credential.split('/');
+    let _key = parts.next()?;
+    let _date = parts.next()?;
+    parts.next().filter(|r| !r.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_from_credential_scope() {
+        let h = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240901/eu-west-3/bedrock/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc";
+        assert_eq!(scope_region(h), Some("eu-west-3"));
+        assert_eq!(scope_region("Bearer abc"), None);
+        assert_eq!(scope_region("AWS4-HMAC-SHA256 Credential=AK/2024"), None);
+    }
+}

@@ -1,0 +1,48 @@
+//! The one place a [`BedrockError`] becomes an HTTP response: status from the shape's
+//! table, `x-amzn-ErrorType`, and the JSON body. Every handler error goes through here.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use spillway_wire::error::Service;
+use spillway_wire::BedrockError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub error: BedrockError,
+    pub service: Service,
+}
+
+impl From<BedrockError> for ApiError {
+    fn from(error: BedrockError) -> Self {
+        Self { error, service: Service::Runtime }
+    }
+}
+
+impl From<spillway_route::RouteError> for ApiError {
+    fn from(e: spillway_route::RouteError) -> Self {
+        BedrockError::from(e).into()
+    }
+}
+
+impl From<spillway_backends::BackendError> for ApiError {
+    fn from(e: spillway_backends::BackendError) -> Self {
+        BedrockError::from(e).into()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.error.code.status(self.service)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            tracing::warn!(error = %self.error, "request failed");
+        } else {
+            tracing::debug!(error = %self.error, "request rejected");
+        }
+        let mut response = (status, self.error.body()).into_response();
+        let headers = response.headers_mut();
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+        headers.insert("x-amzn-errortype", HeaderValue::from_static(self.error.code.shape_name()));
+        response
+    }
+}

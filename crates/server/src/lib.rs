@@ -1,0 +1,12 @@
+//! spillway's HTTP server: the Bedrock endpoints wired onto the catalog, the router and
+//! the backends. Handlers are thin; the request path lives in [`engine`].
+
+pub mod app;
+pub mod cli;
+mod context;
+mod engine;
+mod error;
+mod runtime;
+mod stream_body;
+
+pub use app::{build_router, AppState};

@@ -1,0 +1,83 @@
+//! bedrock-runtime handlers. Each one parses (wire), resolves (route), runs (engine) and
+//! encodes (wire); the checks they share live here.
+
+pub mod converse;
+pub mod count_tokens;
+pub mod invoke;
+
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use spillway_catalog::Model;
+use spillway_wire::converse::ConverseRequest;
+use spillway_wire::BedrockError;
+
+use crate::error::ApiError;
+
+/// The `{model_id}` path label, percent-decoded (`%3A` → `:`, `%2F` → `/`).
+#[derive(Debug, Clone)]
+pub struct ModelId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ModelId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(id)) if !id.is_empty() => Ok(Self(id)),
+            Ok(_) => Err(BedrockError::validation("The provided model identifier is invalid.").into()),
+            Err(e) => Err(BedrockError::validation(format!("Invalid model identifier in the path: {e}")).into()),
+        }
+    }
+}
+
+/// The model must generate text (Converse and chat bodies).
+fn ensure_text_model(model: &Model) -> Result<(), BedrockError> {
+    if model.is_embedding() {
+        return Err(BedrockError::validation(
+            "This action doesn't support the model that you provided. Try again with a supported text or chat model.",
+        ));
+    }
+    Ok(())
+}
+
+fn ensure_streaming(model: &Model) -> Result<(), BedrockError> {
+    if !model.streaming {
+        return Err(BedrockError::validation("The model is unsupported for streaming."));
+    }
+    Ok(())
+}
+
+/// maxTokens to generate: the request's, else the model's default; never above the
+/// model's limit.
+fn max_tokens(model: &Model, request: &ConverseRequest) -> Result<u32, BedrockError> {
+    let asked = request.inference_config.as_ref().and_then(|c| c.max_tokens);
+    let n = match asked {
+        Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
+        None => model.default_max_tokens,
+    };
+    if let Some(limit) = model.max_tokens_limit {
+        if n > limit {
+            return Err(BedrockError::validation(format!(
+                "The maximum tokens you requested exceeds the model limit of {limit}. Try again with a maximum tokens value that is lower than {limit}."
+            )));
+        }
+    }
+    Ok(n)
+}
+
+/// A JSON answer with the debugging header naming the region that ran it.
+fn json_response(body: Vec<u8>, region: &str, extra: &[(&'static str, String)]) -> Response {
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    if let Ok(v) = HeaderValue::from_str(region) {
+        headers.insert("x-spillway-inference-region", v);
+    }
+    for (name, value) in extra {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert(*name, v);
+        }
+    }
+    response
+}

@@ -1,0 +1,40 @@
+//! Event-stream response bodies. Once the first frame is out the status is 200 for good,
+//! so a failure after that point becomes an exception frame and the body ends.
+
+use std::convert::Infallible;
+
+use axum::body::Body;
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use spillway_backends::BackendError;
+use spillway_wire::eventstream::{exception_frame, CONTENT_TYPE};
+use spillway_wire::BedrockError;
+
+/// The frame that ends a stream that failed after it started.
+pub fn error_frame(e: BackendError) -> Bytes {
+    let e = BedrockError::from(e);
+    exception_frame(e.stream_member(), &e.stream_payload())
+}
+
+/// A streaming response whose body is `frames`.
+pub fn response(
+    frames: impl Stream<Item = Bytes> + Send + 'static,
+    region: &str,
+    extra: &[(&'static str, &str)],
+) -> Response {
+    let body = Body::from_stream(frames.map(Ok::<_, Infallible>));
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert("content-type", HeaderValue::from_static(CONTENT_TYPE));
+    if let Ok(v) = HeaderValue::from_str(region) {
+        headers.insert("x-spillway-inference-region", v);
+    }
+    for (name, value) in extra {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert(*name, v);
+        }
+    }
+    response
+}

@@ -1,0 +1,372 @@
+//! InvokeModel / InvokeModelWithResponseStream: the provider-native bodies of the
+//! catalog's models, translated to and from spillway's Converse model.
+//!
+//! A model's `BodyFormat` (from the catalog) says which family its body belongs to. A chat
+//! body parses into a [`ConverseRequest`] plus the [`Dialect`] to answer in; an embedding
+//! body into an [`EmbedRequest`].
+
+pub mod anthropic;
+pub mod cohere;
+pub mod llama;
+pub mod titan;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::converse::ConverseRequest;
+use crate::error::BedrockError;
+use crate::stream::{Collector, ModelEvent};
+
+/// The family of native body a model takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BodyFormat {
+    /// Anthropic Messages (`anthropic_version`), and Text Completions (`prompt`) for the
+    /// older Claude models.
+    Anthropic,
+    /// Amazon Titan text (`inputText`, `textGenerationConfig`).
+    TitanText,
+    /// Amazon Titan embeddings (`inputText`).
+    TitanEmbed,
+    /// Cohere Embed v3 (`texts`, `input_type`).
+    CohereEmbed,
+    /// Meta Llama (`prompt`, `max_gen_len`).
+    Llama,
+}
+
+impl BodyFormat {
+    pub fn is_embedding(self) -> bool {
+        matches!(self, Self::TitanEmbed | Self::CohereEmbed)
+    }
+}
+
+/// Which native shape a chat answer is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    AnthropicMessages,
+    AnthropicCompletion,
+    TitanText,
+    Llama,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EmbedRequest {
+    pub texts: Vec<String>,
+    /// Requested vector size (Titan v2 `dimensions`); the model's default when absent.
+    pub dimensions: Option<u32>,
+    pub normalize: bool,
+    /// Cohere `input_type` (search_document, search_query, classification, clustering).
+    pub input_type: Option<String>,
+    /// Cohere `embedding_types`; when present the answer is `embeddings_by_type`.
+    pub embedding_types: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EmbedOutput {
+    pub embeddings: Vec<Vec<f32>>,
+    pub input_tokens: u32,
+}
+
+/// One per request and moved once, so boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum InvokeRequest {
+    Chat { request: ConverseRequest, dialect: Dialect },
+    Embed(EmbedRequest),
+}
+
+/// Timings Bedrock reports in `amazon-bedrock-invocationMetrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timing {
+    pub latency_ms: u64,
+    pub first_byte_ms: u64,
+}
+
+/// Parse a native request body of `format`.
+pub fn parse(format: BodyFormat, body: &[u8]) -> Result<InvokeRequest, BedrockError> {
+    let value: Value = crate::parse::json(body)?;
+    match format {
+        BodyFormat::Anthropic => {
+            anthropic::parse(&value).map(|(request, dialect)| InvokeRequest::Chat { request, dialect })
+        }
+        BodyFormat::TitanText => {
+            titan::parse_text(&value).map(|request| InvokeRequest::Chat { request, dialect: Dialect::TitanText })
+        }
+        BodyFormat::Llama => {
+            llama::parse(&value).map(|request| InvokeRequest::Chat { request, dialect: Dialect::Llama })
+        }
+        BodyFormat::TitanEmbed => titan::parse_embed(&value).map(InvokeRequest::Embed),
+        BodyFormat::CohereEmbed => cohere::parse(&value).map(InvokeRequest::Embed),
+    }
+}
+
+/// The native InvokeModel answer for a finished chat.
+pub fn chat_response(dialect: Dialect, model_id: &str, out: &Collector) -> Value {
+    match dialect {
+        Dialect::AnthropicMessages => anthropic::messages_response(model_id, out),
+        Dialect::AnthropicCompletion => anthropic::completion_response(out),
+        Dialect::TitanText => titan::text_response(out),
+        Dialect::Llama => llama::response(out),
+    }
+}
+
+/// The native InvokeModel answer for embeddings.
+pub fn embed_response(format: BodyFormat, request: &EmbedRequest, out: &EmbedOutput) -> Value {
+    match format {
+        BodyFormat::CohereEmbed => cohere::response(request, out),
+        _ => titan::embed_response_typed(request, out),
+    }
+}
+
+/// Turns [`ModelEvent`]s into the native streaming chunks of one dialect. Each chunk is
+/// the JSON that goes base64-encoded into a `chunk` event's `bytes`. The last chunk
+/// carries `amazon-bedrock-invocationMetrics`, as Bedrock injects it.
+#[derive(Debug)]
+pub struct NativeStream {
+    inner: NativeStreamKind,
+}
+
+#[derive(Debug)]
+enum NativeStreamKind {
+    AnthropicMessages(anthropic::MessagesStream),
+    AnthropicCompletion(anthropic::CompletionStream),
+    TitanText(titan::TextStream),
+    Llama(llama::Stream),
+}
+
+impl NativeStream {
+    pub fn new(dialect: Dialect, model_id: &str) -> Self {
+        let inner = match dialect {
+            Dialect::AnthropicMessages => NativeStreamKind::AnthropicMessages(anthropic::MessagesStream::new(model_id)),
+            Dialect::AnthropicCompletion => {
+                NativeStreamKind::AnthropicCompletion(anthropic::CompletionStream::default())
+            }
+            Dialect::TitanText => NativeStreamKind::TitanText(titan::TextStream::default()),
+            Dialect::Llama => NativeStreamKind::Llama(llama::Stream::default()),
+        };
+        Self { inner }
+    }
+
+    /// Chunks to send for `event`. `timing` is read only when `event` is the finish.
+    pub fn push(&mut self, event: ModelEvent, timing: Timing) -> Vec<Value> {
+        match &mut self.inner {
+            NativeStreamKind::AnthropicMessages(s) => s.push(event, timing),
+            NativeStreamKind::AnthropicCompletion(s) => s.push(event, timing),
+            NativeStreamKind::TitanText(s) => s.push(event, timing),
+            NativeStreamKind::Llama(s) => s.push(event, timing),
+        }
+    }
+}
+
+/// `{"amazon-bedrock-invocationMetrics": {...}}` members for the last chunk.
+pub fn invocation_metrics(usage: crate::converse::TokenUsage, timing: Timing) -> Value {
+    serde_json::json!({
+        "inputTokenCount": usage.input_tokens,
+        "outputTokenCount": usage.output_tokens,
+        "invocationLatency": timing.latency_ms,
+        "firstByteLatency": timing.first_byte_ms,
+    })
+}
+
+/// Reading native bodies. Bedrock checks them against each provider's JSON schema and
+/// words a violation as `Malformed input request: #/path: problem, …` (everit style);
+/// these helpers walk a body the same way so every provider's errors read alike.
+pub(crate) mod body {
+    use serde_json::{Map, Value};
+
+    use crate::converse::{ContentBlock, Message, Role};
+    use crate::error::BedrockError;
+
+    pub fn malformed(path: &str, problem: impl std::fmt::Display) -> BedrockError {
+        BedrockError::validation(format!(
+            "Malformed input request: {path}: {problem}, please reformat your input and try again."
+        ))
+    }
+
+    /// `expected type: String, found: Integer`, with the schema's type names.
+    pub fn expected(path: &str, want: &str, found: &Value) -> BedrockError {
+        let found = match found {
+            Value::Null => "Null",
+            Value::Bool(_) => "Boolean",
+            Value::Number(n) if n.is_i64() || n.is_u64() => "Integer",
+            Value::Number(_) => "Number",
+            Value::String(_) => "String",
+            Value::Array(_) => "JSONArray",
+            Value::Object(_) => "JSONObject",
+        };
+        malformed(path, format!("expected type: {want}, found: {found}"))
+    }
+
+    pub fn not_enum(path: &str, value: impl std::fmt::Display) -> BedrockError {
+        malformed(path, format!("{value} is not a valid enum value"))
+    }
+
+    /// Inclusive bounds check, worded as the schema's `minimum` / `maximum`.
+    pub fn range(path: &str, x: f64, min: f64, max: Option<f64>) -> Result<(), BedrockError> {
+        if x < min {
+            return Err(malformed(path, format!("{x} is not greater or equal to {min}")));
+        }
+        match max {
+            Some(max) if x > max => Err(malformed(path, format!("{x} is not less or equal to {max}"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// One JSON object of a body, with its `#/…` path for errors.
+    pub struct Obj<'a> {
+        map: &'a Map<String, Value>,
+        pub path: String,
+    }
+
+    impl<'a> Obj<'a> {
+        pub fn new(value: &'a Value, path: String) -> Result<Self, BedrockError> {
+            match value {
+                Value::Object(map) => Ok(Self { map, path }),
+                other => Err(expected(&path, "JSONObject", other)),
+            }
+        }
+
+        pub fn root(value: &'a Value) -> Result<Self, BedrockError> {
+            Self::new(value, "#".to_owned())
+        }
+
+        pub fn at(&self, key: &str) -> String {
+            format!("{}/{key}", self.path)
+        }
+
+        pub fn has(&self, key: &str) -> bool {
+            self.get(key).is_some()
+        }
+
+        /// An explicit `null` counts as absent: SDK helpers often send unset options so.
+        pub fn get(&self, key: &str) -> Option<&'a Value> {
+            self.map.get(key).filter(|v| !v.is_null())
+        }
+
+        pub fn missing(&self, key: &str) -> BedrockError {
+            malformed(&self.path, format!("required key [{key}] not found"))
+        }
+
+        pub fn req(&self, key: &str) -> Result<&'a Value, BedrockError> {
+            self.get(key).ok_or_else(|| self.missing(key))
+        }
+
+        pub fn str(&self, key: &str) -> Result<Option<&'a str>, BedrockError> {
+            self.get(key).map(|v| v.as_str().ok_or_else(|| expected(&self.at(key), "String", v))).transpose()
+        }
+
+        pub fn req_str(&self, key: &str) -> Result<&'a str, BedrockError> {
+            let v = self.req(key)?;
+            v.as_str().ok_or_else(|| expected(&self.at(key), "String", v))
+        }
+
+        pub fn int(&self, key: &str) -> Result<Option<i64>, BedrockError> {
+            self.get(key).map(|v| v.as_i64().ok_or_else(|| expected(&self.at(key), "Integer", v))).transpose()
+        }
+
+        /// An integer of at least `min` (token limits).
+        pub fn int_min(&self, key: &str, min: i64) -> Result<Option<i64>, BedrockError> {
+            let n = self.int(key)?;
+            if let Some(n) = n {
+                range(&self.at(key), n as f64, min as f64, None)?;
+            }
+            Ok(n)
+        }
+
+        /// A number in [0, 1] (temperature, top_p).
+        pub fn unit(&self, key: &str) -> Result<Option<f64>, BedrockError> {
+            let x = self.num(key)?;
+            if let Some(x) = x {
+                range(&self.at(key), x, 0.0, Some(1.0))?;
+            }
+            Ok(x)
+        }
+
+        pub fn num(&self, key: &str) -> Result<Option<f64>, BedrockError> {
+            self.get(key).map(|v| v.as_f64().ok_or_else(|| expected(&self.at(key), "Number", v))).transpose()
+        }
+
+        pub fn bool(&self, key: &str) -> Result<Option<bool>, BedrockError> {
+            self.get(key).map(|v| v.as_bool().ok_or_else(|| expected(&self.at(key), "Boolean", v))).transpose()
+        }
+
+        pub fn arr(&self, key: &str) -> Result<Option<&'a [Value]>, BedrockError> {
+            self.get(key)
+                .map(|v| v.as_array().map(Vec::as_slice).ok_or_else(|| expected(&self.at(key), "JSONArray", v)))
+                .transpose()
+        }
+
+        pub fn obj(&self, key: &str) -> Result<Option<Obj<'a>>, BedrockError> {
+            self.get(key).map(|v| Obj::new(v, self.at(key))).transpose()
+        }
+
+        pub fn strings(&self, key: &str) -> Result<Option<Vec<String>>, BedrockError> {
+            let Some(items) = self.arr(key)? else { return Ok(None) };
+            each(items, &self.at(key), |v, path| {
+                v.as_str().map(str::to_owned).ok_or_else(|| expected(&path, "String", v))
+            })
+            .map(Some)
+        }
+
+        /// A string member that must be one of `allowed`.
+        pub fn enum_str(&self, key: &str, allowed: &[&str]) -> Result<Option<&'a str>, BedrockError> {
+            match self.str(key)? {
+                Some(s) if !allowed.contains(&s) => Err(not_enum(&self.at(key), s)),
+                other => Ok(other),
+            }
+        }
+
+        /// An array of strings, each one of `allowed`.
+        pub fn enum_strings(&self, key: &str, allowed: &[&str]) -> Result<Option<Vec<String>>, BedrockError> {
+            let Some(items) = self.strings(key)? else { return Ok(None) };
+            match items.iter().enumerate().find(|(_, s)| !allowed.contains(&s.as_str())) {
+                Some((i, s)) => Err(not_enum(&format!("{}/{i}", self.at(key)), s)),
+                None => Ok(Some(items)),
+            }
+        }
+    }
+
+    /// Parses every item of an array, each under its own `path/i`.
+    pub fn each<T>(
+        items: &[Value],
+        path: &str,
+        parse: impl Fn(&Value, String) -> Result<T, BedrockError>,
+    ) -> Result<Vec<T>, BedrockError> {
+        items.iter().enumerate().map(|(i, v)| parse(v, format!("{path}/{i}"))).collect()
+    }
+
+    /// Appends a text turn parsed out of a flat prompt, merging it into the previous
+    /// message when the role repeats (Converse requires alternating roles).
+    pub fn push_turn(messages: &mut Vec<Message>, role: Role, text: &str) {
+        if let Some(last) = messages.last_mut().filter(|m| m.role == role) {
+            if let Some(ContentBlock::Text(t)) = last.content.last_mut() {
+                t.push_str("\n\n");
+                t.push_str(text);
+                return;
+            }
+        }
+        messages.push(Message { role, content: vec![ContentBlock::Text(text.to_owned())] });
+    }
+
+    /// `len` characters from `alphabet`, for response ids. Not cryptographic: std's
+    /// `RandomState` is freshly keyed per call, which is enough to keep ids distinct.
+    pub fn random_chars(len: usize, alphabet: &[u8]) -> String {
+        use std::hash::{BuildHasher, Hasher};
+        let state = std::collections::hash_map::RandomState::new();
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let base = alphabet.len().max(1) as u64;
+        let mut word = 0u64;
+        let mut out = String::with_capacity(len);
+        for i in 0..len {
+            if i % 8 == 0 {
+                let mut h = state.build_hasher();
+                h.write_u128(nanos);
+                h.write_usize(i);
+                word = h.finish();
+            }
+            out.push(alphabet.get((word % base) as usize).map_or('0', |&b| char::from(b)));
+            word /= base;
+        }
+        out
+    }
+}

@@ -1,0 +1,91 @@
+//! Request bodies to typed values, with errors that name the field path.
+
+use serde::de::DeserializeOwned;
+
+use crate::error::BedrockError;
+
+/// Parse a JSON body. Syntax errors and type errors both become a ValidationException;
+/// type errors name the path (`messages[0].content[1]`) of the offending value.
+pub fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, BedrockError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(BedrockError::validation(
+            "Malformed input request: the request body is empty, please reformat your input and try again.",
+        ));
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            BedrockError::validation(format!(
+                "Malformed input request: {inner}, please reformat your input and try again."
+            ))
+        } else {
+            violation(&path, &strip_position(&inner.to_string()))
+        }
+    })?;
+    de.end().map_err(|e| {
+        BedrockError::validation(format!("Malformed input request: {e}, please reformat your input and try again."))
+    })?;
+    Ok(value)
+}
+
+/// serde_json appends " at line 1 column 40" to data errors; the path says it better.
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg.to_owned(),
+    }
+}
+
+/// Bedrock's (Coral's) wording for one constraint violation.
+pub fn violation(path: &str, constraint: &str) -> BedrockError {
+    let path = if path == "." || path.is_empty() { "body" } else { path };
+    BedrockError::validation(format!(
+        "1 validation error detected: Value at '{path}' failed to satisfy constraint: {constraint}"
+    ))
+}
+
+/// Like [`violation`], quoting the offending value as Coral does.
+pub fn value_violation(path: &str, value: impl std::fmt::Display, constraint: &str) -> BedrockError {
+    BedrockError::validation(format!(
+        "1 validation error detected: Value '{value}' at '{path}' failed to satisfy constraint: {constraint}"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::converse::ConverseRequest;
+
+    #[test]
+    fn wrong_type_names_the_path() {
+        let e = json::<ConverseRequest>(br#"{"messages":[{"role":"user","content":"hi"}]}"#).unwrap_err();
+        assert!(e.message.contains("'messages[0].content'"), "{}", e.message);
+        assert!(e.message.contains("expected a sequence"), "{}", e.message);
+    }
+
+    #[test]
+    fn union_with_two_members_names_both() {
+        let body = br#"{"messages":[{"role":"user","content":[{"text":"a","image":{"format":"png","source":{"bytes":"AA=="}}}]}]}"#;
+        let e = json::<ConverseRequest>(body).unwrap_err();
+        assert!(e.message.contains("'messages[0].content[0]'"), "{}", e.message);
+        assert!(e.message.contains("found 2 (text, image)"), "{}", e.message);
+    }
+
+    #[test]
+    fn bad_role_names_the_path_and_choices() {
+        let e = json::<ConverseRequest>(br#"{"messages":[{"role":"robot","content":[]}]}"#).unwrap_err();
+        assert!(e.message.contains("'messages[0].role'"), "{}", e.message);
+        assert!(e.message.contains("`user`"), "{}", e.message);
+    }
+
+    #[test]
+    fn malformed_json_is_a_validation_error() {
+        let e = json::<ConverseRequest>(b"{\"messages\": [").unwrap_err();
+        assert_eq!(e.code, crate::ErrorCode::Validation);
+        assert!(e.message.starts_with("Malformed input request"), "{}", e.message);
+        let e = json::<ConverseRequest>(b"").unwrap_err();
+        assert!(e.message.contains("empty"), "{}", e.message);
+    }
+}

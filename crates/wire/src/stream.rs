@@ -1,0 +1,330 @@
+//! From backend output to Bedrock output. Backends emit [`ModelEvent`]s; the
+//! [`ConverseStreamEncoder`] turns them into ConverseStream events (with Bedrock's block
+//! indexing rules) and the [`Collector`] turns them into one Converse response.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::converse::{
+    ContentBlock, ConverseOutput, ConverseResponse, Message, Metrics, Role, StopReason, TokenUsage, ToolUseBlock,
+};
+
+/// What a backend produces, in order. Text and tool-use blocks may interleave; a new
+/// block starts whenever the kind changes or a new tool use starts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelEvent {
+    /// Prompt tokens, when the backend knows them before generating.
+    InputTokens(u32),
+    Text(String),
+    ToolUseStart {
+        id: String,
+        name: String,
+    },
+    /// A fragment of the current tool use's JSON input.
+    ToolUseInput(String),
+    Finish(Finish),
+}
+
+/// How generation ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finish {
+    pub stop_reason: StopReason,
+    pub usage: TokenUsage,
+    /// The stop sequence that ended generation, for bodies that report it.
+    pub stop_sequence: Option<String>,
+}
+
+impl Finish {
+    pub fn new(stop_reason: StopReason, usage: TokenUsage) -> Self {
+        Self { stop_reason, usage, stop_sequence: None }
+    }
+}
+
+impl ModelEvent {
+    /// Whether this event carries generated content (the point where a stream commits).
+    pub fn is_content(&self) -> bool {
+        matches!(self, Self::Text(_) | Self::ToolUseStart { .. } | Self::ToolUseInput(_) | Self::Finish(_))
+    }
+}
+
+/// One ConverseStream event: its `:event-type` and JSON payload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamEvent {
+    pub event_type: &'static str,
+    pub payload: Value,
+}
+
+impl StreamEvent {
+    fn new(event_type: &'static str, payload: Value) -> Self {
+        Self { event_type, payload }
+    }
+
+    pub fn frame(&self) -> bytes::Bytes {
+        let body = serde_json::to_vec(&self.payload).unwrap_or_default();
+        crate::eventstream::event_frame(self.event_type, &body)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Block {
+    None,
+    Text(u32),
+    Tool(u32),
+}
+
+/// Turns [`ModelEvent`]s into ConverseStream events.
+///
+/// Text blocks get no `contentBlockStart` (an empty `start` breaks boto3); tool-use blocks
+/// do. Every delta and stop carries its `contentBlockIndex`.
+#[derive(Debug)]
+pub struct ConverseStreamEncoder {
+    started: bool,
+    block: Block,
+    next_index: u32,
+}
+
+impl Default for ConverseStreamEncoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ConverseStreamEncoder {
+    pub fn new() -> Self {
+        Self { started: false, block: Block::None, next_index: 0 }
+    }
+
+    fn close(&mut self, out: &mut Vec<StreamEvent>) {
+        match self.block {
+            Block::Text(i) | Block::Tool(i) => {
+                out.push(StreamEvent::new("contentBlockStop", json!({"contentBlockIndex": i})));
+            }
+            Block::None => {}
+        }
+        self.block = Block::None;
+    }
+
+    fn open(&mut self) -> u32 {
+        let i = self.next_index;
+        self.next_index += 1;
+        i
+    }
+
+    /// Events to send for `event`; `latency_ms` goes into the final metadata.
+    pub fn push(&mut self, event: ModelEvent, latency_ms: u64) -> Vec<StreamEvent> {
+        let mut out = Vec::with_capacity(2);
+        if !self.started {
+            self.started = true;
+            out.push(StreamEvent::new("messageStart", json!({"role": "assistant"})));
+        }
+        match event {
+            ModelEvent::InputTokens(_) => {}
+            ModelEvent::Text(text) => {
+                let index = match self.block {
+                    Block::Text(i) => i,
+                    _ => {
+                        self.close(&mut out);
+                        let i = self.open();
+                        self.block = Block::Text(i);
+                        i
+                    }
+                };
+                out.push(StreamEvent::new(
+                    "contentBlockDelta",
+                    json!({"contentBlockIndex": index, "delta": {"text": text}}),
+                ));
+            }
+            ModelEvent::ToolUseStart { id, name } => {
+                self.close(&mut out);
+                let i = self.open();
+                self.block = Block::Tool(i);
+                out.push(StreamEvent::new(
+                    "contentBlockStart",
+                    json!({"contentBlockIndex": i, "start": {"toolUse": {"toolUseId": id, "name": name}}}),
+                ));
+            }
+            ModelEvent::ToolUseInput(fragment) => {
+                if let Block::Tool(i) = self.block {
+                    out.push(StreamEvent::new(
+                        "contentBlockDelta",
+                        json!({"contentBlockIndex": i, "delta": {"toolUse": {"input": fragment}}}),
+                    ));
+                }
+            }
+            ModelEvent::Finish(finish) => {
+                self.close(&mut out);
+                out.push(StreamEvent::new("messageStop", json!({"stopReason": finish.stop_reason})));
+                out.push(StreamEvent::new(
+                    "metadata",
+                    json!({"usage": finish.usage, "metrics": Metrics { latency_ms }}),
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// Assembles [`ModelEvent`]s into the content of one assistant message.
+#[derive(Debug, Default)]
+pub struct Collector {
+    content: Vec<ContentBlock>,
+    tool_input: Option<String>,
+    input_tokens: Option<u32>,
+    finish: Option<Finish>,
+}
+
+impl Collector {
+    pub fn push(&mut self, event: ModelEvent) {
+        match event {
+            ModelEvent::InputTokens(n) => self.input_tokens = Some(n),
+            ModelEvent::Text(text) => {
+                self.flush_tool();
+                match self.content.last_mut() {
+                    Some(ContentBlock::Text(t)) => t.push_str(&text),
+                    _ => self.content.push(ContentBlock::Text(text)),
+                }
+            }
+            ModelEvent::ToolUseStart { id, name } => {
+                self.flush_tool();
+                self.content.push(ContentBlock::ToolUse(ToolUseBlock { tool_use_id: id, name, input: Value::Null }));
+                self.tool_input = Some(String::new());
+            }
+            ModelEvent::ToolUseInput(fragment) => {
+                if let Some(buf) = self.tool_input.as_mut() {
+                    buf.push_str(&fragment);
+                }
+            }
+            ModelEvent::Finish(finish) => {
+                self.flush_tool();
+                self.finish = Some(finish);
+            }
+        }
+    }
+
+    fn flush_tool(&mut self) {
+        if let Some(buf) = self.tool_input.take() {
+            if let Some(ContentBlock::ToolUse(tool)) = self.content.last_mut() {
+                tool.input = if buf.trim().is_empty() {
+                    json!({})
+                } else {
+                    serde_json::from_str(&buf).unwrap_or(Value::String(buf))
+                };
+            }
+        }
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.finish.is_some()
+    }
+
+    /// The generated text of all text blocks, concatenated.
+    pub fn text(&self) -> String {
+        self.content
+            .iter()
+            .filter_map(|b| match b {
+                ContentBlock::Text(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn content(&self) -> &[ContentBlock] {
+        &self.content
+    }
+
+    pub fn finish(&self) -> Option<&Finish> {
+        self.finish.as_ref()
+    }
+
+    pub fn usage(&self) -> TokenUsage {
+        match &self.finish {
+            Some(f) => f.usage,
+            None => TokenUsage::new(self.input_tokens.unwrap_or(0), 0),
+        }
+    }
+
+    /// The Converse response. A stream that ended without `Finish` is reported by the
+    /// caller as an error, so `end_turn` here is only the fallback for an empty output.
+    pub fn into_response(mut self, latency_ms: u64) -> ConverseResponse {
+        self.flush_tool();
+        let Finish { stop_reason, usage, .. } =
+            self.finish.unwrap_or_else(|| Finish::new(StopReason::EndTurn, TokenUsage::default()));
+        ConverseResponse {
+            output: ConverseOutput::Message(Message { role: Role::Assistant, content: self.content }),
+            stop_reason,
+            usage,
+            metrics: Metrics { latency_ms },
+            additional_model_response_fields: None,
+        }
+    }
+}
+
+/// Serialize helper for payloads that are plain structs.
+pub fn to_value<T: Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finish() -> ModelEvent {
+        ModelEvent::Finish(Finish::new(StopReason::ToolUse, TokenUsage::new(5, 7)))
+    }
+
+    #[test]
+    fn text_then_tool_use_follows_bedrock_indexing() {
+        let mut enc = ConverseStreamEncoder::new();
+        let mut all = Vec::new();
+        for ev in [
+            ModelEvent::InputTokens(5),
+            ModelEvent::Text("Hel".into()),
+            ModelEvent::Text("lo".into()),
+            ModelEvent::ToolUseStart { id: "t1".into(), name: "lookup".into() },
+            ModelEvent::ToolUseInput("{\"q\":".into()),
+            ModelEvent::ToolUseInput("1}".into()),
+            finish(),
+        ] {
+            all.extend(enc.push(ev, 12));
+        }
+        let kinds: Vec<_> = all.iter().map(|e| e.event_type).collect();
+        assert_eq!(
+            kinds,
+            [
+                "messageStart",
+                "contentBlockDelta",
+                "contentBlockDelta",
+                "contentBlockStop",
+                "contentBlockStart",
+                "contentBlockDelta",
+                "contentBlockDelta",
+                "contentBlockStop",
+                "messageStop",
+                "metadata"
+            ]
+        );
+        assert_eq!(all[1].payload["contentBlockIndex"], 0);
+        assert_eq!(all[4].payload["contentBlockIndex"], 1);
+        assert_eq!(all[4].payload["start"]["toolUse"]["name"], "lookup");
+        assert_eq!(all[8].payload["stopReason"], "tool_use");
+        assert_eq!(all[9].payload["usage"]["totalTokens"], 12);
+        assert_eq!(all[9].payload["metrics"]["latencyMs"], 12);
+    }
+
+    #[test]
+    fn collector_assembles_text_and_tool_input() {
+        let mut c = Collector::default();
+        c.push(ModelEvent::Text("a".into()));
+        c.push(ModelEvent::Text("b".into()));
+        c.push(ModelEvent::ToolUseStart { id: "t".into(), name: "n".into() });
+        c.push(ModelEvent::ToolUseInput("{\"x\":".into()));
+        c.push(ModelEvent::ToolUseInput("2}".into()));
+        c.push(finish());
+        let r = c.into_response(3);
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["output"]["message"]["content"][0]["text"], "ab");
+        assert_eq!(v["output"]["message"]["content"][1]["toolUse"]["input"]["x"], 2);
+        assert_eq!(v["stopReason"], "tool_use");
+        assert_eq!(v["usage"]["inputTokens"], 5);
+    }
+}
