@@ -4,7 +4,10 @@ use spillway_wire::{BedrockError, ErrorCode};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum BackendError {
-    /// The backend is at its limit or answered 429.
+    /// Every slot of this backend is taken (spillway's own concurrency limit).
+    #[error("backend is at its concurrency limit")]
+    Busy,
+    /// The backend answered 429.
     #[error("backend throttled the request")]
     Throttled,
     /// The backend could not be reached or answered 5xx.
@@ -33,7 +36,7 @@ impl BackendError {
     /// Whether another region may be tried: the failure says nothing about the request,
     /// only about this backend's state.
     pub fn is_retryable_elsewhere(&self) -> bool {
-        matches!(self, Self::Throttled | Self::Unavailable(_) | Self::Timeout | Self::NotReady(_))
+        matches!(self, Self::Busy | Self::Throttled | Self::Unavailable(_) | Self::Timeout | Self::NotReady(_))
     }
 
     /// Whether the backend should cool down after this answer.
@@ -45,7 +48,7 @@ impl BackendError {
 impl From<BackendError> for BedrockError {
     fn from(e: BackendError) -> Self {
         match e {
-            BackendError::Throttled => BedrockError::throttled(),
+            BackendError::Busy | BackendError::Throttled => BedrockError::throttled(),
             BackendError::Unavailable(_) => BedrockError::new(
                 ErrorCode::ServiceUnavailable,
                 "The model backend is unavailable. Try your request again.",

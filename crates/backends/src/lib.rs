@@ -6,6 +6,7 @@
 //! InvokeModel shapes the same way whatever runs the model.
 
 mod error;
+mod health;
 pub mod openai;
 mod prompt;
 pub mod sim;
@@ -22,7 +23,8 @@ use spillway_wire::invoke::{EmbedOutput, EmbedRequest};
 use spillway_wire::stream::ModelEvent;
 
 pub use error::BackendError;
-pub use prompt::{count_tokens, render_prompt};
+pub use health::Pool;
+pub use prompt::{count_request_tokens, count_tokens, render_prompt};
 
 /// The events of one generation, in order, ending with `ModelEvent::Finish` or an error.
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<ModelEvent, BackendError>> + Send>>;
@@ -120,26 +122,38 @@ impl ModelBackend for Backend {
     }
 }
 
-/// Every backend of the catalog, built once at start and shared by all requests.
+/// Every backend of the catalog, one instance per (region, backend name): a region is a
+/// pool of its own, so saturating one region's backend leaves the others' capacity alone.
 #[derive(Debug, Clone, Default)]
 pub struct Backends {
-    by_name: BTreeMap<String, Arc<Backend>>,
+    by_key: BTreeMap<(String, String), Arc<Pool>>,
 }
 
 impl Backends {
     pub fn build(catalog: &Catalog) -> Result<Self, BackendError> {
-        let mut by_name = BTreeMap::new();
-        for (name, spec) in &catalog.backends {
-            by_name.insert(name.clone(), Arc::new(Backend::from_spec(spec)?));
+        let cooldown = std::time::Duration::from_millis(catalog.routing.cooldown_ms);
+        let mut by_key = BTreeMap::new();
+        for offer in catalog.models.iter().flat_map(|m| m.offers.values()) {
+            let key = (offer.region.clone(), offer.backend.clone());
+            if by_key.contains_key(&key) {
+                continue;
+            }
+            let spec = catalog
+                .backends
+                .get(&offer.backend)
+                .ok_or_else(|| BackendError::Config(format!("backend `{}` is not defined", offer.backend)))?;
+            let pool = Pool::new(offer.region.clone(), offer.backend.clone(), Backend::from_spec(spec)?, cooldown);
+            by_key.insert(key, Arc::new(pool));
         }
-        Ok(Self { by_name })
+        Ok(Self { by_key })
     }
 
-    pub fn get(&self, name: &str) -> Option<&Arc<Backend>> {
-        self.by_name.get(name)
+    /// The instance of backend `name` serving `region`.
+    pub fn get(&self, region: &str, name: &str) -> Option<&Arc<Pool>> {
+        self.by_key.get(&(region.to_owned(), name.to_owned()))
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &Arc<Backend>)> {
-        self.by_name.iter()
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Pool>> {
+        self.by_key.values()
     }
 }

@@ -36,6 +36,9 @@ fn build(raw: raw::Config) -> Result<Catalog, ConfigError> {
     if raw.regions.is_empty() {
         return Err(invalid("regions", "at least one region is required"));
     }
+    if raw.quotas.output_burndown < 1.0 || raw.quotas.cross_region_multiplier <= 0.0 {
+        return Err(invalid("quotas", "output_burndown must be at least 1 and cross_region_multiplier above 0"));
+    }
     if !raw.regions.contains_key(&raw.default_region) {
         return Err(invalid(
             "default_region",
@@ -116,6 +119,7 @@ fn build(raw: raw::Config) -> Result<Catalog, ConfigError> {
             max_tokens_limit: m.max_tokens_limit,
             dimensions: m.dimensions,
             customizations: m.customizations,
+            output_burndown: m.output_burndown.unwrap_or(raw.quotas.output_burndown),
             offers,
         });
     }
@@ -216,6 +220,8 @@ fn build(raw: raw::Config) -> Result<Catalog, ConfigError> {
         models,
         profiles,
         accounts,
+        routing: raw.routing,
+        quotas: raw.quotas,
         prices,
         model_index,
         profile_index,

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-pub use crate::raw::{Access, OpenAiBackend, SimBackend, SimFailure, SimFailureKind};
+pub use crate::raw::{Access, OpenAiBackend, QuotaSettings, Routing, SimBackend, SimFailure, SimFailureKind};
 pub use spillway_wire::invoke::BodyFormat;
 
 /// A backend definition, by kind.
@@ -54,6 +54,8 @@ pub struct Model {
     pub max_tokens_limit: Option<u32>,
     pub dimensions: Option<u32>,
     pub customizations: Vec<String>,
+    /// Output tokens count this many times against TPM.
+    pub output_burndown: f64,
     /// Offers keyed by region name.
     pub offers: BTreeMap<String, Offer>,
 }
@@ -110,6 +112,8 @@ pub struct Catalog {
     pub models: Vec<Model>,
     pub profiles: Vec<Profile>,
     pub accounts: Vec<Account>,
+    pub routing: Routing,
+    pub quotas: QuotaSettings,
     /// (model id, region) → price; `None` region key is the model's default price.
     pub(crate) prices: HashMap<String, (Price, HashMap<String, Price>)>,
     pub(crate) model_index: HashMap<String, usize>,
@@ -123,6 +127,19 @@ impl Catalog {
 
     pub fn profile(&self, id: &str) -> Option<&Profile> {
         self.profile_index.get(id).map(|&i| &self.profiles[i])
+    }
+
+    /// The cross-region quota (rpm, tpm) of `profile` for callers in `source_region`:
+    /// the profile's own numbers, else the multiple of the source region's on-demand
+    /// quota. A source region that does not offer the model (Paris for Claude 3.5 Sonnet)
+    /// takes the quota of the profile's first region that does.
+    pub fn profile_quota(&self, profile: &Profile, model: &Model, source_region: &str) -> (u64, u64) {
+        let base = model
+            .offer(source_region)
+            .or_else(|| profile.regions.iter().find_map(|r| model.offer(r)))
+            .map_or((0, 0), |o| (u64::from(o.rpm), u64::from(o.tpm)));
+        let scale = |n: u64| (n as f64 * self.quotas.cross_region_multiplier).round() as u64;
+        (profile.rpm.map_or_else(|| scale(base.0), u64::from), profile.tpm.map_or_else(|| scale(base.1), u64::from))
     }
 
     pub fn region(&self, name: &str) -> Option<&Region> {

@@ -27,6 +27,54 @@ pub struct Config {
     pub prices: BTreeMap<String, Price>,
     #[serde(default)]
     pub accounts: Vec<Account>,
+    #[serde(default)]
+    pub routing: Routing,
+    #[serde(default)]
+    pub quotas: QuotaSettings,
+}
+
+/// How routing treats failing backends.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Routing {
+    /// How long a backend that answered 429, 5xx or timed out is left alone.
+    #[serde(default = "Routing::default_cooldown")]
+    pub cooldown_ms: u64,
+}
+
+impl Routing {
+    fn default_cooldown() -> u64 {
+        5_000
+    }
+}
+
+impl Default for Routing {
+    fn default() -> Self {
+        Self { cooldown_ms: Self::default_cooldown() }
+    }
+}
+
+/// Quota admission settings (shared/reference/quotas.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaSettings {
+    /// Output tokens count this many times against TPM (a model may override it).
+    #[serde(default = "one")]
+    pub output_burndown: f64,
+    /// Cross-region (profile) quota as a multiple of the source region's on-demand quota,
+    /// for profiles that set none.
+    #[serde(default = "two")]
+    pub cross_region_multiplier: f64,
+}
+
+fn two() -> f64 {
+    2.0
+}
+
+impl Default for QuotaSettings {
+    fn default() -> Self {
+        Self { output_burndown: 1.0, cross_region_multiplier: 2.0 }
+    }
 }
 
 fn default_account() -> String {
@@ -178,6 +226,8 @@ pub struct Model {
     pub backend_model: Option<String>,
     /// Embedding vector size, for embedding models.
     pub dimensions: Option<u32>,
+    /// Output-token burn-down factor for TPM; the `[quotas]` default when absent.
+    pub output_burndown: Option<f64>,
     #[serde(default)]
     pub customizations: Vec<String>,
     /// Where the model is offered, keyed by region.

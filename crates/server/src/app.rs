@@ -14,11 +14,12 @@ use axum::routing::{get, post};
 use axum::Router;
 use spillway_backends::Backends;
 use spillway_catalog::Catalog;
+use spillway_quota::{InProcessQuotas, Quotas};
 use spillway_wire::{BedrockError, ErrorCode};
 
 use crate::engine::Engine;
 use crate::error::ApiError;
-use crate::{context, runtime};
+use crate::{context, control, runtime};
 
 /// Bedrock's limit on an InvokeModel body.
 const MAX_BODY: usize = 25_000_000;
@@ -31,8 +32,10 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(catalog: Arc<Catalog>) -> anyhow::Result<Self> {
+        crate::telemetry::handle();
         let backends = Backends::build(&catalog)?;
-        let engine = Arc::new(Engine::new(backends));
+        let quotas = Arc::new(Quotas::InProcess(InProcessQuotas::new()));
+        let engine = Arc::new(Engine::new(Arc::clone(&catalog), backends, quotas));
         Ok(Self { catalog, engine })
     }
 }
@@ -44,11 +47,20 @@ pub fn build_router(state: AppState) -> Router {
         .route("/model/{model_id}/invoke", post(runtime::invoke::invoke))
         .route("/model/{model_id}/invoke-with-response-stream", post(runtime::invoke::invoke_stream))
         .route("/model/{model_id}/count-tokens", post(runtime::count_tokens::count_tokens))
+        .route("/foundation-models", get(control::foundation_models::list))
+        .route("/foundation-models/{model_identifier}", get(control::foundation_models::get))
+        .route("/inference-profiles", get(control::inference_profiles::list))
+        .route("/inference-profiles/{inference_profile_identifier}", get(control::inference_profiles::get))
         .route("/health", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
         .fallback(unknown_operation)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(context::request_id))
         .with_state(state)
+}
+
+async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> impl axum::response::IntoResponse {
+    ([("content-type", "text/plain; version=0.0.4")], crate::telemetry::render(&state))
 }
 
 async fn unknown_operation(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {

@@ -1,22 +1,54 @@
-//! Running a request on the regions of its plan, with failover: a region that fails
+//! Running a request on the regions of its plan: admission against the caller's quotas,
+//! then the destination regions in capacity order, with failover. A region that fails
 //! before anything reached the client is replaced by the next one. Non-streaming calls
 //! can fail over at any point (the client sees nothing until the end); streams commit at
 //! their first content event.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
-use spillway_backends::{Backend, BackendError, Backends, ChatCall, EmbedCall, EventStream, ModelBackend};
-use spillway_catalog::Offer;
-use spillway_route::Plan;
-use spillway_wire::converse::ConverseRequest;
+use spillway_backends::{BackendError, Backends, ChatCall, EmbedCall, EventStream, ModelBackend, Pool};
+use spillway_catalog::{Catalog, Offer};
+use spillway_quota::{BucketKey, QuotaStore, Quotas, Reservation};
+use spillway_route::{admission, order, Plan};
+use spillway_wire::converse::{ConverseRequest, TokenUsage};
 use spillway_wire::invoke::{EmbedOutput, EmbedRequest};
 use spillway_wire::stream::{Collector, ModelEvent};
 use spillway_wire::BedrockError;
 
+use crate::context::Caller;
+
 #[derive(Debug)]
 pub struct Engine {
+    catalog: Arc<Catalog>,
     backends: Backends,
+    quotas: Arc<Quotas>,
+    /// Buckets admission has touched, for the headroom gauges.
+    seen_buckets: Mutex<HashMap<BucketKey, u64>>,
+}
+
+/// An admitted request: its quota reservation, settled to the real usage when it ends.
+pub struct Admitted {
+    reservation: Reservation,
+    burndown: f64,
+}
+
+impl Admitted {
+    /// Record usage so far, so a dropped request (client gone) settles to it.
+    pub fn observe(&mut self, usage: TokenUsage) {
+        self.reservation.observe(&[1, admission::used_tokens(usage, self.burndown)]);
+    }
+
+    pub async fn settle(self, usage: TokenUsage) {
+        let used = admission::used_tokens(usage, self.burndown);
+        self.reservation.settle(&[1, used]).await;
+    }
+
+    /// Nothing ran: the reservation is given back whole.
+    pub async fn release(self) {
+        self.reservation.release().await;
+    }
 }
 
 /// A generation that ran to its end.
@@ -24,6 +56,8 @@ pub struct Engine {
 pub struct Completed {
     pub region: String,
     pub output: Collector,
+    /// Time spent in backend calls, failed attempts included.
+    pub backend_time: std::time::Duration,
 }
 
 /// A stream committed to a region: the events read so far, then the rest.
@@ -31,60 +65,128 @@ pub struct Opened {
     pub region: String,
     pub head: Vec<ModelEvent>,
     pub rest: EventStream,
+    /// Reports the stream's failure to the region's health when it breaks later.
+    pub pool: Arc<Pool>,
 }
 
 impl Engine {
-    pub fn new(backends: Backends) -> Self {
-        Self { backends }
+    pub fn new(catalog: Arc<Catalog>, backends: Backends, quotas: Arc<Quotas>) -> Self {
+        Self { catalog, backends, quotas, seen_buckets: Mutex::new(HashMap::new()) }
     }
 
-    fn backend(&self, offer: &Offer) -> Result<&Arc<Backend>, BedrockError> {
-        self.backends
-            .get(&offer.backend)
-            .ok_or_else(|| BedrockError::internal(format!("backend `{}` is not running", offer.backend)))
+    /// (bucket, per-minute quota, remaining share) of every bucket used so far.
+    pub fn quota_headroom(&self) -> Vec<(BucketKey, u64, f64)> {
+        let seen: Vec<(BucketKey, u64)> = match self.seen_buckets.lock() {
+            Ok(g) => g.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            Err(p) => p.into_inner().iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        };
+        seen.into_iter()
+            .map(|(k, per_minute)| {
+                let h = self.quotas.headroom(&k, per_minute);
+                (k, per_minute, h)
+            })
+            .collect()
     }
 
-    /// Generate to the end, trying the plan's regions in order.
+    pub fn backends(&self) -> &Backends {
+        &self.backends
+    }
+
+    pub fn quotas(&self) -> &Arc<Quotas> {
+        &self.quotas
+    }
+
+    fn pool(&self, offer: &Offer) -> Result<&Arc<Pool>, BedrockError> {
+        self.backends.get(&offer.region, &offer.backend).ok_or_else(|| {
+            BedrockError::internal(format!("backend `{}` is not running in {}", offer.backend, offer.region))
+        })
+    }
+
+    /// Reserve the caller's quota for this request, or answer the throttle.
+    pub async fn admit(
+        &self,
+        caller: &Caller,
+        plan: &Plan<'_>,
+        input_estimate: u32,
+        max_tokens: u32,
+    ) -> Result<Admitted, BedrockError> {
+        let burndown = plan.model.output_burndown;
+        let tokens = admission::reserved_tokens(input_estimate, max_tokens, burndown);
+        let debits = admission::debits(&self.catalog, plan, &caller.account, &caller.source_region, tokens);
+        {
+            let mut seen = self.seen_buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            for d in &debits {
+                if !seen.contains_key(&d.key) {
+                    seen.insert(d.key.clone(), d.per_minute);
+                }
+            }
+        }
+        match spillway_quota::reserve(&self.quotas, debits).await {
+            Ok(reservation) => Ok(Admitted { reservation, burndown }),
+            Err(_) => Err(BedrockError::throttled()),
+        }
+    }
+
+    /// The plan's regions in the order to try them now.
+    fn ordered<'c>(&self, plan: &Plan<'c>, source_region: &str) -> Vec<&'c Offer> {
+        order::by_capacity(&plan.candidates, source_region, |o| {
+            self.backends.get(&o.region, &o.backend).map_or(0.0, |p| p.available())
+        })
+    }
+
+    /// Generate to the end, trying the plan's regions in capacity order.
     pub async fn complete(
         &self,
         plan: &Plan<'_>,
+        source_region: &str,
         request: &ConverseRequest,
         max_tokens: u32,
     ) -> Result<Completed, BedrockError> {
         let mut last = None;
-        for offer in &plan.candidates {
-            let backend = self.backend(offer)?;
+        let started = std::time::Instant::now();
+        for offer in self.ordered(plan, source_region) {
+            let pool = self.pool(offer)?;
             let call = ChatCall { model: &offer.backend_model, request, max_tokens, stream: false };
-            match collect(backend.chat(call).await).await {
-                Ok(output) => return Ok(Completed { region: offer.region.clone(), output }),
-                Err(e) if e.is_retryable_elsewhere() || matches!(e, BackendError::Stream(_)) => {
+            match collect(pool.backend.chat(call).await).await {
+                Ok(output) => {
+                    let backend_time = started.elapsed();
+                    return Ok(Completed { region: offer.region.clone(), output, backend_time });
+                }
+                Err(e) => {
+                    pool.report(&e);
+                    if !(e.is_retryable_elsewhere() || matches!(e, BackendError::Stream(_))) {
+                        return Err(e.into());
+                    }
                     tracing::debug!(region = %offer.region, error = %e, "region failed, trying the next");
                     last = Some(e);
                 }
-                Err(e) => return Err(e.into()),
             }
         }
         Err(exhausted(plan, last))
     }
 
-    /// Open a stream, trying the plan's regions in order until one produces content.
+    /// Open a stream, trying the plan's regions until one produces content.
     pub async fn open(
         &self,
         plan: &Plan<'_>,
+        source_region: &str,
         request: &ConverseRequest,
         max_tokens: u32,
     ) -> Result<Opened, BedrockError> {
         let mut last = None;
-        'regions: for offer in &plan.candidates {
-            let backend = self.backend(offer)?;
+        'regions: for offer in self.ordered(plan, source_region) {
+            let pool = self.pool(offer)?;
             let call = ChatCall { model: &offer.backend_model, request, max_tokens, stream: true };
-            let mut rest = match backend.chat(call).await {
+            let mut rest = match pool.backend.chat(call).await {
                 Ok(s) => s,
-                Err(e) if e.is_retryable_elsewhere() => {
+                Err(e) => {
+                    pool.report(&e);
+                    if !e.is_retryable_elsewhere() {
+                        return Err(e.into());
+                    }
                     last = Some(e);
                     continue;
                 }
-                Err(e) => return Err(e.into()),
             };
             let mut head = Vec::new();
             loop {
@@ -93,15 +195,19 @@ impl Engine {
                         let commit = event.is_content();
                         head.push(event);
                         if commit {
-                            return Ok(Opened { region: offer.region.clone(), head, rest });
+                            let region = offer.region.clone();
+                            return Ok(Opened { region, head, rest, pool: Arc::clone(pool) });
                         }
                     }
                     // Nothing has reached the client yet: another region may still answer.
-                    Some(Err(e)) if e.is_retryable_elsewhere() || matches!(e, BackendError::Stream(_)) => {
+                    Some(Err(e)) => {
+                        pool.report(&e);
+                        if !(e.is_retryable_elsewhere() || matches!(e, BackendError::Stream(_))) {
+                            return Err(e.into());
+                        }
                         last = Some(e);
                         continue 'regions;
                     }
-                    Some(Err(e)) => return Err(e.into()),
                     None => {
                         last = Some(BackendError::Stream("the backend ended the stream without output".into()));
                         continue 'regions;
@@ -115,24 +221,30 @@ impl Engine {
     pub async fn embed(
         &self,
         plan: &Plan<'_>,
+        source_region: &str,
         request: &EmbedRequest,
         default_dimensions: u32,
     ) -> Result<(String, EmbedOutput), BedrockError> {
         let mut last = None;
-        for offer in &plan.candidates {
-            let backend = self.backend(offer)?;
+        for offer in self.ordered(plan, source_region) {
+            let pool = self.pool(offer)?;
             let call = EmbedCall { model: &offer.backend_model, request, default_dimensions };
-            match backend.embed(call).await {
+            match pool.backend.embed(call).await {
                 Ok(out) => return Ok((offer.region.clone(), out)),
-                Err(e) if e.is_retryable_elsewhere() => last = Some(e),
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    pool.report(&e);
+                    if !e.is_retryable_elsewhere() {
+                        return Err(e.into());
+                    }
+                    last = Some(e);
+                }
             }
         }
         Err(exhausted(plan, last))
     }
 
     pub async fn count_tokens(&self, offer: &Offer, request: &ConverseRequest) -> Result<u32, BedrockError> {
-        Ok(self.backend(offer)?.count_tokens(&offer.backend_model, request).await?)
+        Ok(self.pool(offer)?.backend.count_tokens(&offer.backend_model, request).await?)
     }
 }
 

@@ -4,9 +4,11 @@
 pub mod app;
 pub mod cli;
 mod context;
+mod control;
 mod engine;
 mod error;
 mod runtime;
 mod stream_body;
+mod telemetry;
 
 pub use app::{build_router, AppState};

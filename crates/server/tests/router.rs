@@ -1,7 +1,6 @@
 //! In-process tests: the whole router, no socket. Requests are built as the SDKs send them
 //! (percent-encoded model IDs, SigV4 credential scopes).
 
-
 // Integration-test helpers are not `#[test]` functions, so clippy's in-test allowance
 // does not reach them; a failing unwrap here is a failing test.
 #![allow(clippy::unwrap_used)]

@@ -68,7 +68,7 @@ impl OpenAiBackend {
     fn acquire(&self) -> Result<OwnedSemaphorePermit, BackendError> {
         // At its limit the backend answers 429 at once, so routing can try another region
         // instead of queueing here.
-        Arc::clone(&self.slots).try_acquire_owned().map_err(|_| BackendError::Throttled)
+        Arc::clone(&self.slots).try_acquire_owned().map_err(|_| BackendError::Busy)
     }
 
     fn url(&self, path: &str) -> String {

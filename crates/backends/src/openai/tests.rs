@@ -523,7 +523,7 @@ async fn concurrency_limit_throttles_for_the_life_of_the_stream() {
         let call = ChatCall { model: "plain", request: &req, max_tokens: 10, stream };
         let held = b.chat(call).await.unwrap();
         assert_eq!(b.load(), Load { in_flight: 1, limit: 1 });
-        assert_eq!(b.chat(call).await.err(), Some(BackendError::Throttled));
+        assert_eq!(b.chat(call).await.err(), Some(BackendError::Busy));
         drop(held);
         assert_eq!(b.load(), Load { in_flight: 0, limit: 1 });
         assert!(b.chat(call).await.is_ok());

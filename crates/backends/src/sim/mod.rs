@@ -41,7 +41,7 @@ impl SimBackend {
 
     fn acquire(&self) -> Result<OwnedSemaphorePermit, BackendError> {
         // A saturated backend answers 429 at once, as a real server at its limit does.
-        Arc::clone(&self.slots).try_acquire_owned().map_err(|_| BackendError::Throttled)
+        Arc::clone(&self.slots).try_acquire_owned().map_err(|_| BackendError::Busy)
     }
 
     /// The failure to inject into this call, if any.

@@ -92,7 +92,7 @@ async fn concurrency_limit_throttles() {
     let call = ChatCall { model: "m", request: &req, max_tokens: 10, stream: true };
     let held = b.chat(call).await.unwrap();
     assert_eq!(b.load(), Load { in_flight: 1, limit: 1 });
-    assert!(matches!(b.chat(call).await, Err(BackendError::Throttled)));
+    assert!(matches!(b.chat(call).await, Err(BackendError::Busy)));
     drop(held);
     assert!(b.chat(call).await.is_ok());
 }

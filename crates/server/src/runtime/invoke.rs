@@ -7,17 +7,21 @@ use axum::response::Response;
 use base64::Engine as _;
 use futures::StreamExt;
 use serde_json::json;
+use spillway_backends::{count_request_tokens, count_tokens};
 use spillway_route::resolve;
+use spillway_wire::converse::TokenUsage;
 use spillway_wire::eventstream::event_frame;
 use spillway_wire::invoke::{self, InvokeRequest, NativeStream, Timing};
 use spillway_wire::stream::ModelEvent;
 use spillway_wire::{validate, BedrockError};
 
-use super::{ensure_streaming, ensure_text_model, json_response, max_tokens, ModelId};
+use super::{
+    ensure_streaming, ensure_text_model, json_response, max_tokens, record_stream, respond, Answer, ModelId, Ran,
+};
 use crate::app::AppState;
 use crate::context::Caller;
 use crate::error::ApiError;
-use crate::stream_body;
+use crate::stream_body::{self, UsageTracker};
 
 /// Bodies are JSON; Bedrock rejects other content types for these models.
 fn check_content_type(headers: &HeaderMap) -> Result<(), BedrockError> {
@@ -30,44 +34,6 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), BedrockError> {
     }
 }
 
-pub async fn invoke(
-    State(state): State<AppState>,
-    caller: Caller,
-    ModelId(model_id): ModelId,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    check_content_type(&headers)?;
-    let plan = resolve(&state.catalog, &model_id, &caller.source_region, &caller.account)?;
-    let model = plan.model;
-    match invoke::parse(model.body_format, &body)? {
-        InvokeRequest::Chat { request, dialect } => {
-            validate::converse(&request)?;
-            let max_tokens = max_tokens(model, &request)?;
-            let done = state.engine.complete(&plan, &request, max_tokens).await?;
-            let usage = done.output.usage();
-            let answer = invoke::chat_response(dialect, &model.id, &done.output);
-            let latency = caller.elapsed_ms();
-            Ok(json_response(
-                serde_json::to_vec(&answer).unwrap_or_default(),
-                &done.region,
-                &token_headers(usage.input_tokens, usage.output_tokens, latency),
-            ))
-        }
-        InvokeRequest::Embed(request) => {
-            let dims = model.dimensions.unwrap_or(1024);
-            let (region, out) = state.engine.embed(&plan, &request, dims).await?;
-            let answer = invoke::embed_response(model.body_format, &request, &out);
-            let latency = caller.elapsed_ms();
-            Ok(json_response(
-                serde_json::to_vec(&answer).unwrap_or_default(),
-                &region,
-                &token_headers(out.input_tokens, 0, latency),
-            ))
-        }
-    }
-}
-
 /// The unmodeled headers Bedrock adds to InvokeModel answers (clients read them raw).
 fn token_headers(input: u32, output: u32, latency_ms: u64) -> [(&'static str, String); 3] {
     [
@@ -77,55 +43,144 @@ fn token_headers(input: u32, output: u32, latency_ms: u64) -> [(&'static str, St
     ]
 }
 
+pub async fn invoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    ModelId(model_id): ModelId,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = run(&state, &caller, &model_id, &headers, &body).await;
+    respond(&caller, &model_id, result)
+}
+
+async fn run(
+    state: &AppState,
+    caller: &Caller,
+    model_id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Answer, ApiError> {
+    check_content_type(headers)?;
+    let plan = resolve(&state.catalog, model_id, &caller.source_region, &caller.account)?;
+    let model = plan.model;
+    match invoke::parse(model.body_format, body)? {
+        InvokeRequest::Chat { request, dialect } => {
+            validate::converse(&request)?;
+            let max_tokens = max_tokens(model, &request)?;
+            let admitted = state.engine.admit(caller, &plan, count_request_tokens(&request), max_tokens).await?;
+            let done = match state.engine.complete(&plan, &caller.source_region, &request, max_tokens).await {
+                Ok(done) => done,
+                Err(e) => {
+                    admitted.release().await;
+                    return Err(e.into());
+                }
+            };
+            let usage = done.output.usage();
+            admitted.settle(usage).await;
+            let answer = invoke::chat_response(dialect, &model.id, &done.output);
+            let headers = token_headers(usage.input_tokens, usage.output_tokens, caller.elapsed_ms());
+            let response = json_response(serde_json::to_vec(&answer).unwrap_or_default(), &done.region, &headers);
+            Ok(Answer { response, ran: Some(Ran { region: done.region, usage, backend_time: done.backend_time }) })
+        }
+        InvokeRequest::Embed(request) => {
+            let dims = model.dimensions.unwrap_or(1024);
+            let estimate = request.texts.iter().map(|t| count_tokens(t)).sum();
+            let admitted = state.engine.admit(caller, &plan, estimate, 0).await?;
+            let (region, out) = match state.engine.embed(&plan, &caller.source_region, &request, dims).await {
+                Ok(done) => done,
+                Err(e) => {
+                    admitted.release().await;
+                    return Err(e.into());
+                }
+            };
+            let usage = TokenUsage::new(out.input_tokens, 0);
+            admitted.settle(usage).await;
+            let answer = invoke::embed_response(model.body_format, &request, &out);
+            let headers = token_headers(out.input_tokens, 0, caller.elapsed_ms());
+            let response = json_response(serde_json::to_vec(&answer).unwrap_or_default(), &region, &headers);
+            Ok(Answer { response, ran: Some(Ran { region, usage, backend_time: std::time::Duration::ZERO }) })
+        }
+    }
+}
+
 pub async fn invoke_stream(
     State(state): State<AppState>,
     caller: Caller,
     ModelId(model_id): ModelId,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, ApiError> {
-    check_content_type(&headers)?;
-    let plan = resolve(&state.catalog, &model_id, &caller.source_region, &caller.account)?;
+) -> Response {
+    let result = run_stream(&state, &caller, &model_id, &headers, &body).await;
+    respond(&caller, &model_id, result)
+}
+
+async fn run_stream(
+    state: &AppState,
+    caller: &Caller,
+    model_id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Answer, ApiError> {
+    check_content_type(headers)?;
+    let plan = resolve(&state.catalog, model_id, &caller.source_region, &caller.account)?;
     let model = plan.model;
     ensure_streaming(model)?;
     ensure_text_model(model)?;
-    let InvokeRequest::Chat { request, dialect } = invoke::parse(model.body_format, &body)? else {
+    let InvokeRequest::Chat { request, dialect } = invoke::parse(model.body_format, body)? else {
         return Err(BedrockError::validation("The model is unsupported for streaming.").into());
     };
     validate::converse(&request)?;
     let max_tokens = max_tokens(model, &request)?;
-    let opened = state.engine.open(&plan, &request, max_tokens).await?;
+    let admitted = state.engine.admit(caller, &plan, count_request_tokens(&request), max_tokens).await?;
+    let opened = match state.engine.open(&plan, &caller.source_region, &request, max_tokens).await {
+        Ok(opened) => opened,
+        Err(e) => {
+            admitted.release().await;
+            return Err(e.into());
+        }
+    };
     let region = opened.region.clone();
-    let model_id = model.id.clone();
+    let native_model = model.id.clone();
+    let (caller, model_id) = (caller.clone(), model_id.to_owned());
     let frames = async_stream::stream! {
-        let mut native = NativeStream::new(dialect, &model_id);
+        // Owned by the stream so a client disconnect still settles (see converse.rs).
+        let mut admitted = admitted;
+        let mut usage = UsageTracker::default();
+        let mut native = NativeStream::new(dialect, &native_model);
         let mut first_byte: Option<u64> = None;
-        let timing = move |first: &mut Option<u64>| {
-            let now = caller.elapsed_ms();
-            let first_byte_ms = *first.get_or_insert(now);
-            Timing { latency_ms: now, first_byte_ms }
-        };
-        let mut rest = opened.rest;
-        let mut pending: Vec<ModelEvent> = opened.head;
-        loop {
-            for event in pending.drain(..) {
-                let t = timing(&mut first_byte);
-                for chunk in native.push(event, t) {
-                    yield chunk_frame(&chunk);
+        let mut rest = stream_body::chain(opened.head, opened.rest);
+        while let Some(item) = rest.next().await {
+            match item {
+                Ok(event) => {
+                    usage.see(&event);
+                    admitted.observe(usage.current());
+                    let finished = matches!(event, ModelEvent::Finish(_));
+                    let now = caller.elapsed_ms();
+                    let timing = Timing { latency_ms: now, first_byte_ms: *first_byte.get_or_insert(now) };
+                    for chunk in native.push(event, timing) {
+                        yield chunk_frame(&chunk);
+                    }
+                    if finished {
+                        admitted.settle(usage.current()).await;
+                        record_stream(&caller, &model_id, &opened.region, usage.current(), None);
+                        return;
+                    }
                 }
-            }
-            match rest.next().await {
-                Some(Ok(event)) => pending.push(event),
-                Some(Err(e)) => {
+                Err(e) => {
                     tracing::warn!(error = %e, "stream failed after it started");
-                    yield stream_body::error_frame(e);
+                    opened.pool.report(&e);
+                    let error = BedrockError::from(e);
+                    yield stream_body::error_frame(&error);
+                    admitted.settle(usage.current()).await;
+                    record_stream(&caller, &model_id, &opened.region, usage.current(), Some(&error));
                     return;
                 }
-                None => return,
             }
         }
     };
-    Ok(stream_body::response(frames, &region, &[("x-amzn-bedrock-content-type", "application/json")]))
+    let response = stream_body::response(frames, &region, &[("x-amzn-bedrock-content-type", "application/json")]);
+    Ok(Answer { response, ran: None })
 }
 
 /// A `chunk` event: the native chunk's JSON, base64-encoded in `bytes`.

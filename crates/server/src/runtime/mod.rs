@@ -13,7 +13,9 @@ use spillway_catalog::Model;
 use spillway_wire::converse::ConverseRequest;
 use spillway_wire::BedrockError;
 
+use crate::context::Caller;
 use crate::error::ApiError;
+use crate::telemetry::{self, Outcome};
 
 /// The `{model_id}` path label, percent-decoded (`%3A` → `:`, `%2F` → `/`).
 #[derive(Debug, Clone)]
@@ -80,4 +82,69 @@ fn json_response(body: Vec<u8>, region: &str, extra: &[(&'static str, String)]) 
         }
     }
     response
+}
+
+/// What a handler produced: the response, and for answers that are complete when the
+/// handler returns, where they ran and what they used (streams record themselves when
+/// they end).
+pub struct Answer {
+    pub response: Response,
+    pub ran: Option<Ran>,
+}
+
+pub struct Ran {
+    pub region: String,
+    pub usage: spillway_wire::converse::TokenUsage,
+    /// Time inside backend calls; the rest of the request's time is spillway's overhead.
+    pub backend_time: std::time::Duration,
+}
+
+/// Record the call's metrics and turn the result into the response.
+fn respond(caller: &Caller, model_id: &str, result: Result<Answer, ApiError>) -> Response {
+    match result {
+        Ok(answer) => {
+            if let Some(ran) = &answer.ran {
+                let latency = caller.started.elapsed();
+                telemetry::overhead(latency.saturating_sub(ran.backend_time));
+                telemetry::record(&Outcome {
+                    model_id,
+                    source_region: &caller.source_region,
+                    inference_region: Some(&ran.region),
+                    usage: ran.usage,
+                    latency,
+                    error: None,
+                });
+            }
+            answer.response
+        }
+        Err(e) => {
+            telemetry::record(&Outcome {
+                model_id,
+                source_region: &caller.source_region,
+                inference_region: None,
+                usage: Default::default(),
+                latency: caller.started.elapsed(),
+                error: Some(&e.error),
+            });
+            e.into_response()
+        }
+    }
+}
+
+/// Metrics of a stream, recorded when it ends.
+fn record_stream(
+    caller: &Caller,
+    model_id: &str,
+    region: &str,
+    usage: spillway_wire::converse::TokenUsage,
+    error: Option<&BedrockError>,
+) {
+    telemetry::record(&Outcome {
+        model_id,
+        source_region: &caller.source_region,
+        inference_region: Some(region),
+        usage,
+        latency: caller.started.elapsed(),
+        error,
+    });
 }

@@ -1,0 +1,80 @@
+//! Which quota buckets one request touches, and how much it reserves
+//! (shared/reference/quotas.md): RPM and TPM of (account, source region, model) for a
+//! direct call, or of (account, source region, profile) for a profile call.
+
+use spillway_catalog::Catalog;
+use spillway_quota::{BucketKey, Debit, Limit};
+use spillway_wire::converse::TokenUsage;
+
+use crate::resolve::{Plan, Target};
+
+/// Tokens to reserve: the input estimate plus maxTokens at the burn-down rate.
+pub fn reserved_tokens(input_estimate: u32, max_tokens: u32, burndown: f64) -> u64 {
+    u64::from(input_estimate) + (f64::from(max_tokens) * burndown).ceil() as u64
+}
+
+/// What a finished call really cost: input plus output at the burn-down rate.
+pub fn used_tokens(usage: TokenUsage, burndown: f64) -> u64 {
+    u64::from(usage.input_tokens) + (f64::from(usage.output_tokens) * burndown).ceil() as u64
+}
+
+/// The two debits (requests, tokens) of one request; settle with `[1, used_tokens]`.
+pub fn debits(catalog: &Catalog, plan: &Plan<'_>, account: &str, source_region: &str, tokens: u64) -> Vec<Debit> {
+    let (scope, rpm, tpm) = match plan.target {
+        Target::Foundation(model) => {
+            let (rpm, tpm) = model.offer(source_region).map_or((0, 0), |o| (u64::from(o.rpm), u64::from(o.tpm)));
+            (model.id.as_str(), rpm, tpm)
+        }
+        Target::SystemProfile(profile, model) => {
+            let (rpm, tpm) = catalog.profile_quota(profile, model, source_region);
+            (profile.id.as_str(), rpm, tpm)
+        }
+    };
+    let key = |limit| BucketKey {
+        account: account.to_owned(),
+        region: source_region.to_owned(),
+        scope: scope.to_owned(),
+        limit,
+    };
+    vec![
+        Debit { key: key(Limit::Requests), per_minute: rpm, amount: 1 },
+        Debit { key: key(Limit::Tokens), per_minute: tpm, amount: tokens },
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resolve;
+
+    #[test]
+    fn direct_call_debits_the_source_regions_model_buckets() {
+        let c = spillway_catalog::builtin().unwrap();
+        let plan = resolve(&c, "anthropic.claude-3-5-sonnet-20240620-v1:0", "ap-northeast-1", "1").unwrap();
+        let d = debits(&c, &plan, "1", "ap-northeast-1", 500);
+        assert_eq!(d[0].per_minute, 20);
+        assert_eq!(d[1].per_minute, 200_000);
+        assert_eq!(d[1].amount, 500);
+        assert_eq!(d[0].key.scope, "anthropic.claude-3-5-sonnet-20240620-v1:0");
+    }
+
+    #[test]
+    fn profile_call_debits_the_profile_at_twice_the_quota() {
+        let c = spillway_catalog::builtin().unwrap();
+        let plan = resolve(&c, "apac.anthropic.claude-3-5-sonnet-20240620-v1:0", "ap-northeast-1", "1").unwrap();
+        let d = debits(&c, &plan, "1", "ap-northeast-1", 10);
+        assert_eq!(d[0].key.scope, "apac.anthropic.claude-3-5-sonnet-20240620-v1:0");
+        assert_eq!((d[0].per_minute, d[1].per_minute), (40, 400_000));
+        // From Paris the model is not offered: the first destination's quota is the base.
+        let plan = resolve(&c, "eu.anthropic.claude-3-5-sonnet-20240620-v1:0", "eu-west-3", "1").unwrap();
+        let d = debits(&c, &plan, "1", "eu-west-3", 10);
+        assert_eq!(d[0].per_minute, 40);
+    }
+
+    #[test]
+    fn reservation_and_usage_arithmetic() {
+        assert_eq!(reserved_tokens(100, 50, 1.0), 150);
+        assert_eq!(reserved_tokens(100, 50, 5.0), 350);
+        assert_eq!(used_tokens(TokenUsage::new(10, 3), 5.0), 25);
+    }
+}
