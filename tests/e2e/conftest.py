@@ -28,8 +28,8 @@ os.environ.pop("AWS_PROFILE", None)
 class Server:
     """One running spillway process."""
 
-    def __init__(self, args):
-        self.data_dir = tempfile.mkdtemp(prefix="spillway-e2e-")
+    def __init__(self, args, data_dir=None):
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="spillway-e2e-")
         cmd = [str(BINARY), "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data_dir, *args]
         env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "warn"))
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -88,8 +88,8 @@ def faults():
 def start_server():
     servers = []
 
-    def start(*args):
-        s = Server(list(args))
+    def start(*args, data_dir=None):
+        s = Server(list(args), data_dir=data_dir)
         servers.append(s)
         return s
 

@@ -7,6 +7,7 @@
 //! 4. a thin handler in [`crate::runtime`]: parse (wire) → resolve (route) → run with
 //!    failover ([`crate::engine`]) → encode JSON or event-stream frames (wire).
 
+use std::path::Path;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
@@ -14,11 +15,13 @@ use axum::routing::{get, post};
 use axum::Router;
 use spillway_backends::Backends;
 use spillway_catalog::Catalog;
+use spillway_invocation_log::{InvocationLogger, LogSettings, ShutdownHandle};
 use spillway_quota::{InProcessQuotas, Quotas};
 use spillway_wire::{BedrockError, ErrorCode};
 
 use crate::engine::Engine;
 use crate::error::ApiError;
+use crate::logging::InvocationLogs;
 use crate::{context, control, runtime};
 
 /// Bedrock's limit on an InvokeModel body.
@@ -28,15 +31,20 @@ const MAX_BODY: usize = 25_000_000;
 pub struct AppState {
     pub catalog: Arc<Catalog>,
     pub engine: Arc<Engine>,
+    pub logs: Arc<InvocationLogs>,
 }
 
 impl AppState {
-    pub fn new(catalog: Arc<Catalog>) -> anyhow::Result<Self> {
+    /// Build the state and start the invocation-log writer (inside a Tokio runtime). The
+    /// returned handle flushes the logs on shutdown: call it after the server stopped.
+    pub fn new(catalog: Arc<Catalog>, data_dir: &Path) -> anyhow::Result<(Self, ShutdownHandle)> {
         crate::telemetry::handle();
         let backends = Backends::build(&catalog)?;
         let quotas = Arc::new(Quotas::InProcess(InProcessQuotas::new()));
         let engine = Arc::new(Engine::new(Arc::clone(&catalog), backends, quotas));
-        Ok(Self { catalog, engine })
+        let (logger, shutdown) = InvocationLogger::start(LogSettings::new(data_dir));
+        let logs = Arc::new(InvocationLogs::load(data_dir, logger));
+        Ok((Self { catalog, engine, logs }, shutdown))
     }
 }
 
@@ -51,6 +59,10 @@ pub fn build_router(state: AppState) -> Router {
         .route("/foundation-models/{model_identifier}", get(control::foundation_models::get))
         .route("/inference-profiles", get(control::inference_profiles::list))
         .route("/inference-profiles/{inference_profile_identifier}", get(control::inference_profiles::get))
+        .route(
+            "/logging/modelinvocations",
+            get(control::logging::get).put(control::logging::put).delete(control::logging::delete),
+        )
         .route("/health", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .fallback(unknown_operation)

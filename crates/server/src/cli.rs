@@ -95,7 +95,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating the data directory {}", args.data_dir.display()))?;
     let catalog = Arc::new(catalog);
-    let state = AppState::new(Arc::clone(&catalog))?;
+    let (state, logs) = AppState::new(Arc::clone(&catalog), &args.data_dir)?;
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
@@ -115,7 +115,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Tests and scripts read the address from this line (port 0 picks a free one).
     println!("spillway listening on http://{addr}");
     axum::serve(listener, build_router(state)).with_graceful_shutdown(shutdown_signal()).await?;
-    tracing::info!("shut down");
+    // Every accepted invocation-log record is written before the process exits.
+    let stats = logs.shutdown().await;
+    tracing::info!(?stats, "shut down");
     Ok(())
 }
 

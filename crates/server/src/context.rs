@@ -13,9 +13,14 @@ use spillway_wire::BedrockError;
 use crate::app::AppState;
 use crate::error::ApiError;
 
+/// The ID of one request, as sent back in `x-amzn-RequestId` (and logged).
+#[derive(Debug, Clone)]
+struct RequestId(String);
+
 /// Gives every request an ID and every response the `x-amzn-RequestId` header.
 pub async fn request_id(mut req: Request, next: Next) -> Response {
     let id = uuid::Uuid::new_v4().to_string();
+    req.extensions_mut().insert(RequestId(id.clone()));
     req.extensions_mut().insert(Started(Instant::now()));
     let mut response = next.run(req).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
@@ -32,6 +37,7 @@ struct Started(Instant);
 pub struct Caller {
     pub account: String,
     pub source_region: String,
+    pub request_id: String,
     pub started: Instant,
 }
 
@@ -45,6 +51,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
         let started = parts.extensions.get::<Started>().map_or_else(Instant::now, |s| s.0);
         let authorization = parts.headers.get("authorization").and_then(|v| v.to_str().ok());
         let source_region = match authorization.and_then(scope_region) {
@@ -59,7 +66,7 @@ impl FromRequestParts<AppState> for Caller {
             ))
             .into());
         }
-        Ok(Self { account: state.catalog.default_account.clone(), source_region, started })
+        Ok(Self { account: state.catalog.default_account.clone(), source_region, request_id, started })
     }
 }
 

@@ -7,6 +7,7 @@ mod context;
 mod control;
 mod engine;
 mod error;
+mod logging;
 mod runtime;
 mod stream_body;
 mod telemetry;

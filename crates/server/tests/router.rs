@@ -15,7 +15,10 @@ use tower::ServiceExt;
 
 fn router() -> Router {
     let catalog = spillway_catalog::builtin().unwrap().with_sim_backends();
-    build_router(AppState::new(Arc::new(catalog)).unwrap())
+    // The data directory outlives the test process's interest in it; the OS cleans /tmp.
+    let dir = tempfile::tempdir().unwrap().keep();
+    let (state, _logs) = AppState::new(Arc::new(catalog), &dir).unwrap();
+    build_router(state)
 }
 
 fn signed(region: &str) -> String {

@@ -8,6 +8,7 @@
 
 pub mod foundation_models;
 pub mod inference_profiles;
+pub mod logging;
 
 use axum::extract::{FromRequestParts, Path, Query};
 use axum::http::request::Parts;

@@ -5,14 +5,13 @@ use axum::extract::State;
 use axum::response::Response;
 use futures::StreamExt;
 use spillway_backends::count_request_tokens;
+use spillway_invocation_log::Operation;
 use spillway_route::resolve;
 use spillway_wire::converse::ConverseRequest;
-use spillway_wire::stream::{ConverseStreamEncoder, ModelEvent};
+use spillway_wire::stream::{Collector, ConverseStreamEncoder, ModelEvent};
 use spillway_wire::{parse, validate, BedrockError};
 
-use super::{
-    ensure_streaming, ensure_text_model, json_response, max_tokens, record_stream, respond, Answer, ModelId, Ran,
-};
+use super::{ensure_streaming, ensure_text_model, json_response, max_tokens, Answer, Call, ModelId, Ran};
 use crate::app::AppState;
 use crate::context::Caller;
 use crate::error::ApiError;
@@ -30,11 +29,14 @@ pub async fn converse(
     ModelId(model_id): ModelId,
     body: Bytes,
 ) -> Response {
-    let result = run(&state, &caller, &model_id, &body).await;
-    respond(&caller, &model_id, result)
+    let call =
+        Call { state: &state, caller: &caller, model_id: &model_id, operation: Operation::Converse, input: &body };
+    let result = run(&call).await;
+    call.respond(result)
 }
 
-async fn run(state: &AppState, caller: &Caller, model_id: &str, body: &[u8]) -> Result<Answer, ApiError> {
+async fn run(call: &Call<'_>) -> Result<Answer, ApiError> {
+    let Call { state, caller, model_id, input: body, .. } = *call;
     let request = parse_request(body)?;
     let plan = resolve(&state.catalog, model_id, &caller.source_region, &caller.account)?;
     ensure_text_model(plan.model)?;
@@ -51,8 +53,10 @@ async fn run(state: &AppState, caller: &Caller, model_id: &str, body: &[u8]) -> 
     admitted.settle(usage).await;
     let response = done.output.into_response(caller.elapsed_ms());
     let body = serde_json::to_vec(&response).unwrap_or_default();
+    let output = state.logs.enabled(caller).then(|| serde_json::to_value(&response).unwrap_or_default());
     let response = json_response(body, &done.region, &[]);
-    Ok(Answer { response, ran: Some(Ran { region: done.region, usage, backend_time: done.backend_time }) })
+    let ran = Ran { region: done.region, usage, output, embedding: false, backend_time: done.backend_time };
+    Ok(Answer { response, ran: Some(ran) })
 }
 
 pub async fn converse_stream(
@@ -61,11 +65,14 @@ pub async fn converse_stream(
     ModelId(model_id): ModelId,
     body: Bytes,
 ) -> Response {
-    let result = run_stream(&state, &caller, &model_id, &body).await;
-    respond(&caller, &model_id, result)
+    let operation = Operation::ConverseStream;
+    let call = Call { state: &state, caller: &caller, model_id: &model_id, operation, input: &body };
+    let result = run_stream(&call).await;
+    call.respond(result)
 }
 
-async fn run_stream(state: &AppState, caller: &Caller, model_id: &str, body: &[u8]) -> Result<Answer, ApiError> {
+async fn run_stream(call: &Call<'_>) -> Result<Answer, ApiError> {
+    let Call { state, caller, model_id, input: body, .. } = *call;
     let request = parse_request(body)?;
     let plan = resolve(&state.catalog, model_id, &caller.source_region, &caller.account)?;
     ensure_text_model(plan.model)?;
@@ -80,12 +87,15 @@ async fn run_stream(state: &AppState, caller: &Caller, model_id: &str, body: &[u
         }
     };
     let region = opened.region.clone();
-    let (caller, model_id) = (caller.clone(), model_id.to_owned());
+    let owned = call.owned();
+    let caller = caller.clone();
     let frames = async_stream::stream! {
         // The reservation lives in the stream: if the client goes away mid-stream, the
         // stream is dropped and the reservation settles to the usage observed so far.
         let mut admitted = admitted;
         let mut usage = UsageTracker::default();
+        // The aggregated answer, kept only when the call is logged.
+        let mut kept = owned.logging().then(Collector::default);
         let mut encoder = ConverseStreamEncoder::new();
         let mut rest = stream_body::chain(opened.head, opened.rest);
         while let Some(item) = rest.next().await {
@@ -93,13 +103,17 @@ async fn run_stream(state: &AppState, caller: &Caller, model_id: &str, body: &[u
                 Ok(event) => {
                     usage.see(&event);
                     admitted.observe(usage.current());
+                    if let Some(c) = kept.as_mut() {
+                        c.push(event.clone());
+                    }
                     let finished = matches!(event, ModelEvent::Finish(_));
                     for e in encoder.push(event, caller.elapsed_ms()) {
                         yield e.frame();
                     }
                     if finished {
                         admitted.settle(usage.current()).await;
-                        record_stream(&caller, &model_id, &opened.region, usage.current(), None);
+                        let output = kept.take().map(|c| serde_json::to_value(c.into_response(caller.elapsed_ms())).unwrap_or_default());
+                        owned.finish(&opened.region, usage.current(), None, output);
                         return;
                     }
                 }
@@ -109,7 +123,7 @@ async fn run_stream(state: &AppState, caller: &Caller, model_id: &str, body: &[u
                     let error = BedrockError::from(e);
                     yield stream_body::error_frame(&error);
                     admitted.settle(usage.current()).await;
-                    record_stream(&caller, &model_id, &opened.region, usage.current(), Some(&error));
+                    owned.finish(&opened.region, usage.current(), Some(&error), None);
                     return;
                 }
             }

@@ -8,6 +8,7 @@ use base64::Engine as _;
 use futures::StreamExt;
 use serde_json::json;
 use spillway_backends::{count_request_tokens, count_tokens};
+use spillway_invocation_log::Operation;
 use spillway_route::resolve;
 use spillway_wire::converse::TokenUsage;
 use spillway_wire::eventstream::event_frame;
@@ -15,9 +16,7 @@ use spillway_wire::invoke::{self, InvokeRequest, NativeStream, Timing};
 use spillway_wire::stream::ModelEvent;
 use spillway_wire::{validate, BedrockError};
 
-use super::{
-    ensure_streaming, ensure_text_model, json_response, max_tokens, record_stream, respond, Answer, ModelId, Ran,
-};
+use super::{ensure_streaming, ensure_text_model, json_response, max_tokens, Answer, Call, ModelId, Ran};
 use crate::app::AppState;
 use crate::context::Caller;
 use crate::error::ApiError;
@@ -50,17 +49,14 @@ pub async fn invoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let result = run(&state, &caller, &model_id, &headers, &body).await;
-    respond(&caller, &model_id, result)
+    let call =
+        Call { state: &state, caller: &caller, model_id: &model_id, operation: Operation::InvokeModel, input: &body };
+    let result = run(&call, &headers).await;
+    call.respond(result)
 }
 
-async fn run(
-    state: &AppState,
-    caller: &Caller,
-    model_id: &str,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Answer, ApiError> {
+async fn run(call: &Call<'_>, headers: &HeaderMap) -> Result<Answer, ApiError> {
+    let Call { state, caller, model_id, input: body, .. } = *call;
     check_content_type(headers)?;
     let plan = resolve(&state.catalog, model_id, &caller.source_region, &caller.account)?;
     let model = plan.model;
@@ -81,7 +77,9 @@ async fn run(
             let answer = invoke::chat_response(dialect, &model.id, &done.output);
             let headers = token_headers(usage.input_tokens, usage.output_tokens, caller.elapsed_ms());
             let response = json_response(serde_json::to_vec(&answer).unwrap_or_default(), &done.region, &headers);
-            Ok(Answer { response, ran: Some(Ran { region: done.region, usage, backend_time: done.backend_time }) })
+            let output = state.logs.enabled(caller).then_some(answer);
+            let ran = Ran { region: done.region, usage, output, embedding: false, backend_time: done.backend_time };
+            Ok(Answer { response, ran: Some(ran) })
         }
         InvokeRequest::Embed(request) => {
             let dims = model.dimensions.unwrap_or(1024);
@@ -99,7 +97,9 @@ async fn run(
             let answer = invoke::embed_response(model.body_format, &request, &out);
             let headers = token_headers(out.input_tokens, 0, caller.elapsed_ms());
             let response = json_response(serde_json::to_vec(&answer).unwrap_or_default(), &region, &headers);
-            Ok(Answer { response, ran: Some(Ran { region, usage, backend_time: std::time::Duration::ZERO }) })
+            let output = state.logs.enabled(caller).then_some(answer);
+            let ran = Ran { region, usage, output, embedding: true, backend_time: std::time::Duration::ZERO };
+            Ok(Answer { response, ran: Some(ran) })
         }
     }
 }
@@ -111,17 +111,14 @@ pub async fn invoke_stream(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let result = run_stream(&state, &caller, &model_id, &headers, &body).await;
-    respond(&caller, &model_id, result)
+    let operation = Operation::InvokeModelWithResponseStream;
+    let call = Call { state: &state, caller: &caller, model_id: &model_id, operation, input: &body };
+    let result = run_stream(&call, &headers).await;
+    call.respond(result)
 }
 
-async fn run_stream(
-    state: &AppState,
-    caller: &Caller,
-    model_id: &str,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Answer, ApiError> {
+async fn run_stream(call: &Call<'_>, headers: &HeaderMap) -> Result<Answer, ApiError> {
+    let Call { state, caller, model_id, input: body, .. } = *call;
     check_content_type(headers)?;
     let plan = resolve(&state.catalog, model_id, &caller.source_region, &caller.account)?;
     let model = plan.model;
@@ -142,11 +139,14 @@ async fn run_stream(
     };
     let region = opened.region.clone();
     let native_model = model.id.clone();
-    let (caller, model_id) = (caller.clone(), model_id.to_owned());
+    let owned = call.owned();
+    let caller = caller.clone();
     let frames = async_stream::stream! {
         // Owned by the stream so a client disconnect still settles (see converse.rs).
         let mut admitted = admitted;
         let mut usage = UsageTracker::default();
+        // The decoded chunks, kept only when the call is logged (Bedrock logs the array).
+        let mut kept: Option<Vec<serde_json::Value>> = owned.logging().then(Vec::new);
         let mut native = NativeStream::new(dialect, &native_model);
         let mut first_byte: Option<u64> = None;
         let mut rest = stream_body::chain(opened.head, opened.rest);
@@ -160,10 +160,13 @@ async fn run_stream(
                     let timing = Timing { latency_ms: now, first_byte_ms: *first_byte.get_or_insert(now) };
                     for chunk in native.push(event, timing) {
                         yield chunk_frame(&chunk);
+                        if let Some(k) = kept.as_mut() {
+                            k.push(chunk);
+                        }
                     }
                     if finished {
                         admitted.settle(usage.current()).await;
-                        record_stream(&caller, &model_id, &opened.region, usage.current(), None);
+                        owned.finish(&opened.region, usage.current(), None, kept.take().map(serde_json::Value::Array));
                         return;
                     }
                 }
@@ -173,7 +176,7 @@ async fn run_stream(
                     let error = BedrockError::from(e);
                     yield stream_body::error_frame(&error);
                     admitted.settle(usage.current()).await;
-                    record_stream(&caller, &model_id, &opened.region, usage.current(), Some(&error));
+                    owned.finish(&opened.region, usage.current(), Some(&error), None);
                     return;
                 }
             }

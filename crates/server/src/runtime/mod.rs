@@ -13,8 +13,13 @@ use spillway_catalog::Model;
 use spillway_wire::converse::ConverseRequest;
 use spillway_wire::BedrockError;
 
+use spillway_invocation_log::Operation;
+use spillway_wire::converse::TokenUsage;
+
+use crate::app::AppState;
 use crate::context::Caller;
 use crate::error::ApiError;
+use crate::logging::Entry;
 use crate::telemetry::{self, Outcome};
 
 /// The `{model_id}` path label, percent-decoded (`%3A` → `:`, `%2F` → `/`).
@@ -94,57 +99,112 @@ pub struct Answer {
 
 pub struct Ran {
     pub region: String,
-    pub usage: spillway_wire::converse::TokenUsage,
+    pub usage: TokenUsage,
+    /// The answer's JSON, for the invocation log (only built when logging is on).
+    pub output: Option<serde_json::Value>,
+    pub embedding: bool,
     /// Time inside backend calls; the rest of the request's time is spillway's overhead.
     pub backend_time: std::time::Duration,
 }
 
-/// Record the call's metrics and turn the result into the response.
-fn respond(caller: &Caller, model_id: &str, result: Result<Answer, ApiError>) -> Response {
-    match result {
-        Ok(answer) => {
-            if let Some(ran) = &answer.ran {
-                let latency = caller.started.elapsed();
-                telemetry::overhead(latency.saturating_sub(ran.backend_time));
-                telemetry::record(&Outcome {
-                    model_id,
-                    source_region: &caller.source_region,
-                    inference_region: Some(&ran.region),
-                    usage: ran.usage,
-                    latency,
-                    error: None,
-                });
+/// One runtime call, for its metrics and its invocation-log record.
+#[derive(Clone, Copy)]
+pub struct Call<'a> {
+    pub state: &'a AppState,
+    pub caller: &'a Caller,
+    pub model_id: &'a str,
+    pub operation: Operation,
+    /// The request body as received (logged when text delivery is on).
+    pub input: &'a [u8],
+}
+
+impl Call<'_> {
+    /// Record the call's metrics and log, and turn the result into the response.
+    fn respond(&self, result: Result<Answer, ApiError>) -> Response {
+        match result {
+            Ok(answer) => {
+                if let Some(ran) = answer.ran {
+                    let latency = self.caller.started.elapsed();
+                    telemetry::overhead(latency.saturating_sub(ran.backend_time));
+                    self.finish(Some(&ran.region), ran.usage, None, ran.output, ran.embedding);
+                }
+                answer.response
             }
-            answer.response
+            Err(e) => {
+                self.finish(None, TokenUsage::default(), Some(&e.error), None, false);
+                e.into_response()
+            }
         }
-        Err(e) => {
-            telemetry::record(&Outcome {
-                model_id,
-                source_region: &caller.source_region,
-                inference_region: None,
-                usage: Default::default(),
-                latency: caller.started.elapsed(),
-                error: Some(&e.error),
-            });
-            e.into_response()
+    }
+
+    /// Metrics and log record of a call that ended (streams call this when they end).
+    fn finish(
+        &self,
+        region: Option<&str>,
+        usage: TokenUsage,
+        error: Option<&BedrockError>,
+        output: Option<serde_json::Value>,
+        embedding: bool,
+    ) {
+        telemetry::record(&Outcome {
+            model_id: self.model_id,
+            source_region: &self.caller.source_region,
+            inference_region: region,
+            usage,
+            latency: self.caller.started.elapsed(),
+            error,
+        });
+        self.state.logs.emit(Entry {
+            caller: self.caller,
+            operation: self.operation,
+            model_id: self.model_id,
+            input: self.input,
+            output,
+            usage,
+            inference_region: region,
+            error,
+            embedding,
+        });
+    }
+
+    /// An owned copy for a stream body, which outlives the handler.
+    fn owned(&self) -> OwnedCall {
+        OwnedCall {
+            state: self.state.clone(),
+            caller: self.caller.clone(),
+            model_id: self.model_id.to_owned(),
+            operation: self.operation,
+            input: bytes::Bytes::copy_from_slice(self.input),
         }
     }
 }
 
-/// Metrics of a stream, recorded when it ends.
-fn record_stream(
-    caller: &Caller,
-    model_id: &str,
-    region: &str,
-    usage: spillway_wire::converse::TokenUsage,
-    error: Option<&BedrockError>,
-) {
-    telemetry::record(&Outcome {
-        model_id,
-        source_region: &caller.source_region,
-        inference_region: Some(region),
-        usage,
-        latency: caller.started.elapsed(),
-        error,
-    });
+/// [`Call`] for stream bodies.
+pub struct OwnedCall {
+    state: AppState,
+    caller: Caller,
+    model_id: String,
+    operation: Operation,
+    input: bytes::Bytes,
+}
+
+impl OwnedCall {
+    fn call(&self) -> Call<'_> {
+        Call {
+            state: &self.state,
+            caller: &self.caller,
+            model_id: &self.model_id,
+            operation: self.operation,
+            input: &self.input,
+        }
+    }
+
+    /// Whether the stream should keep its output for the log.
+    fn logging(&self) -> bool {
+        self.state.logs.enabled(&self.caller)
+    }
+
+    fn finish(&self, region: &str, usage: TokenUsage, error: Option<&BedrockError>, output: Option<serde_json::Value>) {
+        self.call().finish(Some(region), usage, error, output, false);
+    }
 }

@@ -1,0 +1,46 @@
+//! Put/Get/DeleteModelInvocationLoggingConfiguration: one configuration per account and
+//! source region, as on Bedrock.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use spillway_invocation_log::LoggingConfig;
+use spillway_wire::{parse, BedrockError};
+
+use super::{control_error, json_ok};
+use crate::app::AppState;
+use crate::context::Caller;
+use crate::error::ApiError;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PutRequest {
+    logging_config: LoggingConfig,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GetResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logging_config: Option<LoggingConfig>,
+}
+
+pub async fn put(State(state): State<AppState>, caller: Caller, body: Bytes) -> Result<Response, ApiError> {
+    let request: PutRequest = parse::json(&body).map_err(control_error)?;
+    spillway_invocation_log::validate(&request.logging_config)
+        .map_err(|m| control_error(BedrockError::validation(m)))?;
+    state.logs.put(&caller.account, &caller.source_region, Some(request.logging_config)).map_err(control_error)?;
+    json_ok(&json!({}))
+}
+
+pub async fn get(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    let logging_config = state.logs.get(&caller.account, &caller.source_region).map(|c| c.as_ref().clone());
+    json_ok(&GetResponse { logging_config })
+}
+
+pub async fn delete(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    state.logs.put(&caller.account, &caller.source_region, None).map_err(control_error)?;
+    json_ok(&json!({}))
+}

@@ -1,0 +1,116 @@
+//! Model invocation logging as Bedrock does it: one configuration per (account, source
+//! region), set with PutModelInvocationLoggingConfiguration, and one `ModelInvocationLog`
+//! record per runtime call while it is set. Records go to the delivery pipeline of
+//! `spillway-invocation-log`, which batches and writes them off the request path.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use serde_json::Value;
+use spillway_invocation_log::{DataKinds, InvocationLogger, LoggingConfig, ModelInvocationLog, Operation};
+use spillway_wire::converse::TokenUsage;
+use spillway_wire::BedrockError;
+
+use crate::context::Caller;
+
+type Key = (String, String);
+
+/// The configurations, persisted as JSON under the data directory so they survive a
+/// restart (until the control-plane store takes them over).
+pub struct InvocationLogs {
+    configs: RwLock<HashMap<Key, Arc<LoggingConfig>>>,
+    path: PathBuf,
+    logger: InvocationLogger,
+}
+
+impl std::fmt::Debug for InvocationLogs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InvocationLogs").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+/// What one finished call leaves in the log.
+pub struct Entry<'a> {
+    pub caller: &'a Caller,
+    pub operation: Operation,
+    pub model_id: &'a str,
+    pub input: &'a [u8],
+    pub output: Option<Value>,
+    pub usage: TokenUsage,
+    pub inference_region: Option<&'a str>,
+    pub error: Option<&'a BedrockError>,
+    /// The output is an embedding (logged only with embeddingDataDeliveryEnabled).
+    pub embedding: bool,
+}
+
+impl InvocationLogs {
+    pub fn load(data_dir: &std::path::Path, logger: InvocationLogger) -> Self {
+        let path = data_dir.join("logging-configs.json");
+        let configs = std::fs::read(&path)
+            .ok()
+            .and_then(|raw| serde_json::from_slice::<Vec<(String, String, LoggingConfig)>>(&raw).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(account, region, cfg)| ((account, region), Arc::new(cfg)))
+            .collect();
+        Self { configs: RwLock::new(configs), path, logger }
+    }
+
+    pub fn get(&self, account: &str, region: &str) -> Option<Arc<LoggingConfig>> {
+        let configs = self.configs.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        configs.get(&(account.to_owned(), region.to_owned())).cloned()
+    }
+
+    pub fn put(&self, account: &str, region: &str, config: Option<LoggingConfig>) -> Result<(), BedrockError> {
+        let mut configs = self.configs.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = (account.to_owned(), region.to_owned());
+        match config {
+            Some(c) => configs.insert(key, Arc::new(c)),
+            None => configs.remove(&key),
+        };
+        let rows: Vec<(&String, &String, &LoggingConfig)> =
+            configs.iter().map(|((a, r), c)| (a, r, c.as_ref())).collect();
+        let raw = serde_json::to_vec_pretty(&rows).map_err(|e| BedrockError::internal(e.to_string()))?;
+        std::fs::write(&self.path, raw)
+            .map_err(|e| BedrockError::internal(format!("could not save the logging configuration: {e}")))
+    }
+
+    /// Queue the record of one call, if the caller's account logs in its region.
+    pub fn emit(&self, entry: Entry<'_>) {
+        let Some(config) = self.get(&entry.caller.account, &entry.caller.source_region) else {
+            return;
+        };
+        let caller = entry.caller;
+        let mut record = ModelInvocationLog::new(
+            time::OffsetDateTime::now_utc(),
+            &caller.account,
+            format!("arn:aws:iam::{}:root", caller.account),
+            &caller.source_region,
+            &caller.request_id,
+            entry.operation,
+            entry.model_id,
+        );
+        record.input.input_body_json = serde_json::from_slice(entry.input).ok();
+        record.input.input_token_count = u64::from(entry.usage.input_tokens);
+        record.output.output_body_json = entry.output;
+        record.output.output_token_count = u64::from(entry.usage.output_tokens);
+        if entry.embedding {
+            record.output.data = DataKinds::EMBEDDING;
+        }
+        record.inference_region = entry.inference_region.map(str::to_owned);
+        record.error_code = entry.error.map(|e| e.code.shape_name().to_owned());
+        if let Some(Value::Object(meta)) =
+            record.input.input_body_json.as_ref().and_then(|b| b.get("requestMetadata")).cloned()
+        {
+            record.request_metadata =
+                Some(meta.into_iter().filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned()))).collect());
+        }
+        self.logger.submit(config, record);
+    }
+
+    /// Whether calls of this caller are logged (to skip building outputs otherwise).
+    pub fn enabled(&self, caller: &Caller) -> bool {
+        self.get(&caller.account, &caller.source_region).is_some()
+    }
+}
