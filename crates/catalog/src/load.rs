@@ -222,6 +222,7 @@ fn build(raw: raw::Config) -> Result<Catalog, ConfigError> {
         accounts,
         routing: raw.routing,
         quotas: raw.quotas,
+        invocation_logs: raw.invocation_logs,
         prices,
         model_index,
         profile_index,

@@ -2,7 +2,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-pub use crate::raw::{Access, OpenAiBackend, QuotaSettings, Routing, SimBackend, SimFailure, SimFailureKind};
+pub use crate::raw::{
+    Access, InvocationLogs, OpenAiBackend, QuotaSettings, Routing, S3Endpoint, SimBackend, SimFailure, SimFailureKind,
+};
 pub use spillway_wire::invoke::BodyFormat;
 
 /// A backend definition, by kind.
@@ -114,6 +116,7 @@ pub struct Catalog {
     pub accounts: Vec<Account>,
     pub routing: Routing,
     pub quotas: QuotaSettings,
+    pub invocation_logs: InvocationLogs,
     /// (model id, region) → price; `None` region key is the model's default price.
     pub(crate) prices: HashMap<String, (Price, HashMap<String, Price>)>,
     pub(crate) model_index: HashMap<String, usize>,

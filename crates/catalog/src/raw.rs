@@ -31,6 +31,42 @@ pub struct Config {
     pub routing: Routing,
     #[serde(default)]
     pub quotas: QuotaSettings,
+    #[serde(default)]
+    pub invocation_logs: InvocationLogs,
+}
+
+/// Where invocation-log buckets live: directories under the data dir by default, or a
+/// real S3-compatible endpoint.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvocationLogs {
+    pub s3: Option<S3Endpoint>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Endpoint {
+    /// e.g. `http://127.0.0.1:9000` (MinIO) or `https://s3.eu-west-1.amazonaws.com`.
+    pub endpoint: String,
+    #[serde(default = "S3Endpoint::default_region")]
+    pub region: String,
+    /// Environment variables holding the credentials (never the secrets themselves).
+    #[serde(default = "S3Endpoint::default_key_env")]
+    pub access_key_id_env: String,
+    #[serde(default = "S3Endpoint::default_secret_env")]
+    pub secret_access_key_env: String,
+}
+
+impl S3Endpoint {
+    fn default_region() -> String {
+        "us-east-1".to_owned()
+    }
+    fn default_key_env() -> String {
+        "SPILLWAY_S3_ACCESS_KEY_ID".to_owned()
+    }
+    fn default_secret_env() -> String {
+        "SPILLWAY_S3_SECRET_ACCESS_KEY".to_owned()
+    }
 }
 
 /// How routing treats failing backends.

@@ -10,12 +10,13 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 use spillway_backends::Backends;
 use spillway_catalog::Catalog;
-use spillway_invocation_log::{InvocationLogger, LogSettings, ShutdownHandle};
+use spillway_invocation_log::{InvocationLogger, LogSettings, S3Endpoint, ShutdownHandle};
 use spillway_quota::{InProcessQuotas, Quotas};
 use spillway_wire::{BedrockError, ErrorCode};
 
@@ -42,7 +43,20 @@ impl AppState {
         let backends = Backends::build(&catalog)?;
         let quotas = Arc::new(Quotas::InProcess(InProcessQuotas::new()));
         let engine = Arc::new(Engine::new(Arc::clone(&catalog), backends, quotas));
-        let (logger, shutdown) = InvocationLogger::start(LogSettings::new(data_dir));
+        let mut settings = LogSettings::new(data_dir);
+        if let Some(s3) = &catalog.invocation_logs.s3 {
+            let env = |name: &str| {
+                std::env::var(name).with_context(|| format!("{name} (S3 credentials for invocation logs) is not set"))
+            };
+            settings.s3_endpoint = Some(S3Endpoint {
+                allow_http: s3.endpoint.starts_with("http://"),
+                url: s3.endpoint.clone(),
+                region: s3.region.clone(),
+                access_key_id: env(&s3.access_key_id_env)?,
+                secret_access_key: env(&s3.secret_access_key_env)?,
+            });
+        }
+        let (logger, shutdown) = InvocationLogger::start(settings);
         let logs = Arc::new(InvocationLogs::load(data_dir, logger));
         Ok((Self { catalog, engine, logs }, shutdown))
     }

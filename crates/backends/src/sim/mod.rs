@@ -167,7 +167,7 @@ impl ModelBackend for SimBackend {
                 return Err(BackendError::Unavailable("simulated backend error (500)".into()))
             }
             Some((SimFailureKind::Timeout, _)) => {
-                tokio::time::sleep(ttft).await;
+                tokio::time::sleep(ttft.max(Duration::from_millis(1))).await;
                 return Err(BackendError::Timeout);
             }
             _ => {}
@@ -182,7 +182,10 @@ impl ModelBackend for SimBackend {
             // Hold the slot for as long as the stream lives.
             let _permit = permit;
             let start = Instant::now();
-            tokio::time::sleep(ttft).await;
+            // A zero sleep still waits for the next timer tick (about 1 ms): skip it.
+            if !ttft.is_zero() {
+                tokio::time::sleep(ttft).await;
+            }
             let mut emitted = 0u32;
             for event in plan.events {
                 let is_token = matches!(event, ModelEvent::Text(_) | ModelEvent::ToolUseInput(_));
@@ -212,7 +215,9 @@ impl ModelBackend for SimBackend {
     async fn embed(&self, call: EmbedCall<'_>) -> Result<EmbedOutput, BackendError> {
         let _permit = self.acquire()?;
         let dims = call.request.dimensions.unwrap_or(call.default_dimensions).max(1);
-        tokio::time::sleep(Duration::from_millis(self.cfg.ttft_ms)).await;
+        if self.cfg.ttft_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(self.cfg.ttft_ms)).await;
+        }
         let embeddings = call.request.texts.iter().map(|t| text::embedding(self.cfg.seed, t, dims, true)).collect();
         let input_tokens = call.request.texts.iter().map(|t| count_tokens(t)).sum();
         Ok(EmbedOutput { embeddings, input_tokens })
