@@ -25,6 +25,16 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install -q --disable-pip-version-check -r tests/e2e/requirements.txt
 
+# jq and column run seed 003's shell pipelines in the catalog tests.
+if ! command -v jq >/dev/null || ! command -v column >/dev/null; then
+  log "installing jq and column"
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq bsdextrautils >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq bsdextrautils >/dev/null
+  fi
+fi
+
 if ! cargo nextest --version >/dev/null 2>&1; then
   log "installing cargo-nextest"
   cargo install cargo-nextest --locked
@@ -33,6 +43,29 @@ fi
 log "lint"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "PostgreSQL for the store suite"
+# crates/store runs one test suite against SQLite and, through SPILLWAY_TEST_POSTGRES,
+# against a real PostgreSQL (each test in its own schema, dropped afterwards). A URL
+# already set is used as is; otherwise a local server is installed and started here.
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+if [ -z "${SPILLWAY_TEST_POSTGRES:-}" ]; then
+  if ! command -v pg_ctlcluster >/dev/null; then
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  fi
+  if ! pg_isready -q -h 127.0.0.1; then
+    # No systemd in CI containers: start the newest cluster directly.
+    as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n1)" main start
+    for _ in $(seq 30); do pg_isready -q -h 127.0.0.1 && break; sleep 1; done
+  fi
+  # A fresh Debian cluster wants a password over TCP: give the local superuser a known
+  # one (over the unix socket, peer auth). Servers with trust auth ignore it.
+  if ! PGPASSWORD=postgres psql -h 127.0.0.1 -U postgres -d postgres -qtAc 'select 1' >/dev/null 2>&1; then
+    as_root su postgres -c "cd / && psql -q -c \"ALTER USER postgres PASSWORD 'postgres'\""
+  fi
+  export SPILLWAY_TEST_POSTGRES=postgres://postgres:postgres@127.0.0.1:5432/postgres
+fi
 
 log "unit and in-process tests"
 cargo build --workspace --bins --locked

@@ -187,9 +187,10 @@ fn backend_kind(catalog: &Catalog, offer: &Offer) -> &'static str {
 #[serde(rename_all = "camelCase")]
 pub struct InferenceProfileSummary {
     pub inference_profile_name: String,
-    pub description: String,
-    pub created_at: &'static str,
-    pub updated_at: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
     pub inference_profile_arn: String,
     pub models: Vec<InferenceProfileModel>,
     pub inference_profile_id: String,
@@ -225,14 +226,15 @@ pub struct ProfileQuery {
     pub type_equals: Option<String>,
 }
 
-/// ListInferenceProfiles: the profiles callable from `region`, a page at a time.
-/// Application profiles are not in the catalog (they will come from a store), so
-/// `type=APPLICATION` lists none.
+/// ListInferenceProfiles: the profiles callable from `region`, a page at a time: the
+/// system-defined ones of the catalog, then `applications` (the caller's application
+/// profiles in this region, from the store, already summarised).
 pub fn list_inference_profiles(
     catalog: &Catalog,
     region: &str,
     account: &str,
     query: &ProfileQuery,
+    applications: Vec<InferenceProfileSummary>,
 ) -> Result<ListInferenceProfilesResponse, BedrockError> {
     let mut v = Violations::default();
     let max_results = v.int_range("maxResults", query.max_results.as_deref(), 1, MAX_RESULTS);
@@ -241,16 +243,21 @@ pub fn list_inference_profiles(
     let offset = query.next_token.as_deref().map(validate::decode_token).transpose()?.unwrap_or(0);
 
     let system = query.type_equals.as_deref().is_none_or(|t| t == "SYSTEM_DEFINED");
-    let visible: Vec<&Profile> =
-        catalog.profiles.iter().filter(|p| system && p.regions.iter().any(|r| r == region)).collect();
+    let application = query.type_equals.as_deref().is_none_or(|t| t == "APPLICATION");
+    let mut visible: Vec<InferenceProfileSummary> = catalog
+        .profiles
+        .iter()
+        .filter(|p| system && p.regions.iter().any(|r| r == region))
+        .map(|p| profile_summary(catalog, p, region, account))
+        .collect();
+    if application {
+        visible.extend(applications);
+    }
     let limit = max_results.unwrap_or(MAX_RESULTS);
     let end = offset.saturating_add(limit).min(visible.len());
-    let page = visible.get(offset..end).unwrap_or_default();
     let next_token = (end < visible.len()).then(|| validate::encode_token(end));
-    Ok(ListInferenceProfilesResponse {
-        inference_profile_summaries: page.iter().map(|p| profile_summary(catalog, p, region, account)).collect(),
-        next_token,
-    })
+    let page = if offset < end { visible.drain(offset..end).collect() } else { Vec::new() };
+    Ok(ListInferenceProfilesResponse { inference_profile_summaries: page, next_token })
 }
 
 /// GetInferenceProfile: by profile ID or by an ARN of the caller's region and account.
@@ -309,14 +316,56 @@ fn profile_summary(catalog: &Catalog, profile: &Profile, region: &str, account: 
         .unwrap_or_default();
     InferenceProfileSummary {
         inference_profile_name: profile.name.clone(),
-        description: profile.description.clone(),
-        created_at: SYSTEM_PROFILE_TIMESTAMP,
-        updated_at: SYSTEM_PROFILE_TIMESTAMP,
+        description: Some(profile.description.clone()),
+        created_at: SYSTEM_PROFILE_TIMESTAMP.to_owned(),
+        updated_at: SYSTEM_PROFILE_TIMESTAMP.to_owned(),
         inference_profile_arn: arn::inference_profile(region, account, &profile.id),
         models,
         inference_profile_id: profile.id.clone(),
         status: "ACTIVE",
         profile_type: "SYSTEM_DEFINED",
+    }
+}
+
+/// What an application inference profile is, for its summary.
+#[derive(Debug, Clone, Copy)]
+pub struct ApplicationProfileView<'a> {
+    pub arn: &'a str,
+    pub id: &'a str,
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    pub created_at: &'a str,
+    pub updated_at: &'a str,
+    /// The foundation model it runs.
+    pub model_id: &'a str,
+    /// Its destination regions (one when copied from a model, the system profile's
+    /// otherwise).
+    pub regions: &'a [String],
+}
+
+/// The summary of an application profile: its models are the foundation model's ARN in
+/// each of its regions, as Bedrock lists them.
+pub fn application_summary(catalog: &Catalog, app: ApplicationProfileView<'_>) -> InferenceProfileSummary {
+    let model = catalog.model(app.model_id);
+    let models = app
+        .regions
+        .iter()
+        .filter_map(|r| model.and_then(|m| m.offer(r)).map(|o| (r, o)))
+        .map(|(r, o)| InferenceProfileModel {
+            model_arn: arn::foundation_model(r, app.model_id),
+            spillway_backend: backend_kind(catalog, o),
+        })
+        .collect();
+    InferenceProfileSummary {
+        inference_profile_name: app.name.to_owned(),
+        description: app.description.map(str::to_owned),
+        created_at: app.created_at.to_owned(),
+        updated_at: app.updated_at.to_owned(),
+        inference_profile_arn: app.arn.to_owned(),
+        models,
+        inference_profile_id: app.id.to_owned(),
+        status: "ACTIVE",
+        profile_type: "APPLICATION",
     }
 }
 

@@ -192,6 +192,23 @@ fn build(raw: raw::Config) -> Result<Catalog, ConfigError> {
     }
 
     let mut account_ids = HashSet::new();
+    // A key must name one account, or authentication would depend on file order.
+    let mut keys_seen = HashSet::new();
+    for (i, a) in raw.accounts.iter().enumerate() {
+        for (j, k) in a.access_keys.iter().enumerate() {
+            if !keys_seen.insert(k.id.clone()) {
+                return Err(invalid(
+                    format!("accounts[{i}].access_keys[{j}].id"),
+                    format!("access key `{}` is listed twice", k.id),
+                ));
+            }
+        }
+        for (j, k) in a.api_keys.iter().enumerate() {
+            if !keys_seen.insert(k.clone()) {
+                return Err(invalid(format!("accounts[{i}].api_keys[{j}]"), "this API key is listed twice"));
+            }
+        }
+    }
     let mut accounts = Vec::with_capacity(raw.accounts.len());
     for (i, a) in raw.accounts.into_iter().enumerate() {
         if a.id.len() != 12 || !a.id.bytes().all(|b| b.is_ascii_digit()) {
@@ -223,6 +240,7 @@ fn build(raw: raw::Config) -> Result<Catalog, ConfigError> {
         routing: raw.routing,
         quotas: raw.quotas,
         invocation_logs: raw.invocation_logs,
+        store: raw.store,
         prices,
         model_index,
         profile_index,

@@ -117,6 +117,7 @@ pub struct Catalog {
     pub routing: Routing,
     pub quotas: QuotaSettings,
     pub invocation_logs: InvocationLogs,
+    pub store: Option<String>,
     /// (model id, region) → price; `None` region key is the model's default price.
     pub(crate) prices: HashMap<String, (Price, HashMap<String, Price>)>,
     pub(crate) model_index: HashMap<String, usize>,

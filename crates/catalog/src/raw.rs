@@ -33,6 +33,8 @@ pub struct Config {
     pub quotas: QuotaSettings,
     #[serde(default)]
     pub invocation_logs: InvocationLogs,
+    /// Control-plane store URL (`postgres://…`); a SQLite file in the data dir when absent.
+    pub store: Option<String>,
 }
 
 /// Where invocation-log buckets live: directories under the data dir by default, or a

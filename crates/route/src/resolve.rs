@@ -20,6 +20,9 @@ pub struct Plan<'c> {
     pub model: &'c Model,
     /// Destination offers in the order to try them. Never empty.
     pub candidates: Vec<&'c Offer>,
+    /// The application inference profile the call came through, for attribution; it
+    /// routes exactly as what it copies (`target`).
+    pub application: Option<String>,
 }
 
 impl Plan<'_> {
@@ -60,7 +63,9 @@ pub fn resolve<'c>(
     let target = target(catalog, model_id, source_region, account)?;
     match target {
         Target::Foundation(model) => match model.offer(source_region) {
-            Some(offer) if offer.access == Access::OnDemand => Ok(Plan { target, model, candidates: vec![offer] }),
+            Some(offer) if offer.access == Access::OnDemand => {
+                Ok(Plan { target, model, candidates: vec![offer], application: None })
+            }
             Some(_) => Err(RouteError::NeedsProfile(model.id.clone())),
             None => Err(RouteError::NotOnDemand),
         },
@@ -73,7 +78,7 @@ pub fn resolve<'c>(
             if candidates.is_empty() {
                 return Err(RouteError::InvalidIdentifier);
             }
-            Ok(Plan { target, model, candidates })
+            Ok(Plan { target, model, candidates, application: None })
         }
     }
 }

@@ -96,7 +96,7 @@ fn main() {
 
     // 3. The whole request path through the router, no socket.
     let dir = tempfile::tempdir().unwrap();
-    let (state, _logs) = rt.block_on(async { AppState::new(Arc::clone(&catalog), dir.path()) }).unwrap();
+    let (state, _shutdown) = rt.block_on(AppState::new(Arc::clone(&catalog), dir.path(), None)).unwrap();
     let router = build_router(state);
     let path_of = |id: &str, op: &str| format!("/model/{}/{op}", id.replace(':', "%3A"));
     let run = |path: String| {

@@ -20,25 +20,54 @@ use spillway_invocation_log::{InvocationLogger, LogSettings, S3Endpoint, Shutdow
 use spillway_quota::{InProcessQuotas, Quotas};
 use spillway_wire::{BedrockError, ErrorCode};
 
+use crate::apps::AppProfiles;
 use crate::engine::Engine;
 use crate::error::ApiError;
 use crate::logging::InvocationLogs;
+use crate::usage::UsageLedger;
 use crate::{context, control, runtime};
+use spillway_auth::Keyring;
+use spillway_store::Store;
 
 /// Bedrock's limit on an InvokeModel body.
-const MAX_BODY: usize = 25_000_000;
+pub const MAX_BODY: usize = 25_000_000;
 
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub catalog: Arc<Catalog>,
     pub engine: Arc<Engine>,
     pub logs: Arc<InvocationLogs>,
+    pub store: Arc<Store>,
+    pub apps: Arc<AppProfiles>,
+    pub usage: Arc<UsageLedger>,
+    /// The accounts' keys; `None` in open mode (no accounts configured, loopback only).
+    pub keyring: Option<Arc<Keyring>>,
+}
+
+/// What must run when the server stops: the invocation logs and the usage ledger are
+/// flushed, so nothing accepted is lost.
+pub struct Shutdown {
+    logs: ShutdownHandle,
+    usage: Arc<UsageLedger>,
+    store: Arc<Store>,
+}
+
+impl Shutdown {
+    pub async fn run(self) {
+        self.usage.flush(&self.store).await;
+        let stats = self.logs.shutdown().await;
+        tracing::info!(?stats, "invocation logs flushed");
+    }
 }
 
 impl AppState {
     /// Build the state and start the invocation-log writer (inside a Tokio runtime). The
     /// returned handle flushes the logs on shutdown: call it after the server stopped.
-    pub fn new(catalog: Arc<Catalog>, data_dir: &Path) -> anyhow::Result<(Self, ShutdownHandle)> {
+    pub async fn new(
+        catalog: Arc<Catalog>,
+        data_dir: &Path,
+        store_url: Option<&str>,
+    ) -> anyhow::Result<(Self, Shutdown)> {
         crate::telemetry::handle();
         let backends = Backends::build(&catalog)?;
         let quotas = Arc::new(Quotas::InProcess(InProcessQuotas::new()));
@@ -57,8 +86,29 @@ impl AppState {
             });
         }
         let (logger, shutdown) = InvocationLogger::start(settings);
-        let logs = Arc::new(InvocationLogs::load(data_dir, logger));
-        Ok((Self { catalog, engine, logs }, shutdown))
+        let store = Arc::new(Store::open(store_url, data_dir).await.context("opening the control-plane store")?);
+        let logs = Arc::new(InvocationLogs::load(&store, logger).await.context("loading logging configurations")?);
+        let usage = Arc::new(UsageLedger::default());
+        // Usage sums reach the store every few seconds, off the request path; logging
+        // configurations set through other instances sharing the store are picked up.
+        let (ledger, db, configs) = (Arc::downgrade(&usage), Arc::downgrade(&store), Arc::downgrade(&logs));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                let (Some(ledger), Some(db), Some(configs)) = (ledger.upgrade(), db.upgrade(), configs.upgrade())
+                else {
+                    break;
+                };
+                ledger.flush(&db).await;
+                if let Err(e) = configs.reload(&db).await {
+                    tracing::warn!(error = %e, "reloading logging configurations failed");
+                }
+            }
+        });
+        let apps = Arc::new(AppProfiles::default());
+        let shutdown = Shutdown { logs: shutdown, usage: Arc::clone(&usage), store: Arc::clone(&store) };
+        let keyring = (!catalog.accounts.is_empty()).then(|| Arc::new(Keyring::new(&catalog.accounts)));
+        Ok((Self { catalog, engine, logs, store, apps, usage, keyring }, shutdown))
     }
 }
 
@@ -71,8 +121,15 @@ pub fn build_router(state: AppState) -> Router {
         .route("/model/{model_id}/count-tokens", post(runtime::count_tokens::count_tokens))
         .route("/foundation-models", get(control::foundation_models::list))
         .route("/foundation-models/{model_identifier}", get(control::foundation_models::get))
-        .route("/inference-profiles", get(control::inference_profiles::list))
-        .route("/inference-profiles/{inference_profile_identifier}", get(control::inference_profiles::get))
+        .route("/inference-profiles", get(control::inference_profiles::list).post(control::app_profiles::create))
+        .route(
+            "/inference-profiles/{inference_profile_identifier}",
+            get(control::inference_profiles::get).delete(control::app_profiles::delete),
+        )
+        .route("/tagResource", post(control::tags::tag))
+        .route("/untagResource", post(control::tags::untag))
+        .route("/listTagsForResource", post(control::tags::list))
+        .route("/spillway/usage", get(control::usage::report))
         .route(
             "/logging/modelinvocations",
             get(control::logging::get).put(control::logging::put).delete(control::logging::delete),
@@ -81,6 +138,7 @@ pub fn build_router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .fallback(unknown_operation)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), context::authenticate))
         .layer(axum::middleware::from_fn(context::request_id))
         .with_state(state)
 }

@@ -26,6 +26,27 @@ pub enum Command {
         /// The TOML file to check.
         file: PathBuf,
     },
+    /// Usage and cost of a running service, grouped by application profile, model or tag.
+    Usage(UsageArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UsageArgs {
+    /// `profile`, `model`, `foundation-model` or `tag:KEY`.
+    #[arg(long, default_value = "profile")]
+    pub by: String,
+    /// First hour to include, `YYYY-MM-DDTHH` (UTC), or a date `YYYY-MM-DD`.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// The service to ask.
+    #[arg(long, default_value = "http://127.0.0.1:8080", env = "SPILLWAY_ENDPOINT")]
+    pub endpoint: String,
+    /// An API key of the account to report on (open mode needs none).
+    #[arg(long, env = "AWS_BEARER_TOKEN_BEDROCK")]
+    pub api_key: Option<String>,
+    /// Print the JSON report instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -48,6 +69,10 @@ pub struct ServeArgs {
     /// Replace every backend of the catalog (for demos, tests and benchmarks).
     #[arg(long, value_enum)]
     pub backend: Option<BackendOverride>,
+    /// Control-plane store: `postgres://…` to share it between instances; a SQLite file
+    /// in the data directory when absent (or the config's `store`).
+    #[arg(long, env = "SPILLWAY_STORE")]
+    pub store: Option<String>,
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -65,6 +90,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve(args) => serve(args).await,
+        Command::Usage(args) => crate::report::print(args).await,
     }
 }
 
@@ -85,17 +111,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.backend == Some(BackendOverride::Sim) {
         catalog = catalog.with_sim_backends();
     }
-    // Credentials are not verified yet, so the service must not be reachable by others.
-    if !args.listen.ip().is_loopback() {
+    // Without accounts every credential is accepted, so only this machine may connect.
+    if !args.listen.ip().is_loopback() && catalog.accounts.is_empty() {
         bail!(
-            "refusing to listen on {}: spillway accepts any credentials and so serves loopback addresses only (use 127.0.0.1 or [::1])",
+            "refusing to listen on {} without [[accounts]] in the configuration: with no accounts spillway accepts any credentials, so it serves loopback addresses only (use 127.0.0.1 or [::1], or configure accounts)",
             args.listen
         );
     }
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating the data directory {}", args.data_dir.display()))?;
     let catalog = Arc::new(catalog);
-    let (state, logs) = AppState::new(Arc::clone(&catalog), &args.data_dir)?;
+    let store_url = args.store.clone().or_else(|| catalog.store.clone());
+    let (state, shutdown) = AppState::new(Arc::clone(&catalog), &args.data_dir, store_url.as_deref()).await?;
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
@@ -115,9 +142,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Tests and scripts read the address from this line (port 0 picks a free one).
     println!("spillway listening on http://{addr}");
     axum::serve(listener, build_router(state)).with_graceful_shutdown(shutdown_signal()).await?;
-    // Every accepted invocation-log record is written before the process exits.
-    let stats = logs.shutdown().await;
-    tracing::info!(?stats, "shut down");
+    // Every accepted invocation-log record and usage row is written before the process exits.
+    shutdown.run().await;
+    tracing::info!("shut down");
     Ok(())
 }
 

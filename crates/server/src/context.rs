@@ -7,8 +7,9 @@ use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::HeaderValue;
 use axum::middleware::Next;
+use axum::response::IntoResponse;
 use axum::response::Response;
-use spillway_wire::BedrockError;
+use spillway_wire::{BedrockError, ErrorCode};
 
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -32,6 +33,47 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
 #[derive(Debug, Clone, Copy)]
 struct Started(Instant);
 
+/// Who a verified request comes from (set by [`authenticate`] when accounts exist).
+#[derive(Debug, Clone)]
+struct Verified {
+    account: String,
+    region: Option<String>,
+}
+
+/// With accounts configured, every request must carry a valid SigV4 signature or API key
+/// of one of them. The body is buffered here because the signature covers its hash.
+pub async fn authenticate(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(keyring) = state.keyring.as_ref() else {
+        return next.run(req).await;
+    };
+    let (mut parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, crate::app::MAX_BODY).await {
+        Ok(b) => b,
+        Err(e) => {
+            return ApiError::from(BedrockError::validation(format!("Could not read the request body: {e}")))
+                .into_response()
+        }
+    };
+    let raw = parts.uri.path_and_query().map_or_else(|| parts.uri.path(), |pq| pq.as_str());
+    match spillway_auth::authenticate(keyring, &parts.method, raw, &parts.headers, &body, std::time::SystemTime::now())
+    {
+        Ok(principal) => {
+            parts.extensions.insert(Verified { account: principal.account, region: principal.region });
+            next.run(Request::from_parts(parts, axum::body::Body::from(body))).await
+        }
+        Err(e) => {
+            let (shape, message) = e.shape();
+            let code = ErrorCode::from_shape_name(shape).unwrap_or(ErrorCode::AccessDenied);
+            tracing::info!(error = %e, "request refused");
+            ApiError::from(BedrockError::new(code, message)).into_response()
+        }
+    }
+}
+
 /// The caller of a request.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -53,11 +95,14 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
         let started = parts.extensions.get::<Started>().map_or_else(Instant::now, |s| s.0);
+        let verified = parts.extensions.get::<Verified>().cloned();
         let authorization = parts.headers.get("authorization").and_then(|v| v.to_str().ok());
-        let source_region = match authorization.and_then(scope_region) {
-            Some(region) => region.to_owned(),
-            None => state.catalog.default_region.clone(),
+        let scope = match &verified {
+            Some(v) => v.region.clone(),
+            None => authorization.and_then(scope_region).map(str::to_owned),
         };
+        let source_region = scope.unwrap_or_else(|| state.catalog.default_region.clone());
+        let account = verified.map_or_else(|| state.catalog.default_account.clone(), |v| v.account);
         if state.catalog.region(&source_region).is_none() {
             let known: Vec<&str> = state.catalog.regions.iter().map(|r| r.name.as_str()).collect();
             return Err(BedrockError::validation(format!(
@@ -66,7 +111,7 @@ impl FromRequestParts<AppState> for Caller {
             ))
             .into());
         }
-        Ok(Self { account: state.catalog.default_account.clone(), source_region, request_id, started })
+        Ok(Self { account, source_region, request_id, started })
     }
 }
 

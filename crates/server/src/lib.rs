@@ -2,14 +2,17 @@
 //! the backends. Handlers are thin; the request path lives in [`engine`].
 
 pub mod app;
+mod apps;
 pub mod cli;
 mod context;
 mod control;
 mod engine;
 mod error;
 mod logging;
+mod report;
 mod runtime;
 mod stream_body;
 mod telemetry;
+mod usage;
 
 pub use app::{build_router, AppState};

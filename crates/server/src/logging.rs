@@ -4,11 +4,11 @@
 //! `spillway-invocation-log`, which batches and writes them off the request path.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
 use spillway_invocation_log::{DataKinds, InvocationLogger, LoggingConfig, ModelInvocationLog, Operation};
+use spillway_store::{Store, StoreError};
 use spillway_wire::converse::TokenUsage;
 use spillway_wire::BedrockError;
 
@@ -16,17 +16,17 @@ use crate::context::Caller;
 
 type Key = (String, String);
 
-/// The configurations, persisted as JSON under the data directory so they survive a
-/// restart (until the control-plane store takes them over).
+/// The configurations live in the control-plane store; this is the copy the request path
+/// reads, written through on every change and reloaded periodically so instances sharing
+/// a store converge.
 pub struct InvocationLogs {
     configs: RwLock<HashMap<Key, Arc<LoggingConfig>>>,
-    path: PathBuf,
     logger: InvocationLogger,
 }
 
 impl std::fmt::Debug for InvocationLogs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InvocationLogs").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("InvocationLogs").finish_non_exhaustive()
     }
 }
 
@@ -45,16 +45,25 @@ pub struct Entry<'a> {
 }
 
 impl InvocationLogs {
-    pub fn load(data_dir: &std::path::Path, logger: InvocationLogger) -> Self {
-        let path = data_dir.join("logging-configs.json");
-        let configs = std::fs::read(&path)
-            .ok()
-            .and_then(|raw| serde_json::from_slice::<Vec<(String, String, LoggingConfig)>>(&raw).ok())
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(account, region, cfg)| ((account, region), Arc::new(cfg)))
-            .collect();
-        Self { configs: RwLock::new(configs), path, logger }
+    pub async fn load(store: &Store, logger: InvocationLogger) -> Result<Self, StoreError> {
+        let logs = Self { configs: RwLock::new(HashMap::new()), logger };
+        logs.reload(store).await?;
+        Ok(logs)
+    }
+
+    /// Replace the in-memory copy with the store's.
+    pub async fn reload(&self, store: &Store) -> Result<(), StoreError> {
+        let mut fresh = HashMap::new();
+        for (account, region, value) in store.all_logging_configs().await? {
+            match serde_json::from_value::<LoggingConfig>(value) {
+                Ok(cfg) => {
+                    fresh.insert((account, region), Arc::new(cfg));
+                }
+                Err(e) => tracing::error!(%account, %region, error = %e, "stored logging configuration unreadable"),
+            }
+        }
+        *self.configs.write().unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+        Ok(())
     }
 
     pub fn get(&self, account: &str, region: &str) -> Option<Arc<LoggingConfig>> {
@@ -62,18 +71,28 @@ impl InvocationLogs {
         configs.get(&(account.to_owned(), region.to_owned())).cloned()
     }
 
-    pub fn put(&self, account: &str, region: &str, config: Option<LoggingConfig>) -> Result<(), BedrockError> {
+    /// Set (`Some`) or delete (`None`) the configuration of an account in a region.
+    pub async fn put(
+        &self,
+        store: &Store,
+        account: &str,
+        region: &str,
+        config: Option<LoggingConfig>,
+    ) -> Result<(), StoreError> {
+        match &config {
+            Some(c) => {
+                let value = serde_json::to_value(c).map_err(|e| StoreError::Database(e.to_string()))?;
+                store.put_logging_config(account, region, &value).await?;
+            }
+            None => store.delete_logging_config(account, region).await?,
+        }
         let mut configs = self.configs.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         let key = (account.to_owned(), region.to_owned());
         match config {
             Some(c) => configs.insert(key, Arc::new(c)),
             None => configs.remove(&key),
         };
-        let rows: Vec<(&String, &String, &LoggingConfig)> =
-            configs.iter().map(|((a, r), c)| (a, r, c.as_ref())).collect();
-        let raw = serde_json::to_vec_pretty(&rows).map_err(|e| BedrockError::internal(e.to_string()))?;
-        std::fs::write(&self.path, raw)
-            .map_err(|e| BedrockError::internal(format!("could not save the logging configuration: {e}")))
+        Ok(())
     }
 
     /// Queue the record of one call, if the caller's account logs in its region.

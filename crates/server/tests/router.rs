@@ -13,11 +13,11 @@ use serde_json::{json, Value};
 use spillway_server::{build_router, AppState};
 use tower::ServiceExt;
 
-fn router() -> Router {
+async fn router() -> Router {
     let catalog = spillway_catalog::builtin().unwrap().with_sim_backends();
     // The data directory outlives the test process's interest in it; the OS cleans /tmp.
     let dir = tempfile::tempdir().unwrap().keep();
-    let (state, _logs) = AppState::new(Arc::new(catalog), &dir).unwrap();
+    let (state, _shutdown) = AppState::new(Arc::new(catalog), &dir, None).await.unwrap();
     build_router(state)
 }
 
@@ -31,7 +31,7 @@ async fn post(path: &str, region: &str, body: Value) -> (StatusCode, axum::http:
         .header("content-type", "application/json")
         .body(Body::from(body.to_string()))
         .unwrap();
-    let resp = router().oneshot(req).await.unwrap();
+    let resp = router().await.oneshot(req).await.unwrap();
     let (parts, body) = resp.into_parts();
     (parts.status, parts.headers, to_bytes(body, usize::MAX).await.unwrap().to_vec())
 }

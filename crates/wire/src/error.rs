@@ -24,6 +24,10 @@ pub enum ErrorCode {
     TooManyTags,
     /// Not a modeled shape: what AWS answers for a path no operation has.
     UnknownOperation,
+    /// Not modeled: AWS's answer to an unsigned request.
+    MissingAuthenticationToken,
+    /// Not modeled: AWS's answer to an Authorization header it cannot parse.
+    IncompleteSignature,
 }
 
 /// Which Bedrock API a response belongs to: a few shapes have a different status there.
@@ -54,6 +58,8 @@ impl ErrorCode {
             Self::InvalidSignature => "InvalidSignatureException",
             Self::TooManyTags => "TooManyTagsException",
             Self::UnknownOperation => "UnknownOperationException",
+            Self::MissingAuthenticationToken => "MissingAuthenticationTokenException",
+            Self::IncompleteSignature => "IncompleteSignatureException",
         }
     }
 
@@ -61,7 +67,11 @@ impl ErrorCode {
     pub fn status(self, service: Service) -> u16 {
         match self {
             Self::Validation => 400,
-            Self::AccessDenied | Self::UnrecognizedClient | Self::InvalidSignature => 403,
+            Self::AccessDenied
+            | Self::UnrecognizedClient
+            | Self::InvalidSignature
+            | Self::MissingAuthenticationToken
+            | Self::IncompleteSignature => 403,
             Self::ResourceNotFound | Self::UnknownOperation => 404,
             Self::ModelTimeout => 408,
             Self::ModelError | Self::ModelStreamError => 424,
@@ -95,8 +105,13 @@ impl ErrorCode {
         }
     }
 
+    /// The code whose shape name is `name`.
+    pub fn from_shape_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.shape_name() == name)
+    }
+
     /// Every code, for table tests and documentation.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 18] = [
         Self::Validation,
         Self::AccessDenied,
         Self::ResourceNotFound,
@@ -113,6 +128,8 @@ impl ErrorCode {
         Self::InvalidSignature,
         Self::TooManyTags,
         Self::UnknownOperation,
+        Self::MissingAuthenticationToken,
+        Self::IncompleteSignature,
     ];
 }
 
@@ -174,7 +191,9 @@ impl BedrockError {
                 | ErrorCode::UnrecognizedClient
                 | ErrorCode::InvalidSignature
                 | ErrorCode::TooManyTags
-                | ErrorCode::UnknownOperation => "validationException",
+                | ErrorCode::UnknownOperation
+                | ErrorCode::MissingAuthenticationToken
+                | ErrorCode::IncompleteSignature => "validationException",
                 _ => "internalServerException",
             },
         }
@@ -220,6 +239,8 @@ mod tests {
             ("InvalidSignatureException", 403, 403, 403),
             ("TooManyTagsException", 400, 400, 400),
             ("UnknownOperationException", 404, 404, 404),
+            ("MissingAuthenticationTokenException", 403, 403, 403),
+            ("IncompleteSignatureException", 403, 403, 403),
         ];
         assert_eq!(rows.len(), ErrorCode::ALL.len());
         for (code, (name, rt, ctl, agent)) in ErrorCode::ALL.iter().zip(rows) {

@@ -159,7 +159,7 @@ fn get_model_by_id_or_arn_in_the_callers_region() {
 fn tokyo_system_profiles_are_seed_003_rows() {
     let c = builtin().unwrap();
     let q = ProfileQuery { type_equals: Some("SYSTEM_DEFINED".into()), ..ProfileQuery::default() };
-    let list = list_inference_profiles(&c, TOKYO, ACCOUNT, &q).unwrap();
+    let list = list_inference_profiles(&c, TOKYO, ACCOUNT, &q, Vec::new()).unwrap();
     assert!(list.next_token.is_none());
     let rows: Vec<_> = list
         .inference_profile_summaries
@@ -182,7 +182,10 @@ fn tokyo_system_profiles_are_seed_003_rows() {
         assert_eq!((got.0, got.1, got.2, got.3), (want.0, want.1, want.2.as_str(), "ACTIVE"));
     }
     let none = ProfileQuery { type_equals: Some("APPLICATION".into()), ..ProfileQuery::default() };
-    assert!(list_inference_profiles(&c, TOKYO, ACCOUNT, &none).unwrap().inference_profile_summaries.is_empty());
+    assert!(list_inference_profiles(&c, TOKYO, ACCOUNT, &none, Vec::new())
+        .unwrap()
+        .inference_profile_summaries
+        .is_empty());
 }
 
 #[test]
@@ -233,13 +236,13 @@ fn get_profile_by_arn_needs_the_callers_region_and_account() {
 #[test]
 fn profiles_paginate_with_opaque_tokens() {
     let c = builtin().unwrap();
-    let all = list_inference_profiles(&c, "us-east-1", ACCOUNT, &ProfileQuery::default()).unwrap();
+    let all = list_inference_profiles(&c, "us-east-1", ACCOUNT, &ProfileQuery::default(), Vec::new()).unwrap();
     assert_eq!(all.inference_profile_summaries.len(), 4);
     let mut seen = Vec::new();
     let mut token = None;
     loop {
         let q = ProfileQuery { max_results: Some("3".into()), next_token: token.clone(), type_equals: None };
-        let page = list_inference_profiles(&c, "us-east-1", ACCOUNT, &q).unwrap();
+        let page = list_inference_profiles(&c, "us-east-1", ACCOUNT, &q, Vec::new()).unwrap();
         assert!(page.inference_profile_summaries.len() <= 3);
         seen.extend(page.inference_profile_summaries);
         token = page.next_token;
@@ -250,7 +253,7 @@ fn profiles_paginate_with_opaque_tokens() {
     assert_eq!(seen, all.inference_profile_summaries);
 
     let bad = ProfileQuery { next_token: Some("garbage".into()), ..ProfileQuery::default() };
-    let (code, msg) = message(list_inference_profiles(&c, TOKYO, ACCOUNT, &bad).unwrap_err());
+    let (code, msg) = message(list_inference_profiles(&c, TOKYO, ACCOUNT, &bad, Vec::new()).unwrap_err());
     assert_eq!((code, msg.as_str()), (ErrorCode::Validation, "The provided nextToken is invalid."));
     for (max, constraint) in [
         ("0", "Member must have value greater than or equal to 1"),
@@ -258,7 +261,7 @@ fn profiles_paginate_with_opaque_tokens() {
         ("ten", "Member must be an integer"),
     ] {
         let q = ProfileQuery { max_results: Some(max.into()), ..ProfileQuery::default() };
-        let (_, msg) = message(list_inference_profiles(&c, TOKYO, ACCOUNT, &q).unwrap_err());
+        let (_, msg) = message(list_inference_profiles(&c, TOKYO, ACCOUNT, &q, Vec::new()).unwrap_err());
         assert_eq!(
             msg,
             format!(
@@ -267,5 +270,5 @@ fn profiles_paginate_with_opaque_tokens() {
         );
     }
     let q = ProfileQuery { type_equals: Some("system_defined".into()), ..ProfileQuery::default() };
-    assert!(list_inference_profiles(&c, TOKYO, ACCOUNT, &q).is_err());
+    assert!(list_inference_profiles(&c, TOKYO, ACCOUNT, &q, Vec::new()).is_err());
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 use spillway_invocation_log::LoggingConfig;
 use spillway_wire::{parse, BedrockError};
 
-use super::{control_error, json_ok};
+use super::{control_error, json_ok, store_error};
 use crate::app::AppState;
 use crate::context::Caller;
 use crate::error::ApiError;
@@ -31,7 +31,12 @@ pub async fn put(State(state): State<AppState>, caller: Caller, body: Bytes) -> 
     let request: PutRequest = parse::json(&body).map_err(control_error)?;
     spillway_invocation_log::validate(&request.logging_config)
         .map_err(|m| control_error(BedrockError::validation(m)))?;
-    state.logs.put(&caller.account, &caller.source_region, Some(request.logging_config)).map_err(control_error)?;
+    let region = &caller.source_region;
+    state
+        .logs
+        .put(&state.store, &caller.account, region, Some(request.logging_config))
+        .await
+        .map_err(|e| store_error(e, "logging"))?;
     json_ok(&json!({}))
 }
 
@@ -41,6 +46,10 @@ pub async fn get(State(state): State<AppState>, caller: Caller) -> Result<Respon
 }
 
 pub async fn delete(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
-    state.logs.put(&caller.account, &caller.source_region, None).map_err(control_error)?;
+    state
+        .logs
+        .put(&state.store, &caller.account, &caller.source_region, None)
+        .await
+        .map_err(|e| store_error(e, "logging"))?;
     json_ok(&json!({}))
 }

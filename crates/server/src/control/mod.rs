@@ -6,9 +6,12 @@
 //! always a Bedrock ValidationException, never axum's plain-text rejection, so SDKs can
 //! parse every answer.
 
+pub mod app_profiles;
 pub mod foundation_models;
 pub mod inference_profiles;
 pub mod logging;
+pub mod tags;
+pub mod usage;
 
 use axum::extract::{FromRequestParts, Path, Query};
 use axum::http::request::Parts;
@@ -17,13 +20,39 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use spillway_wire::error::Service;
-use spillway_wire::BedrockError;
+use spillway_wire::{BedrockError, ErrorCode};
 
 use crate::error::ApiError;
 
 /// A control-plane error.
 fn control_error(error: BedrockError) -> ApiError {
     ApiError { error, service: Service::Control }
+}
+
+/// A store failure as the control plane answers it.
+fn store_error(e: spillway_store::StoreError, name: &str) -> ApiError {
+    use spillway_store::StoreError;
+    control_error(match e {
+        StoreError::NotFound => BedrockError::new(ErrorCode::ResourceNotFound, format!("{name} couldn't be found.")),
+        StoreError::Conflict(_) => {
+            BedrockError::new(ErrorCode::Conflict, format!("A resource named {name} already exists."))
+        }
+        other => BedrockError::internal(format!("The control-plane store failed: {other}")),
+    })
+}
+
+/// `NotFound` as absence, for lookups that answer 404 themselves.
+fn found<T>(r: Result<T, spillway_store::StoreError>) -> Result<Option<T>, spillway_store::StoreError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(spillway_store::StoreError::NotFound) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// RFC 3339 with fractional seconds, as Bedrock's timestamps.
+fn iso(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 /// A 200 JSON answer.

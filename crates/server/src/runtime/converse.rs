@@ -6,7 +6,6 @@ use axum::response::Response;
 use futures::StreamExt;
 use spillway_backends::count_request_tokens;
 use spillway_invocation_log::Operation;
-use spillway_route::resolve;
 use spillway_wire::converse::ConverseRequest;
 use spillway_wire::stream::{Collector, ConverseStreamEncoder, ModelEvent};
 use spillway_wire::{parse, validate, BedrockError};
@@ -38,7 +37,7 @@ pub async fn converse(
 async fn run(call: &Call<'_>) -> Result<Answer, ApiError> {
     let Call { state, caller, model_id, input: body, .. } = *call;
     let request = parse_request(body)?;
-    let plan = resolve(&state.catalog, model_id, &caller.source_region, &caller.account)?;
+    let plan = super::plan(state, caller, model_id).await?;
     ensure_text_model(plan.model)?;
     let max_tokens = max_tokens(plan.model, &request)?;
     let admitted = state.engine.admit(caller, &plan, count_request_tokens(&request), max_tokens).await?;
@@ -74,7 +73,7 @@ pub async fn converse_stream(
 async fn run_stream(call: &Call<'_>) -> Result<Answer, ApiError> {
     let Call { state, caller, model_id, input: body, .. } = *call;
     let request = parse_request(body)?;
-    let plan = resolve(&state.catalog, model_id, &caller.source_region, &caller.account)?;
+    let plan = super::plan(state, caller, model_id).await?;
     ensure_text_model(plan.model)?;
     ensure_streaming(plan.model)?;
     let max_tokens = max_tokens(plan.model, &request)?;

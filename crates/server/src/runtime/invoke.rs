@@ -9,7 +9,6 @@ use futures::StreamExt;
 use serde_json::json;
 use spillway_backends::{count_request_tokens, count_tokens};
 use spillway_invocation_log::Operation;
-use spillway_route::resolve;
 use spillway_wire::converse::TokenUsage;
 use spillway_wire::eventstream::event_frame;
 use spillway_wire::invoke::{self, InvokeRequest, NativeStream, Timing};
@@ -58,7 +57,7 @@ pub async fn invoke(
 async fn run(call: &Call<'_>, headers: &HeaderMap) -> Result<Answer, ApiError> {
     let Call { state, caller, model_id, input: body, .. } = *call;
     check_content_type(headers)?;
-    let plan = resolve(&state.catalog, model_id, &caller.source_region, &caller.account)?;
+    let plan = super::plan(state, caller, model_id).await?;
     let model = plan.model;
     match invoke::parse(model.body_format, body)? {
         InvokeRequest::Chat { request, dialect } => {
@@ -120,7 +119,7 @@ pub async fn invoke_stream(
 async fn run_stream(call: &Call<'_>, headers: &HeaderMap) -> Result<Answer, ApiError> {
     let Call { state, caller, model_id, input: body, .. } = *call;
     check_content_type(headers)?;
-    let plan = resolve(&state.catalog, model_id, &caller.source_region, &caller.account)?;
+    let plan = super::plan(state, caller, model_id).await?;
     let model = plan.model;
     ensure_streaming(model)?;
     ensure_text_model(model)?;

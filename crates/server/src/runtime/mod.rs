@@ -10,6 +10,8 @@ use axum::http::request::Parts;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use spillway_catalog::Model;
+use spillway_route::{resolve, Plan};
+use spillway_wire::arn::Arn;
 use spillway_wire::converse::ConverseRequest;
 use spillway_wire::BedrockError;
 
@@ -21,6 +23,7 @@ use crate::context::Caller;
 use crate::error::ApiError;
 use crate::logging::Entry;
 use crate::telemetry::{self, Outcome};
+use crate::usage::Usage;
 
 /// The `{model_id}` path label, percent-decoded (`%3A` → `:`, `%2F` → `/`).
 #[derive(Debug, Clone)]
@@ -36,6 +39,24 @@ impl<S: Send + Sync> FromRequestParts<S> for ModelId {
             Err(e) => Err(BedrockError::validation(format!("Invalid model identifier in the path: {e}")).into()),
         }
     }
+}
+
+/// Resolve `model_id` for the caller: an application profile ARN is looked up in the
+/// store and routes as what it copies; everything else is the catalog's.
+pub async fn plan<'c>(state: &'c AppState, caller: &Caller, model_id: &str) -> Result<Plan<'c>, ApiError> {
+    let is_app = Arn::parse(model_id).is_some_and(|a| a.resource_type == "application-inference-profile");
+    if !is_app {
+        return Ok(resolve(&state.catalog, model_id, &caller.source_region, &caller.account)?);
+    }
+    let app = state
+        .apps
+        .lookup(&state.store, &caller.account, &caller.source_region, model_id)
+        .await
+        .map_err(|e| BedrockError::internal(format!("The control-plane store failed: {e}")))?
+        .ok_or_else(|| BedrockError::validation("The provided model identifier is invalid."))?;
+    let mut plan = resolve(&state.catalog, &app.copy_from, &caller.source_region, &caller.account)?;
+    plan.application = Some(app.arn);
+    Ok(plan)
 }
 
 /// The model must generate text (Converse and chat bodies).
@@ -154,6 +175,7 @@ impl Call<'_> {
             latency: self.caller.started.elapsed(),
             error,
         });
+        self.attribute(usage, error);
         self.state.logs.emit(Entry {
             caller: self.caller,
             operation: self.operation,
@@ -165,6 +187,35 @@ impl Call<'_> {
             error,
             embedding,
         });
+    }
+
+    /// Usage and cost, attributed to the foundation model and the application profile.
+    fn attribute(&self, usage: TokenUsage, error: Option<&BedrockError>) {
+        let catalog = &self.state.catalog;
+        let (foundation, profile) = match self.state.apps.cached(self.model_id) {
+            Some(app) => (Some(app.model_id), Some(app.arn)),
+            None => {
+                let id = Arn::parse(self.model_id).map_or(self.model_id, |a| a.resource);
+                let fm =
+                    catalog.model(id).map(|m| m.id.clone()).or_else(|| catalog.profile(id).map(|p| p.model.clone()));
+                (fm, None)
+            }
+        };
+        // Calls naming nothing in the catalog are not anyone's usage.
+        let Some(foundation) = foundation else { return };
+        self.state.usage.add(
+            catalog,
+            Usage {
+                account: &self.caller.account,
+                model_id: self.model_id,
+                foundation_model: &foundation,
+                profile_arn: profile.as_deref(),
+                source_region: &self.caller.source_region,
+                usage,
+                throttled: error.is_some_and(|e| e.code == spillway_wire::ErrorCode::Throttling),
+                failed: error.is_some_and(|e| e.code != spillway_wire::ErrorCode::Throttling),
+            },
+        );
     }
 
     /// An owned copy for a stream body, which outlives the handler.

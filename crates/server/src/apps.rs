@@ -1,0 +1,53 @@
+//! Application inference profiles on the request path: an ARN used as modelId is looked
+//! up in the store once and cached briefly, so invoking it costs no database round trip
+//! per request. The short lifetime bounds how long another instance sharing the store
+//! can keep serving a profile deleted elsewhere.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use spillway_store::{AppProfile, Store, StoreError};
+
+const TTL: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Default)]
+pub struct AppProfiles {
+    cache: RwLock<HashMap<String, (AppProfile, Instant)>>,
+}
+
+impl AppProfiles {
+    /// The profile behind `arn`, if it exists and belongs to `account` in `region`.
+    pub async fn lookup(
+        &self,
+        store: &Store,
+        account: &str,
+        region: &str,
+        arn: &str,
+    ) -> Result<Option<AppProfile>, StoreError> {
+        if let Some(app) = self.cached(arn) {
+            return Ok((app.account == account && app.region == region).then_some(app));
+        }
+        let found = match store.get_app_profile(account, region, arn).await {
+            Ok(app) => Some(app),
+            Err(StoreError::NotFound) => None,
+            Err(e) => return Err(e),
+        };
+        if let Some(app) = &found {
+            let mut cache = self.cache.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            cache.insert(arn.to_owned(), (app.clone(), Instant::now()));
+        }
+        Ok(found)
+    }
+
+    /// A fresh cached entry, for attribution after the call.
+    pub fn cached(&self, arn: &str) -> Option<AppProfile> {
+        let cache = self.cache.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.get(arn).filter(|(_, at)| at.elapsed() < TTL).map(|(app, _)| app.clone())
+    }
+
+    pub fn forget(&self, arn: &str) {
+        let mut cache = self.cache.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.remove(arn);
+    }
+}
