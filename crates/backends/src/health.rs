@@ -15,11 +15,14 @@ pub struct Pool {
     epoch: Instant,
     /// Milliseconds since `epoch` until which the backend cools down (0: healthy).
     cooling_until_ms: AtomicU64,
+    /// On-demand vs provisioned capacity (crate::reserve).
+    pub(crate) lanes: crate::reserve::Lanes,
 }
 
 impl Pool {
     pub fn new(region: String, name: String, backend: Backend, cooldown: Duration) -> Self {
-        Self { region, name, backend, cooldown, epoch: Instant::now(), cooling_until_ms: AtomicU64::new(0) }
+        let lanes = crate::reserve::Lanes::default();
+        Self { region, name, backend, cooldown, epoch: Instant::now(), cooling_until_ms: AtomicU64::new(0), lanes }
     }
 
     fn now_ms(&self) -> u64 {
@@ -30,17 +33,14 @@ impl Pool {
         self.now_ms() < self.cooling_until_ms.load(Ordering::Relaxed)
     }
 
-    /// Share of the backend's concurrency that is free, 0.0–1.0; 0 while cooling down.
-    /// This is the number routing compares across regions.
+    /// Share of the backend's on-demand concurrency that is free, 0.0–1.0 (slots reserved
+    /// by provisioned throughput are not on-demand capacity); 0 while cooling down. This
+    /// is the number routing compares across regions.
     pub fn available(&self) -> f64 {
         if self.is_cooling_down() {
             return 0.0;
         }
-        let load = self.backend.load();
-        if load.limit == 0 {
-            return 0.0;
-        }
-        f64::from(load.limit.saturating_sub(load.in_flight)) / f64::from(load.limit)
+        self.lanes.on_demand_share(self.backend.load())
     }
 
     /// Record a failure; backend faults start (or extend) the cool-down. `Busy` (our own

@@ -1,14 +1,16 @@
 //! Model backends: what actually generates tokens behind a region.
 //!
 //! [`ModelBackend`] is the interface; [`Backend`] is the closed set of kinds (`sim`,
-//! `openai`, …) the catalog can name. Every backend produces the same
+//! `openai`, `local`) the catalog can name. Every backend produces the same
 //! [`ModelEvent`] stream, so the server encodes Converse, ConverseStream and the native
 //! InvokeModel shapes the same way whatever runs the model.
 
 mod error;
 mod health;
+pub mod local;
 pub mod openai;
 mod prompt;
+mod reserve;
 pub mod sim;
 
 use std::collections::BTreeMap;
@@ -25,6 +27,7 @@ use spillway_wire::stream::ModelEvent;
 pub use error::BackendError;
 pub use health::Pool;
 pub use prompt::{count_request_tokens, count_tokens, render_prompt};
+pub use reserve::{Lane, ReserveError, Reserved};
 
 /// The events of one generation, in order, ending with `ModelEvent::Finish` or an error.
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<ModelEvent, BackendError>> + Send>>;
@@ -74,13 +77,17 @@ pub trait ModelBackend: Send + Sync {
 pub enum Backend {
     Sim(sim::SimBackend),
     OpenAi(openai::OpenAiBackend),
+    Local(local::LocalBackend),
 }
 
 impl Backend {
+    /// A backend of its own. `local` backends get an engine of their own here; a catalog's
+    /// share one per model file ([`Backends::build`]).
     pub fn from_spec(spec: &BackendSpec) -> Result<Self, BackendError> {
         Ok(match spec {
             BackendSpec::Sim(cfg) => Self::Sim(sim::SimBackend::new(cfg.clone())),
             BackendSpec::OpenAi(cfg) => Self::OpenAi(openai::OpenAiBackend::new(cfg.clone())?),
+            BackendSpec::Local(cfg) => Self::Local(local::LocalBackend::standalone(cfg)),
         })
     }
 
@@ -88,6 +95,7 @@ impl Backend {
         match self {
             Self::Sim(_) => "sim",
             Self::OpenAi(_) => "openai",
+            Self::Local(_) => "local",
         }
     }
 }
@@ -97,6 +105,7 @@ impl ModelBackend for Backend {
         match self {
             Self::Sim(b) => b.chat(call).await,
             Self::OpenAi(b) => b.chat(call).await,
+            Self::Local(b) => b.chat(call).await,
         }
     }
 
@@ -104,6 +113,7 @@ impl ModelBackend for Backend {
         match self {
             Self::Sim(b) => b.embed(call).await,
             Self::OpenAi(b) => b.embed(call).await,
+            Self::Local(b) => b.embed(call).await,
         }
     }
 
@@ -111,6 +121,7 @@ impl ModelBackend for Backend {
         match self {
             Self::Sim(b) => b.count_tokens(model, request).await,
             Self::OpenAi(b) => b.count_tokens(model, request).await,
+            Self::Local(b) => b.count_tokens(model, request).await,
         }
     }
 
@@ -118,12 +129,15 @@ impl ModelBackend for Backend {
         match self {
             Self::Sim(b) => b.load(),
             Self::OpenAi(b) => b.load(),
+            Self::Local(b) => b.load(),
         }
     }
 }
 
 /// Every backend of the catalog, one instance per (region, backend name): a region is a
 /// pool of its own, so saturating one region's backend leaves the others' capacity alone.
+/// `local` backends share one engine per model file; each region's instance is a slice
+/// of its capacity.
 #[derive(Debug, Clone, Default)]
 pub struct Backends {
     by_key: BTreeMap<(String, String), Arc<Pool>>,
@@ -133,7 +147,10 @@ impl Backends {
     pub fn build(catalog: &Catalog) -> Result<Self, BackendError> {
         let cooldown = std::time::Duration::from_millis(catalog.routing.cooldown_ms);
         let mut by_key = BTreeMap::new();
-        for offer in catalog.models.iter().flat_map(|m| m.offers.values()) {
+        let mut engines = local::Engines::default();
+        // Custom models run only on provisioned throughput, but on pools of their own.
+        let custom = catalog.custom_models.iter().map(|c| &c.offer);
+        for offer in catalog.models.iter().flat_map(|m| m.offers.values()).chain(custom) {
             let key = (offer.region.clone(), offer.backend.clone());
             if by_key.contains_key(&key) {
                 continue;
@@ -142,7 +159,11 @@ impl Backends {
                 .backends
                 .get(&offer.backend)
                 .ok_or_else(|| BackendError::Config(format!("backend `{}` is not defined", offer.backend)))?;
-            let pool = Pool::new(offer.region.clone(), offer.backend.clone(), Backend::from_spec(spec)?, cooldown);
+            let backend = match spec {
+                BackendSpec::Local(cfg) => Backend::Local(engines.instance(&offer.backend, cfg, &offer.region)?),
+                other => Backend::from_spec(other)?,
+            };
+            let pool = Pool::new(offer.region.clone(), offer.backend.clone(), backend, cooldown);
             by_key.insert(key, Arc::new(pool));
         }
         Ok(Self { by_key })

@@ -523,6 +523,9 @@ impl Pool {
     }
 }
 
+/// How early the pacer wakes before a send time and spins.
+const PACER_SPIN: Duration = Duration::from_micros(40);
+
 async fn fixed_rate(run: &Arc<Run>, start: Instant, rate: f64, max_connections: usize) -> anyhow::Result<()> {
     let deadline = run.window_end;
     let interval = Duration::from_secs_f64(1.0 / rate);
@@ -530,10 +533,11 @@ async fn fixed_rate(run: &Arc<Run>, start: Instant, rate: f64, max_connections: 
     let stop = Arc::new(AtomicBool::new(false));
     let max_requests = run.cfg.max_requests;
     let pacer_stop = Arc::clone(&stop);
+    // A tighter timer slack makes the pacer's sleeps end closer to their target (Linux's
+    // default is 50 µs). Set on the process before the pacer starts, which inherits it;
+    // best effort.
+    let _ = std::fs::write("/proc/self/timerslack_ns", "1");
     let pacer = std::thread::Builder::new().name("bench-pacer".into()).spawn(move || {
-        // A tighter timer slack makes the pacer's sleeps end closer to their target
-        // (Linux's default slack is 50 µs). Best effort.
-        let _ = std::fs::write("/proc/thread-self/timerslack_ns", "1");
         let mut i: u64 = 0;
         loop {
             if pacer_stop.load(Ordering::Relaxed) || max_requests.is_some_and(|m| i >= m) {
@@ -544,9 +548,14 @@ async fn fixed_rate(run: &Arc<Run>, start: Instant, rate: f64, max_connections: 
             if intended >= deadline {
                 break;
             }
+            // Sleep to just before the send time, then spin the last stretch: a sleep
+            // overshoots by tens of µs here, a short spin costs little CPU.
             let now = Instant::now();
-            if intended > now {
-                std::thread::sleep(intended - now);
+            if intended > now + PACER_SPIN {
+                std::thread::sleep(intended - now - PACER_SPIN);
+            }
+            while Instant::now() < intended {
+                std::hint::spin_loop();
             }
             if tx.send((i, intended)).is_err() {
                 break;

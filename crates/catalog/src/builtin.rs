@@ -20,7 +20,9 @@ mod tests {
         let c = builtin().unwrap();
         assert_eq!(c.default_region, "us-east-1");
         assert!(c.regions.len() >= 7);
-        assert_eq!(c.backend_kinds(), ["sim"]);
+        assert_eq!(c.backend_kinds(), ["local", "sim"]);
+        assert!(c.models.iter().flat_map(|m| m.offers.values()).all(|o| o.backend == "local"));
+        assert_eq!(c.with_sim_backends().backend_kinds(), ["sim"]);
     }
 
     #[test]

@@ -8,9 +8,12 @@
 mod builtin;
 pub mod listing;
 mod load;
+mod local;
 mod model;
+pub mod provisioned;
 pub mod raw;
 
 pub use builtin::{builtin, BUILTIN_TOML};
 pub use load::{from_toml, ConfigError};
+pub use local::{default_model_path, model_dir, DEFAULT_MODEL_FILE, DEFAULT_SLOTS};
 pub use model::*;

@@ -8,7 +8,8 @@
 //!
 //! Every listed model and profile destination also carries an unmodeled member,
 //! `spillwayBackend`, naming the kind of backend that serves it there (`"sim"` means
-//! the answers come from the simulator). SDKs ignore members they do not model, so this
+//! the answers come from the simulator; `"local"` the embedded model, `"local (model not
+//! fetched)"` until its weights are there). SDKs ignore members they do not model, so this
 //! costs clients nothing and makes it impossible to mistake simulated answers for a model.
 //!
 //! Error texts chosen here (real Bedrock's were not verified):
@@ -26,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use spillway_wire::arn::{self, Arn};
 use spillway_wire::{BedrockError, ErrorCode};
 
-use crate::model::{Access, Catalog, Model, Offer, Profile};
+use crate::model::{Access, BackendSpec, Catalog, Model, Offer, Profile};
 use validate::Violations;
 
 /// `createdAt`/`updatedAt` of every system-defined profile. The catalog has no dates, so
@@ -177,7 +178,13 @@ fn summary(catalog: &Catalog, model: &Model, offer: &Offer, region: &str) -> Fou
 
 fn backend_kind(catalog: &Catalog, offer: &Offer) -> &'static str {
     // The loader guarantees the backend exists; "unknown" only guards a hand-built catalog.
-    catalog.backends.get(&offer.backend).map_or("unknown", |b| b.kind())
+    match catalog.backends.get(&offer.backend) {
+        // Said where clients look: until `spillway fetch-model` runs, it answers
+        // ModelNotReadyException.
+        Some(BackendSpec::Local(l)) if !l.model_present() => "local (model not fetched)",
+        Some(b) => b.kind(),
+        None => "unknown",
+    }
 }
 
 // === Inference profiles ===

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::model::{AccessKey, Account, BackendSpec, Catalog, Model, Offer, Price, Profile, Region};
-use crate::raw;
+use crate::{provisioned, raw};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -52,6 +52,7 @@ fn build(raw: raw::Config) -> Result<Catalog, ConfigError> {
             let spec = match b {
                 raw::Backend::Sim(s) => BackendSpec::Sim(s),
                 raw::Backend::OpenAi(o) => BackendSpec::OpenAi(o),
+                raw::Backend::Local(l) => BackendSpec::Local(l),
             };
             (name, spec)
         })
@@ -72,6 +73,14 @@ fn build(raw: raw::Config) -> Result<Catalog, ConfigError> {
     for (name, region) in &raw.regions {
         if let Some(b) = &region.default_backend {
             known_backend(&format!("regions.{name}.default_backend"), b)?;
+        }
+    }
+    for (name, spec) in &backends {
+        if let BackendSpec::Local(l) = spec {
+            if let Some(r) = l.regions.keys().find(|r| !raw.regions.contains_key(*r)) {
+                let message = format!("region `{r}` is not defined under [regions]");
+                return Err(invalid(format!("backends.{name}.regions.{r}"), message));
+            }
         }
     }
 
@@ -106,6 +115,7 @@ fn build(raw: raw::Config) -> Result<Catalog, ConfigError> {
         if m.default_max_tokens == 0 {
             return Err(invalid(format!("{key}.default_max_tokens"), "must be at least 1"));
         }
+        let provisioned = m.provisioned.map(|p| provisioned::spec(&key, p, &offers)).transpose()?;
         models.push(Model {
             id: m.id,
             name: m.name,
@@ -121,6 +131,7 @@ fn build(raw: raw::Config) -> Result<Catalog, ConfigError> {
             customizations: m.customizations,
             output_burndown: m.output_burndown.unwrap_or(raw.quotas.output_burndown),
             offers,
+            provisioned,
         });
     }
 
@@ -171,6 +182,19 @@ fn build(raw: raw::Config) -> Result<Catalog, ConfigError> {
             tpm: p.tpm,
         });
     }
+
+    let taken = |id: &str| model_index.contains_key(id) || profile_index.contains_key(id);
+    let custom_models = provisioned::custom_models(
+        raw.custom_models,
+        &provisioned::Context {
+            regions: &raw.regions,
+            default_backend: raw.default_backend.as_deref(),
+            backends: &backends,
+            models: &models,
+            model_index: &model_index,
+            taken: &taken,
+        },
+    )?;
 
     let mut prices = HashMap::new();
     for (model, price) in raw.prices {
@@ -241,6 +265,8 @@ fn build(raw: raw::Config) -> Result<Catalog, ConfigError> {
         quotas: raw.quotas,
         invocation_logs: raw.invocation_logs,
         store: raw.store,
+        custom_models,
+        provisioning: raw.provisioning,
         prices,
         model_index,
         profile_index,
@@ -268,6 +294,26 @@ fn check_backend(name: &str, spec: &BackendSpec) -> Result<(), ConfigError> {
                 return Err(invalid(format!("{key}.max_concurrency"), "must be at least 1"));
             }
         }
+        BackendSpec::Local(l) => check_local(&key, l)?,
+    }
+    Ok(())
+}
+
+fn check_local(key: &str, l: &crate::model::LocalBackend) -> Result<(), ConfigError> {
+    let at_least_one = [("threads", l.threads), ("slots", l.slots), ("region_slots", l.region_slots)];
+    for (name, value) in at_least_one {
+        if value == Some(0) {
+            return Err(invalid(format!("{key}.{name}"), "must be at least 1"));
+        }
+    }
+    if let Some((region, _)) = l.regions.iter().find(|(_, n)| **n == 0) {
+        return Err(invalid(format!("{key}.regions.{region}"), "must be at least 1"));
+    }
+    if l.default_max_tokens == 0 {
+        return Err(invalid(format!("{key}.default_max_tokens"), "must be at least 1"));
+    }
+    if !(256..=131_072).contains(&l.context) {
+        return Err(invalid(format!("{key}.context"), "must be between 256 and 131072 tokens"));
     }
     Ok(())
 }

@@ -2,8 +2,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+pub use crate::provisioned::{CustomModel, HourlyPrice, ProvisionedSpec, Provisioning, Unit};
 pub use crate::raw::{
-    Access, InvocationLogs, OpenAiBackend, QuotaSettings, Routing, S3Endpoint, SimBackend, SimFailure, SimFailureKind,
+    Access, InvocationLogs, LocalBackend, OpenAiBackend, QuotaSettings, Routing, S3Endpoint, SimBackend, SimFailure,
+    SimFailureKind,
 };
 pub use spillway_wire::invoke::BodyFormat;
 
@@ -12,6 +14,7 @@ pub use spillway_wire::invoke::BodyFormat;
 pub enum BackendSpec {
     Sim(SimBackend),
     OpenAi(OpenAiBackend),
+    Local(LocalBackend),
 }
 
 impl BackendSpec {
@@ -19,6 +22,7 @@ impl BackendSpec {
         match self {
             Self::Sim(_) => "sim",
             Self::OpenAi(_) => "openai",
+            Self::Local(_) => "local",
         }
     }
 }
@@ -60,6 +64,8 @@ pub struct Model {
     pub output_burndown: f64,
     /// Offers keyed by region name.
     pub offers: BTreeMap<String, Offer>,
+    /// Provisioned throughput for it, where it can be bought.
+    pub provisioned: Option<ProvisionedSpec>,
 }
 
 impl Model {
@@ -118,6 +124,8 @@ pub struct Catalog {
     pub quotas: QuotaSettings,
     pub invocation_logs: InvocationLogs,
     pub store: Option<String>,
+    pub custom_models: Vec<CustomModel>,
+    pub provisioning: Provisioning,
     /// (model id, region) → price; `None` region key is the model's default price.
     pub(crate) prices: HashMap<String, (Price, HashMap<String, Price>)>,
     pub(crate) model_index: HashMap<String, usize>,
@@ -127,6 +135,11 @@ pub struct Catalog {
 impl Catalog {
     pub fn model(&self, id: &str) -> Option<&Model> {
         self.model_index.get(id).map(|&i| &self.models[i])
+    }
+
+    /// A custom model by its id or name.
+    pub fn custom_model(&self, id_or_name: &str) -> Option<&CustomModel> {
+        self.custom_models.iter().find(|c| c.id == id_or_name || c.name == id_or_name)
     }
 
     pub fn profile(&self, id: &str) -> Option<&Profile> {

@@ -33,6 +33,11 @@ pub struct Config {
     pub quotas: QuotaSettings,
     #[serde(default)]
     pub invocation_logs: InvocationLogs,
+    /// Custom models, callable only through provisioned throughput (crate::provisioned).
+    #[serde(default)]
+    pub custom_models: Vec<crate::provisioned::CustomModelConfig>,
+    #[serde(default)]
+    pub provisioning: crate::provisioned::Provisioning,
     /// Control-plane store URL (`postgres://…`); a SQLite file in the data dir when absent.
     pub store: Option<String>,
 }
@@ -125,6 +130,7 @@ pub enum Backend {
     Sim(SimBackend),
     #[serde(rename = "openai")]
     OpenAi(OpenAiBackend),
+    Local(LocalBackend),
 }
 
 /// The simulator: deterministic text at a configurable pace, with failure injection.
@@ -232,6 +238,69 @@ fn yes() -> bool {
     true
 }
 
+/// The embedded local model: a GGUF file run in-process by llama.cpp (see
+/// `spillway fetch-model`). One engine serves every region that names the backend; each
+/// region's instance is a slice of its capacity.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalBackend {
+    /// The GGUF file; [`crate::default_model_path`] when absent.
+    pub model_file: Option<std::path::PathBuf>,
+    /// Inference threads; `SPILLWAY_LOCAL_THREADS`, else one less than the cores (at least
+    /// one) when absent, so the request path keeps a core of its own.
+    pub threads: Option<u32>,
+    /// Sequences the engine generates in parallel; `SPILLWAY_LOCAL_SLOTS`, else 4.
+    pub slots: Option<u32>,
+    /// Context window of each sequence, in tokens (prompt and answer together).
+    #[serde(default = "LocalBackend::default_context")]
+    pub context: u32,
+    /// Requests each region's instance runs at once (its capacity slice, what routing
+    /// compares); the engine's slots when absent.
+    pub region_slots: Option<u32>,
+    /// Slice sizes of particular regions, overriding `region_slots`.
+    #[serde(default)]
+    pub regions: BTreeMap<String, u32>,
+    /// Requests that may wait for a full slice before it answers ThrottlingException.
+    #[serde(default = "LocalBackend::default_queue")]
+    pub queue: u32,
+    /// Seed of the sampler at temperatures above 0 (same request, same answer).
+    #[serde(default)]
+    pub seed: u32,
+    /// Longest answer of a request that sets no maxTokens. A small base model seldom
+    /// ends its turn by itself; the model's `default_max_tokens` (4096 for Claude) would
+    /// keep a client waiting for minutes.
+    #[serde(default = "LocalBackend::default_answer_tokens")]
+    pub default_max_tokens: u32,
+}
+
+impl LocalBackend {
+    fn default_context() -> u32 {
+        4096
+    }
+    fn default_queue() -> u32 {
+        64
+    }
+    fn default_answer_tokens() -> u32 {
+        256
+    }
+}
+
+impl Default for LocalBackend {
+    fn default() -> Self {
+        Self {
+            model_file: None,
+            threads: None,
+            slots: None,
+            context: Self::default_context(),
+            region_slots: None,
+            regions: BTreeMap::new(),
+            queue: Self::default_queue(),
+            seed: 0,
+            default_max_tokens: Self::default_answer_tokens(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Region {
@@ -271,6 +340,8 @@ pub struct Model {
     /// Where the model is offered, keyed by region.
     #[serde(default)]
     pub regions: BTreeMap<String, Offer>,
+    /// What a model unit of provisioned throughput is worth and costs, where it is sold.
+    pub provisioned: Option<crate::provisioned::ProvisionedConfig>,
 }
 
 fn text_only() -> Vec<String> {

@@ -1,6 +1,8 @@
 //! Which quota buckets one request touches, and how much it reserves
 //! (shared/reference/quotas.md): RPM and TPM of (account, source region, model) for a
-//! direct call, or of (account, source region, profile) for a profile call.
+//! direct call, or of (account, source region, profile) for a profile call. A call
+//! through provisioned throughput touches no on-demand quota: only the provisioned
+//! model's own token bucket (its units' tokens per minute), keyed by its ARN.
 
 use spillway_catalog::Catalog;
 use spillway_quota::{BucketKey, Debit, Limit};
@@ -18,8 +20,21 @@ pub fn used_tokens(usage: TokenUsage, burndown: f64) -> u64 {
     u64::from(usage.input_tokens) + (f64::from(usage.output_tokens) * burndown).ceil() as u64
 }
 
-/// The two debits (requests, tokens) of one request; settle with `[1, used_tokens]`.
+/// The debits of one request: (requests, tokens) on demand, (tokens) on provisioned
+/// throughput. Settle each at its kind: 1 request, the tokens used.
 pub fn debits(catalog: &Catalog, plan: &Plan<'_>, account: &str, source_region: &str, tokens: u64) -> Vec<Debit> {
+    if let Some(p) = &plan.provisioned {
+        let key = BucketKey {
+            account: account.to_owned(),
+            region: source_region.to_owned(),
+            scope: p.arn.clone(),
+            limit: Limit::Tokens,
+        };
+        // A bucket never admits more than its capacity: a maxTokens above the units'
+        // minute would otherwise never pass. Settlement charges the real usage.
+        let amount = tokens.min(p.tokens_per_minute);
+        return vec![Debit { key, per_minute: p.tokens_per_minute, amount }];
+    }
     let (scope, rpm, tpm) = match plan.target {
         Target::Foundation(model) => {
             let (rpm, tpm) = model.offer(source_region).map_or((0, 0), |o| (u64::from(o.rpm), u64::from(o.tpm)));
@@ -69,6 +84,18 @@ mod tests {
         let plan = resolve(&c, "eu.anthropic.claude-3-5-sonnet-20240620-v1:0", "eu-west-3", "1").unwrap();
         let d = debits(&c, &plan, "1", "eu-west-3", 10);
         assert_eq!(d[0].per_minute, 40);
+    }
+
+    #[test]
+    fn provisioned_call_debits_only_its_own_token_bucket() {
+        let c = spillway_catalog::builtin().unwrap();
+        let mut plan = resolve(&c, "anthropic.claude-3-haiku-20240307-v1:0", "us-east-1", "1").unwrap();
+        let arn = "arn:aws:bedrock:us-east-1:1:provisioned-model/abcdefghijkl".to_owned();
+        plan.provisioned = Some(crate::Provisioned { arn: arn.clone(), tokens_per_minute: 1000 });
+        let d = debits(&c, &plan, "1", "us-east-1", 4096);
+        assert_eq!(d.len(), 1);
+        assert_eq!((d[0].key.scope.as_str(), d[0].key.limit), (arn.as_str(), Limit::Tokens));
+        assert_eq!((d[0].per_minute, d[0].amount), (1000, 1000));
     }
 
     #[test]

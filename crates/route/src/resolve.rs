@@ -23,6 +23,17 @@ pub struct Plan<'c> {
     /// The application inference profile the call came through, for attribution; it
     /// routes exactly as what it copies (`target`).
     pub application: Option<String>,
+    /// Set when the modelId was a provisioned-model ARN: the call runs only on that
+    /// model's reserved capacity, within its own token budget, not on-demand quotas.
+    pub provisioned: Option<Provisioned>,
+}
+
+/// The provisioned throughput a call runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provisioned {
+    pub arn: String,
+    /// Model units × what one unit processes per minute.
+    pub tokens_per_minute: u64,
 }
 
 impl Plan<'_> {
@@ -64,7 +75,7 @@ pub fn resolve<'c>(
     match target {
         Target::Foundation(model) => match model.offer(source_region) {
             Some(offer) if offer.access == Access::OnDemand => {
-                Ok(Plan { target, model, candidates: vec![offer], application: None })
+                Ok(Plan { target, model, candidates: vec![offer], application: None, provisioned: None })
             }
             Some(_) => Err(RouteError::NeedsProfile(model.id.clone())),
             None => Err(RouteError::NotOnDemand),
@@ -78,7 +89,7 @@ pub fn resolve<'c>(
             if candidates.is_empty() {
                 return Err(RouteError::InvalidIdentifier);
             }
-            Ok(Plan { target, model, candidates, application: None })
+            Ok(Plan { target, model, candidates, application: None, provisioned: None })
         }
     }
 }

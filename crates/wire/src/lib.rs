@@ -10,6 +10,7 @@ pub mod error;
 pub mod eventstream;
 pub mod invoke;
 pub mod parse;
+pub mod prompt;
 pub mod stream;
 mod union;
 

@@ -43,7 +43,7 @@ fn message(e: BedrockError) -> (ErrorCode, String) {
 
 #[test]
 fn tokyo_on_demand_models_are_seed_003_rows_in_order() {
-    let c = builtin().unwrap();
+    let c = builtin().unwrap().with_sim_backends();
     let f = filters(|f| f.by_inference_type = Some("ON_DEMAND".into()));
     let list = list_foundation_models(&c, TOKYO, &f).unwrap();
     assert_eq!(list.model_summaries.len(), SEED_003_MODELS.len());
@@ -78,7 +78,7 @@ fn tokyo_sonnet_3_is_listed_only_as_inference_profile() {
 
 #[test]
 fn summary_wire_shape() {
-    let c = builtin().unwrap();
+    let c = builtin().unwrap().with_sim_backends();
     let got = get_foundation_model(&c, TOKYO, "amazon.titan-text-express-v1").unwrap();
     let expected = json!({"modelDetails": {
         "modelArn": "arn:aws:bedrock:ap-northeast-1::foundation-model/amazon.titan-text-express-v1",
@@ -271,4 +271,26 @@ fn profiles_paginate_with_opaque_tokens() {
     }
     let q = ProfileQuery { type_equals: Some("system_defined".into()), ..ProfileQuery::default() };
     assert!(list_inference_profiles(&c, TOKYO, ACCOUNT, &q, Vec::new()).is_err());
+}
+
+#[test]
+fn local_backends_say_whether_their_model_is_fetched() {
+    let mut c = builtin().unwrap();
+    let missing = std::env::temp_dir().join(format!("spillway-no-model-{}.gguf", std::process::id()));
+    let set_file = |c: &mut Catalog, path: &std::path::Path| {
+        for spec in c.backends.values_mut() {
+            if let BackendSpec::Local(l) = spec {
+                l.model_file = Some(path.to_owned());
+            }
+        }
+    };
+    set_file(&mut c, &missing);
+    let got = get_foundation_model(&c, TOKYO, "amazon.titan-text-express-v1").unwrap().model_details;
+    assert_eq!(got.spillway_backend, "local (model not fetched)");
+    let present = std::env::temp_dir().join(format!("spillway-model-{}.gguf", std::process::id()));
+    std::fs::write(&present, b"GGUF").unwrap();
+    set_file(&mut c, &present);
+    let got = get_foundation_model(&c, TOKYO, "amazon.titan-text-express-v1").unwrap().model_details;
+    std::fs::remove_file(&present).unwrap();
+    assert_eq!(got.spillway_backend, "local");
 }

@@ -10,6 +10,8 @@ pub mod app_profiles;
 pub mod foundation_models;
 pub mod inference_profiles;
 pub mod logging;
+pub mod prompts;
+pub mod provisioned;
 pub mod tags;
 pub mod usage;
 

@@ -81,6 +81,10 @@ async fn owned(state: &AppState, caller: &Caller, arn: &str) -> Result<(), ApiEr
             let lookup = state.store.get_app_profile(&caller.account, parsed.region, arn).await;
             found(lookup).map_err(|e| store_error(e, arn))?.map(|_| ()).ok_or_else(not_found)
         }
+        "provisioned-model" => {
+            let lookup = state.store.get_provisioned(&caller.account, parsed.region, arn).await;
+            found(lookup).map_err(|e| store_error(e, arn))?.map(|_| ()).ok_or_else(not_found)
+        }
         _ => Err(not_found()),
     }
 }

@@ -49,8 +49,10 @@ pub async fn report(
 ) -> Result<Response, ApiError> {
     let by = q.by.unwrap_or_else(|| "model".to_owned());
     let since = q.since.unwrap_or_else(|| "0000-00-00T00".to_owned());
-    // The report includes the calls of the last seconds too.
+    // The report includes the calls of the last seconds too, and provisioned
+    // throughput's hourly charges up to now.
     state.usage.flush(&state.store).await;
+    crate::provisioned::driver::bill_all(&state.catalog, &state.store).await.map_err(|e| store_error(e, "usage"))?;
     let rows = state.store.usage_since(&caller.account, &since).await.map_err(|e| store_error(e, "usage"))?;
     let tag_values: HashMap<String, String> = match by.strip_prefix("tag:") {
         Some(key) => state

@@ -1,4 +1,5 @@
-//! Converse and ConverseStream.
+//! Converse and ConverseStream, with a model ID or a prompt ARN (whose template they
+//! render and run on the prompt's model).
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -6,9 +7,12 @@ use axum::response::Response;
 use futures::StreamExt;
 use spillway_backends::count_request_tokens;
 use spillway_invocation_log::Operation;
+use spillway_route::Plan;
+use spillway_store::StoreError;
 use spillway_wire::converse::ConverseRequest;
+use spillway_wire::prompt::{render, PromptArn, PromptBody};
 use spillway_wire::stream::{Collector, ConverseStreamEncoder, ModelEvent};
-use spillway_wire::{parse, validate, BedrockError};
+use spillway_wire::{parse, validate, BedrockError, ErrorCode};
 
 use super::{ensure_streaming, ensure_text_model, json_response, max_tokens, Answer, Call, ModelId, Ran};
 use crate::app::AppState;
@@ -16,10 +20,57 @@ use crate::context::Caller;
 use crate::error::ApiError;
 use crate::stream_body::{self, UsageTracker};
 
-fn parse_request(body: &[u8]) -> Result<ConverseRequest, ApiError> {
+/// Parses and checks the request and resolves where it runs. With a prompt ARN as
+/// modelId, what runs is the prompt's template rendered with `promptVariables`, on the
+/// prompt's model, routed like any modelId (so a profile there re-routes).
+async fn prepare<'s>(
+    state: &'s AppState,
+    caller: &Caller,
+    model_id: &str,
+    body: &[u8],
+) -> Result<(Plan<'s>, ConverseRequest), ApiError> {
     let request: ConverseRequest = parse::json(body)?;
+    let Some(prompt) = PromptArn::parse(model_id) else {
+        validate::converse(&request)?;
+        return Ok((super::plan(state, caller, model_id).await?, request));
+    };
+    let (target, request) = render_prompt(state, caller, model_id, prompt, request).await?;
     validate::converse(&request)?;
-    Ok(request)
+    Ok((super::plan(state, caller, &target).await?, request))
+}
+
+/// The prompt's model and the request rendered from the prompt (DRAFT or the version
+/// the ARN names) of the caller's account and region.
+async fn render_prompt(
+    state: &AppState,
+    caller: &Caller,
+    model_id: &str,
+    prompt: PromptArn<'_>,
+    request: ConverseRequest,
+) -> Result<(String, ConverseRequest), ApiError> {
+    let not_found =
+        || BedrockError::new(ErrorCode::ResourceNotFound, format!("The prompt {model_id} couldn't be found."));
+    if prompt.account != caller.account || prompt.region != caller.source_region {
+        return Err(not_found().into());
+    }
+    let stored = match state.store.get_prompt(&caller.account, prompt.region, prompt.id, prompt.version).await {
+        Ok(p) => p,
+        Err(StoreError::NotFound) => return Err(not_found().into()),
+        Err(e) => return Err(BedrockError::internal(format!("The control-plane store failed: {e}")).into()),
+    };
+    let body: PromptBody = serde_json::from_value(stored.body)
+        .map_err(|e| BedrockError::internal(format!("The stored prompt {model_id} can't be read: {e}")))?;
+    let Some(variant) = body.variant() else {
+        return Err(BedrockError::validation(format!("The prompt {model_id} has no variant to run.")).into());
+    };
+    let Some(target) = variant.model_id.clone() else {
+        return Err(BedrockError::validation(format!(
+            "The variant {} of the prompt {model_id} has no modelId to run on.",
+            variant.name
+        ))
+        .into());
+    };
+    Ok((target, render::apply(variant, request)?))
 }
 
 pub async fn converse(
@@ -36,8 +87,7 @@ pub async fn converse(
 
 async fn run(call: &Call<'_>) -> Result<Answer, ApiError> {
     let Call { state, caller, model_id, input: body, .. } = *call;
-    let request = parse_request(body)?;
-    let plan = super::plan(state, caller, model_id).await?;
+    let (plan, request) = prepare(state, caller, model_id, body).await?;
     ensure_text_model(plan.model)?;
     let max_tokens = max_tokens(plan.model, &request)?;
     let admitted = state.engine.admit(caller, &plan, count_request_tokens(&request), max_tokens).await?;
@@ -72,8 +122,7 @@ pub async fn converse_stream(
 
 async fn run_stream(call: &Call<'_>) -> Result<Answer, ApiError> {
     let Call { state, caller, model_id, input: body, .. } = *call;
-    let request = parse_request(body)?;
-    let plan = super::plan(state, caller, model_id).await?;
+    let (plan, request) = prepare(state, caller, model_id, body).await?;
     ensure_text_model(plan.model)?;
     ensure_streaming(plan.model)?;
     let max_tokens = max_tokens(plan.model, &request)?;

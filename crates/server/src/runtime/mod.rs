@@ -44,6 +44,17 @@ impl<S: Send + Sync> FromRequestParts<S> for ModelId {
 /// Resolve `model_id` for the caller: an application profile ARN is looked up in the
 /// store and routes as what it copies; everything else is the catalog's.
 pub async fn plan<'c>(state: &'c AppState, caller: &Caller, model_id: &str) -> Result<Plan<'c>, ApiError> {
+    // Converse and ConverseStream render a prompt before they get here (`converse::prepare`).
+    if Arn::parse(model_id).is_some_and(|a| a.resource_type == "prompt") {
+        return Err(BedrockError::validation(
+            "A prompt ARN can be used as modelId with Converse and ConverseStream only.",
+        )
+        .into());
+    }
+    // A provisioned-model ARN runs on its reservation; a custom model never on demand.
+    if let Some(plan) = crate::provisioned::runtime::plan(state, caller, model_id).await? {
+        return Ok(plan);
+    }
     let is_app = Arn::parse(model_id).is_some_and(|a| a.resource_type == "application-inference-profile");
     if !is_app {
         return Ok(resolve(&state.catalog, model_id, &caller.source_region, &caller.account)?);
@@ -196,8 +207,11 @@ impl Call<'_> {
             Some(app) => (Some(app.model_id), Some(app.arn)),
             None => {
                 let id = Arn::parse(self.model_id).map_or(self.model_id, |a| a.resource);
-                let fm =
-                    catalog.model(id).map(|m| m.id.clone()).or_else(|| catalog.profile(id).map(|p| p.model.clone()));
+                let fm = catalog
+                    .model(id)
+                    .map(|m| m.id.clone())
+                    .or_else(|| catalog.profile(id).map(|p| p.model.clone()))
+                    .or_else(|| self.state.engine.provisioned().foundation_model(self.model_id));
                 (fm, None)
             }
         };

@@ -6,6 +6,10 @@ use time::macros::datetime;
 
 use crate::Harness;
 
+// Prompt cases live in their own file; `suite!` looks for every case here.
+pub use crate::prompts::*;
+pub use crate::provisioned::*;
+
 const ACCOUNT: &str = "123456789012";
 const OTHER: &str = "210987654321";
 const REGION: &str = "us-east-1";

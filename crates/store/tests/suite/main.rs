@@ -14,6 +14,8 @@ use spillway_store::Store;
 use sqlx::Connection;
 
 mod cases;
+mod prompts;
+mod provisioned;
 
 /// Where a test's store lives, so that it can be closed and opened again.
 pub struct Harness {
@@ -97,4 +99,14 @@ suite!(
     logging_config_put_get_delete,
     usage_upserts_add_up,
     restart_keeps_every_resource,
+    prompt_create_get_list_update,
+    prompt_create_is_idempotent_and_names_are_unique,
+    prompt_versions_are_immutable_snapshots,
+    prompt_delete_takes_versions_and_tags,
+    prompt_restart_keeps_drafts_and_versions,
+    provisioned_create_get_list_delete,
+    provisioned_idempotent_and_unique,
+    provisioned_transitions_and_updates,
+    provisioned_billing_is_exactly_once,
+    provisioned_restart_keeps_status,
 );

@@ -1,0 +1,146 @@
+//! The embedded local model, measured through the backend the service uses:
+//!
+//!     cargo bench -p spillway-backends --bench local_model
+//!
+//! Prints the load time, time to first token, decode tokens/s and RSS, for one sequence
+//! and for `BENCH_PARALLEL` (default 4) parallel sequences, on a quiet machine and while
+//! another core is busy (a spinning process, pinned with `taskset` to the last core when
+//! it is available): the situation of a service answering traffic while it generates.
+//!
+//! The weights must be fetched first (`spillway fetch-model`); `SPILLWAY_MODEL_DIR`,
+//! `SPILLWAY_LOCAL_THREADS` and `BENCH_TOKENS` (default 128) apply.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use spillway_backends::local::LocalBackend;
+use spillway_backends::{ChatCall, ModelBackend};
+use spillway_catalog::LocalBackend as LocalConfig;
+use spillway_wire::converse::{ConverseRequest, StopReason};
+use spillway_wire::stream::ModelEvent;
+
+const PROMPT: &str = r#"{"messages":[{"role":"user","content":[{"text":"Write a short story about a robot who learns to paint."}]}],
+    "inferenceConfig":{"temperature":0}}"#;
+
+struct Run {
+    ttft: Duration,
+    output_tokens: u32,
+    /// Decode rate after the first token.
+    decode_tps: f64,
+    stop: StopReason,
+}
+
+async fn one(backend: &LocalBackend, request: &ConverseRequest, max_tokens: u32) -> Run {
+    let start = Instant::now();
+    let call = ChatCall { model: "bench", request, max_tokens, stream: true };
+    let mut stream = backend.chat(call).await.unwrap();
+    let (mut first, mut last) = (None, start);
+    let mut finish = None;
+    while let Some(event) = stream.next().await {
+        match event.unwrap() {
+            ModelEvent::Text(_) => {
+                let now = Instant::now();
+                first.get_or_insert(now);
+                last = now;
+            }
+            ModelEvent::Finish(f) => finish = Some(f),
+            _ => {}
+        }
+    }
+    let finish = finish.unwrap();
+    let first = first.unwrap_or(last);
+    let decoded = finish.usage.output_tokens.saturating_sub(1);
+    let span = last.duration_since(first).as_secs_f64();
+    Run {
+        ttft: first.duration_since(start),
+        output_tokens: finish.usage.output_tokens,
+        decode_tps: if span > 0.0 { f64::from(decoded) / span } else { 0.0 },
+        stop: finish.stop_reason,
+    }
+}
+
+async fn scenario(backend: &LocalBackend, parallel: usize, max_tokens: u32, label: &str) {
+    let request: ConverseRequest = spillway_wire::parse::json(PROMPT.as_bytes()).unwrap();
+    // Warm up once (first-use allocations), then measure.
+    one(backend, &request, 8).await;
+    let start = Instant::now();
+    let runs = futures::future::join_all((0..parallel).map(|_| one(backend, &request, max_tokens))).await;
+    let wall = start.elapsed().as_secs_f64();
+    let tokens: u32 = runs.iter().map(|r| r.output_tokens).sum();
+    let ttft = runs.iter().map(|r| r.ttft).max().unwrap_or_default();
+    let per_seq = runs.iter().map(|r| r.decode_tps).sum::<f64>() / runs.len() as f64;
+    let stops: Vec<_> = runs.iter().map(|r| format!("{:?}", r.stop)).collect();
+    println!(
+        "{label:<22} parallel={parallel:<2} ttft(max)={:>6.0} ms  decode/seq={per_seq:>6.1} tok/s  aggregate={:>6.1} tok/s  tokens={tokens:<4} rss={} MB  stop={}",
+        ttft.as_secs_f64() * 1000.0,
+        f64::from(tokens) / wall,
+        rss_mb("VmRSS"),
+        stops.join(",")
+    );
+}
+
+fn rss_mb(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb / 1024)
+}
+
+/// A process spinning on the last core, standing in for the request path.
+fn busy_core() -> Child {
+    let last = std::thread::available_parallelism().map_or(1, |n| n.get()) - 1;
+    let spin = "while :; do :; done";
+    let pinned = Command::new("taskset")
+        .args(["-c", &last.to_string(), "sh", "-c", spin])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    pinned.unwrap_or_else(|_| Command::new("sh").args(["-c", spin]).spawn().unwrap())
+}
+
+fn env_u32(name: &str, default: u32) -> u32 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() {
+    // `cargo bench` passes `--bench`; nothing else to parse.
+    let parallel = env_u32("BENCH_PARALLEL", 4).max(1);
+    let max_tokens = env_u32("BENCH_TOKENS", 128);
+    let cfg = LocalConfig { slots: Some(parallel), ..LocalConfig::default() };
+    let path = cfg.model_path();
+    if !path.is_file() {
+        eprintln!("{} is missing: run `cargo run --release --bin spillway -- fetch-model` first", path.display());
+        std::process::exit(1);
+    }
+    let backend = LocalBackend::standalone(&cfg);
+    let load = backend.load_time().await.unwrap();
+    println!(
+        "local model {} | threads={} slots={parallel} cores={} | load {:.2} s, rss after load {} MB",
+        path.display(),
+        cfg.resolved_threads(),
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        load.as_secs_f64(),
+        rss_mb("VmRSS")
+    );
+    for (label, busy) in [("quiet", false), ("other core busy", true)] {
+        let mut spinner = busy.then(busy_core);
+        if busy {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        scenario(&backend, 1, max_tokens, label).await;
+        if parallel > 1 {
+            scenario(&backend, parallel as usize, max_tokens, label).await;
+        }
+        if let Some(child) = spinner.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+    println!("peak rss {} MB", rss_mb("VmHWM"));
+}
