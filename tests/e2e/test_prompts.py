@@ -66,6 +66,11 @@ def test_must_be_shown_text_prompt_versions_and_errors(start_server):
     assert text_of(answer) == text_of(expected) and text_of(answer)
     assert answer["usage"] == expected["usage"]
     assert answer["usage"]["outputTokens"] <= 40
+    # The call is attributed to the versioned prompt ARN, priced as the prompt's model.
+    rows = json.loads(server.raw("GET", "/spillway/usage?by=model")[2])["rows"]
+    row = next(r for r in rows if r["key"] == f"{arn}:1")
+    assert row["invocations"] == 1 and row["outputTokens"] == answer["usage"]["outputTokens"]
+    assert row["costUsd"] > 0
 
     # Updating the DRAFT leaves version 1 as it was.
     agent.update_prompt(

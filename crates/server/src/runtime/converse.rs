@@ -35,6 +35,7 @@ async fn prepare<'s>(
         return Ok((super::plan(state, caller, model_id).await?, request));
     };
     let (target, request) = render_prompt(state, caller, model_id, prompt, request).await?;
+    state.usage.remember_target(model_id, &target);
     validate::converse(&request)?;
     Ok((super::plan(state, caller, &target).await?, request))
 }

@@ -203,15 +203,18 @@ impl Call<'_> {
     /// Usage and cost, attributed to the foundation model and the application profile.
     fn attribute(&self, usage: TokenUsage, error: Option<&BedrockError>) {
         let catalog = &self.state.catalog;
-        let (foundation, profile) = match self.state.apps.cached(self.model_id) {
+        // A prompt ARN is attributed to the model its variant ran on.
+        let target = self.state.usage.target_of(self.model_id);
+        let effective = target.as_deref().unwrap_or(self.model_id);
+        let (foundation, profile) = match self.state.apps.cached(effective) {
             Some(app) => (Some(app.model_id), Some(app.arn)),
             None => {
-                let id = Arn::parse(self.model_id).map_or(self.model_id, |a| a.resource);
+                let id = Arn::parse(effective).map_or(effective, |a| a.resource);
                 let fm = catalog
                     .model(id)
                     .map(|m| m.id.clone())
                     .or_else(|| catalog.profile(id).map(|p| p.model.clone()))
-                    .or_else(|| self.state.engine.provisioned().foundation_model(self.model_id));
+                    .or_else(|| self.state.engine.provisioned().foundation_model(effective));
                 (fm, None)
             }
         };
