@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
-use spillway_backends::{BackendError, Backends, ChatCall, EmbedCall, EventStream, Lane, ModelBackend, Pool};
+use spillway_backends::{
+    count_request_tokens, BackendError, Backends, ChatCall, EmbedCall, EventStream, Lane, ModelBackend, Pool,
+};
 use spillway_catalog::{Catalog, Offer};
 use spillway_quota::{BucketKey, Limit, QuotaStore, Quotas, Reservation};
 use spillway_route::{admission, order, Plan};
@@ -165,6 +167,46 @@ impl Engine {
         match spillway_quota::reserve(&self.quotas, debits).await {
             Ok(reservation) => Ok(Admitted { reservation, burndown }),
             Err(_) => Err(BedrockError::throttled()),
+        }
+    }
+
+    /// The whole non-streaming path: admit, run to the end, settle to the real usage (or
+    /// give the reservation back when nothing ran).
+    pub async fn run_chat(
+        &self,
+        caller: &Caller,
+        plan: &Plan<'_>,
+        request: &ConverseRequest,
+        max_tokens: u32,
+    ) -> Result<Completed, BedrockError> {
+        let admitted = self.admit(caller, plan, count_request_tokens(request), max_tokens).await?;
+        match self.complete(plan, &caller.source_region, request, max_tokens).await {
+            Ok(done) => {
+                admitted.settle(done.output.usage()).await;
+                Ok(done)
+            }
+            Err(e) => {
+                admitted.release().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Admit and open a stream. The reservation comes back with it: the stream settles it.
+    pub async fn open_chat(
+        &self,
+        caller: &Caller,
+        plan: &Plan<'_>,
+        request: &ConverseRequest,
+        max_tokens: u32,
+    ) -> Result<(Opened, Admitted), BedrockError> {
+        let admitted = self.admit(caller, plan, count_request_tokens(request), max_tokens).await?;
+        match self.open(plan, &caller.source_region, request, max_tokens).await {
+            Ok(opened) => Ok((opened, admitted)),
+            Err(e) => {
+                admitted.release().await;
+                Err(e)
+            }
         }
     }
 

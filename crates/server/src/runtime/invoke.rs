@@ -5,9 +5,8 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use base64::Engine as _;
-use futures::StreamExt;
 use serde_json::json;
-use spillway_backends::{count_request_tokens, count_tokens};
+use spillway_backends::count_tokens;
 use spillway_invocation_log::Operation;
 use spillway_wire::converse::TokenUsage;
 use spillway_wire::eventstream::event_frame;
@@ -15,11 +14,12 @@ use spillway_wire::invoke::{self, InvokeRequest, NativeStream, Timing};
 use spillway_wire::stream::ModelEvent;
 use spillway_wire::{validate, BedrockError};
 
+use super::stream::{self, FrameEncoder};
 use super::{ensure_streaming, ensure_text_model, json_response, max_tokens, Answer, Call, ModelId, Ran};
 use crate::app::AppState;
 use crate::context::Caller;
 use crate::error::ApiError;
-use crate::stream_body::{self, UsageTracker};
+use crate::stream_body;
 
 /// Bodies are JSON; Bedrock rejects other content types for these models.
 fn check_content_type(headers: &HeaderMap) -> Result<(), BedrockError> {
@@ -63,16 +63,8 @@ async fn run(call: &Call<'_>, headers: &HeaderMap) -> Result<Answer, ApiError> {
         InvokeRequest::Chat { request, dialect } => {
             validate::converse(&request)?;
             let max_tokens = max_tokens(model, &request)?;
-            let admitted = state.engine.admit(caller, &plan, count_request_tokens(&request), max_tokens).await?;
-            let done = match state.engine.complete(&plan, &caller.source_region, &request, max_tokens).await {
-                Ok(done) => done,
-                Err(e) => {
-                    admitted.release().await;
-                    return Err(e.into());
-                }
-            };
+            let done = state.engine.run_chat(caller, &plan, &request, max_tokens).await?;
             let usage = done.output.usage();
-            admitted.settle(usage).await;
             let answer = invoke::chat_response(dialect, &model.id, &done.output);
             let headers = token_headers(usage.input_tokens, usage.output_tokens, caller.elapsed_ms());
             let response = json_response(serde_json::to_vec(&answer).unwrap_or_default(), &done.region, &headers);
@@ -128,61 +120,40 @@ async fn run_stream(call: &Call<'_>, headers: &HeaderMap) -> Result<Answer, ApiE
     };
     validate::converse(&request)?;
     let max_tokens = max_tokens(model, &request)?;
-    let admitted = state.engine.admit(caller, &plan, count_request_tokens(&request), max_tokens).await?;
-    let opened = match state.engine.open(&plan, &caller.source_region, &request, max_tokens).await {
-        Ok(opened) => opened,
-        Err(e) => {
-            admitted.release().await;
-            return Err(e.into());
-        }
-    };
+    let (opened, admitted) = state.engine.open_chat(caller, &plan, &request, max_tokens).await?;
     let region = opened.region.clone();
-    let native_model = model.id.clone();
-    let owned = call.owned();
-    let caller = caller.clone();
-    let frames = async_stream::stream! {
-        // Owned by the stream so a client disconnect still settles (see converse.rs).
-        let mut admitted = admitted;
-        let mut usage = UsageTracker::default();
-        // The decoded chunks, kept only when the call is logged (Bedrock logs the array).
-        let mut kept: Option<Vec<serde_json::Value>> = owned.logging().then(Vec::new);
-        let mut native = NativeStream::new(dialect, &native_model);
-        let mut first_byte: Option<u64> = None;
-        let mut rest = stream_body::chain(opened.head, opened.rest);
-        while let Some(item) = rest.next().await {
-            match item {
-                Ok(event) => {
-                    usage.see(&event);
-                    admitted.observe(usage.current());
-                    let finished = matches!(event, ModelEvent::Finish(_));
-                    let now = caller.elapsed_ms();
-                    let timing = Timing { latency_ms: now, first_byte_ms: *first_byte.get_or_insert(now) };
-                    for chunk in native.push(event, timing) {
-                        yield chunk_frame(&chunk);
-                        if let Some(k) = kept.as_mut() {
-                            k.push(chunk);
-                        }
-                    }
-                    if finished {
-                        admitted.settle(usage.current()).await;
-                        owned.finish(&opened.region, usage.current(), None, kept.take().map(serde_json::Value::Array));
-                        return;
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "stream failed after it started");
-                    opened.pool.report(&e);
-                    let error = BedrockError::from(e);
-                    yield stream_body::error_frame(&error);
-                    admitted.settle(usage.current()).await;
-                    owned.finish(&opened.region, usage.current(), Some(&error), None);
-                    return;
-                }
-            }
-        }
+    let encoder = NativeFrames {
+        native: NativeStream::new(dialect, &model.id),
+        first_byte: None,
+        kept: state.logs.enabled(caller).then(Vec::new),
     };
+    let frames = stream::drive(opened, admitted, call.owned(), encoder);
     let response = stream_body::response(frames, &region, &[("x-amzn-bedrock-content-type", "application/json")]);
     Ok(Answer { response, ran: None })
+}
+
+/// Native streaming chunks as `chunk` events; the log gets the array of decoded chunks,
+/// as Bedrock logs InvokeModelWithResponseStream.
+struct NativeFrames {
+    native: NativeStream,
+    first_byte: Option<u64>,
+    kept: Option<Vec<serde_json::Value>>,
+}
+
+impl FrameEncoder for NativeFrames {
+    fn push(&mut self, event: ModelEvent, elapsed_ms: u64, out: &mut Vec<Bytes>) {
+        let timing = Timing { latency_ms: elapsed_ms, first_byte_ms: *self.first_byte.get_or_insert(elapsed_ms) };
+        for chunk in self.native.push(event, timing) {
+            out.push(chunk_frame(&chunk));
+            if let Some(k) = self.kept.as_mut() {
+                k.push(chunk);
+            }
+        }
+    }
+
+    fn log_output(&mut self, _elapsed_ms: u64) -> Option<serde_json::Value> {
+        self.kept.take().map(serde_json::Value::Array)
+    }
 }
 
 /// A `chunk` event: the native chunk's JSON, base64-encoded in `bytes`.

@@ -4,6 +4,7 @@
 pub mod converse;
 pub mod count_tokens;
 pub mod invoke;
+mod stream;
 
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
@@ -267,9 +268,8 @@ impl OwnedCall {
         }
     }
 
-    /// Whether the stream should keep its output for the log.
-    fn logging(&self) -> bool {
-        self.state.logs.enabled(&self.caller)
+    fn elapsed_ms(&self) -> u64 {
+        self.caller.elapsed_ms()
     }
 
     fn finish(&self, region: &str, usage: TokenUsage, error: Option<&BedrockError>, output: Option<serde_json::Value>) {
