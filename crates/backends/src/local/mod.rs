@@ -90,18 +90,21 @@ impl Sampling {
         let cfg = request.inference_config.as_ref();
         let temperature = cfg.and_then(|c| c.temperature).unwrap_or(DEFAULT_TEMPERATURE);
         let top_p = cfg.and_then(|c| c.top_p).unwrap_or(DEFAULT_TOP_P);
-        // Anthropic bodies (and Converse's additional fields) may carry top_k.
-        let top_k = request
-            .additional_model_request_fields
-            .as_ref()
-            .and_then(|f| f.get("top_k"))
-            .and_then(serde_json::Value::as_i64)
-            .unwrap_or(DEFAULT_TOP_K);
+        // Anthropic bodies (and Converse's additional fields) may carry top_k; a `seed`
+        // there picks another sampling sequence than the backend's.
+        let field = |name: &str| {
+            request
+                .additional_model_request_fields
+                .as_ref()
+                .and_then(|f| f.get(name))
+                .and_then(serde_json::Value::as_i64)
+        };
+        let top_k = field("top_k").unwrap_or(DEFAULT_TOP_K);
         Self {
             temperature: temperature.max(0.0) as f32,
             top_p: top_p.clamp(0.0, 1.0) as f32,
             top_k: i32::try_from(top_k.max(0)).unwrap_or(0),
-            seed,
+            seed: field("seed").and_then(|s| u32::try_from(s).ok()).unwrap_or(seed),
         }
     }
 }
@@ -350,19 +353,12 @@ impl ModelBackend for LocalBackend {
                 loaded.context()
             )));
         }
-        let stops =
-            call.request.inference_config.as_ref().and_then(|c| c.stop_sequences.clone()).unwrap_or_default();
+        let stops = call.request.inference_config.as_ref().and_then(|c| c.stop_sequences.clone()).unwrap_or_default();
         let explicit = call.request.inference_config.as_ref().and_then(|c| c.max_tokens).is_some();
         let max_tokens = if explicit { call.max_tokens } else { call.max_tokens.min(self.default_max_tokens) };
         let permit = self.slice.acquire().await?;
         let (events, mut rx) = mpsc::unbounded_channel();
-        let job = GenerateJob {
-            prompt,
-            max_tokens,
-            sampling: Sampling::of(call.request, self.seed),
-            stops,
-            events,
-        };
+        let job = GenerateJob { prompt, max_tokens, sampling: Sampling::of(call.request, self.seed), stops, events };
         loaded.submit(Job::Generate(job))?;
         let stream = async_stream::stream! {
             // The slice's place is held for as long as the answer is being read; dropping
@@ -397,12 +393,12 @@ impl ModelBackend for LocalBackend {
                 tokens
             })
             .collect();
-        let input_tokens = texts.iter().map(|t| u32::try_from(t.len()).unwrap_or(u32::MAX)).fold(0, u32::saturating_add);
+        let input_tokens =
+            texts.iter().map(|t| u32::try_from(t.len()).unwrap_or(u32::MAX)).fold(0, u32::saturating_add);
         let _permit = self.slice.acquire().await?;
         let (reply, rx) = oneshot::channel();
         loaded.submit(Job::Embed(EmbedJob { texts, reply }))?;
-        let vectors =
-            rx.await.map_err(|_| BackendError::Unavailable("the local model engine stopped".into()))??;
+        let vectors = rx.await.map_err(|_| BackendError::Unavailable("the local model engine stopped".into()))??;
         let dims = call.request.dimensions.unwrap_or(call.default_dimensions).max(1) as usize;
         let embeddings = vectors.into_iter().map(|v| fit(v, dims, call.request.normalize)).collect();
         Ok(EmbedOutput { embeddings, input_tokens })

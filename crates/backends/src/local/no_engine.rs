@@ -37,6 +37,8 @@ pub fn spawn(
     _settings: Settings,
     publish: impl FnOnce(Result<Arc<Loaded>, String>) + Send + 'static,
 ) -> std::io::Result<()> {
-    publish(Err("this build of spillway has no embedded model engine (it was built without the `local-llm` feature)".into()));
+    publish(Err(
+        "this build of spillway has no embedded model engine (it was built without the `local-llm` feature)".into()
+    ));
     Ok(())
 }

@@ -98,7 +98,9 @@ fn message_text(blocks: &[ContentBlock]) -> Result<String, BackendError> {
     for block in blocks {
         match block {
             ContentBlock::Text(t) => parts.push(t.clone()),
-            ContentBlock::ToolUse(ToolUseBlock { name, input, .. }) => parts.push(format!("[tool call {name}: {input}]")),
+            ContentBlock::ToolUse(ToolUseBlock { name, input, .. }) => {
+                parts.push(format!("[tool call {name}: {input}]"))
+            }
             ContentBlock::ToolResult(r) => {
                 for c in &r.content {
                     match c {

@@ -77,11 +77,8 @@ impl StopScanner {
         self.held.push_str(text);
         // Every earlier match would have been held back, so a match starts in `held`.
         // The earliest one wins; at the same place, the one listed first.
-        let found = self
-            .stops
-            .iter()
-            .filter_map(|s| self.held.find(s.as_str()).map(|at| (at, s)))
-            .min_by_key(|(at, _)| *at);
+        let found =
+            self.stops.iter().filter_map(|s| self.held.find(s.as_str()).map(|at| (at, s))).min_by_key(|(at, _)| *at);
         if let Some((at, sequence)) = found {
             let sequence = sequence.clone();
             let text = self.held[..at].to_owned();

@@ -81,11 +81,11 @@ fn sampling_follows_the_request_and_gemma_defaults() {
     let s = Sampling::of(
         &request(
             r#"{"messages":[],"inferenceConfig":{"temperature":0,"topP":0.5},
-                "additionalModelRequestFields":{"top_k":5}}"#,
+                "additionalModelRequestFields":{"top_k":5,"seed":42}}"#,
         ),
         0,
     );
-    assert_eq!((s.temperature, s.top_p, s.top_k), (0.0, 0.5, 5));
+    assert_eq!((s.temperature, s.top_p, s.top_k, s.seed), (0.0, 0.5, 5, 42));
 }
 
 #[test]
