@@ -362,6 +362,8 @@ class Harness:
                 continue
             res[key] = self.load(f"{name} {rate}/s", target, rate=rate)
             self.check(res[key])
+        # Other work on the machine shows up here first: printed beside the row.
+        res["loadavg"] = os.getloadavg()[0]
         log(self.summary_line(name))
 
     def summary_line(self, name):
@@ -780,7 +782,7 @@ litellm_settings:
         head = ["scenario", "c=1 p50", "added p50 c=1"]
         for r in rates:
             head += [f"{r:,}/s p50 / p99", f"added @{r:,}/s p50 / p99"]
-        head += [f"max req/s (c={self.connections})", "vs direct", "vs nginx", "vs LiteLLM"]
+        head += [f"max req/s (c={self.connections})", "vs direct", "vs nginx", "vs LiteLLM", "load avg"]
         rows = []
         order = [
             "direct",
@@ -822,6 +824,8 @@ litellm_settings:
             for other in (floor, nginx, litellm):
                 o = self.thr(other)
                 row.append("—" if name == other or not (t and o) else ratio(t / o))
+            load = self.results[name].get("loadavg")
+            row.append("—" if load is None else f"{load:.2f}")
             rows.append(row)
         return markdown(head, rows)
 
@@ -952,7 +956,8 @@ litellm_settings:
         parts += [
             "",
             "Added latency = the scenario's percentile minus the direct-to-mock percentile at the same rate "
-            "(streams: minus direct SSE). p50/p99 in µs.",
+            "(streams: minus direct SSE). p50/p99 in µs. *load avg*: the machine's 1-minute load average "
+            "when the row's measurements ended (above ~1.2 on two CPUs, something else was running).",
         ]
         return "\n".join(parts)
 

@@ -37,6 +37,9 @@ fn env_u32(var: &str) -> Option<u32> {
 /// Slots of an engine when neither the config nor `SPILLWAY_LOCAL_SLOTS` sets them.
 pub const DEFAULT_SLOTS: u32 = 4;
 
+/// Most threads an engine takes by default: a 270M model gains nothing from more.
+pub const MAX_DEFAULT_THREADS: u32 = 4;
+
 impl LocalBackend {
     /// The GGUF file this backend runs.
     pub fn model_path(&self) -> PathBuf {
@@ -48,13 +51,15 @@ impl LocalBackend {
         self.model_path().is_file()
     }
 
-    /// Inference threads: the config, `SPILLWAY_LOCAL_THREADS`, else cores − 1 (at least
-    /// one). llama.cpp's threads spin at barriers, so taking every core makes decoding
-    /// collapse as soon as the request path needs one; one core is left to it.
+    /// Inference threads: the config, `SPILLWAY_LOCAL_THREADS`, else one per core, at
+    /// most [`MAX_DEFAULT_THREADS`]. Decoding a small model is bound by memory bandwidth,
+    /// which more threads share better; llama.cpp is built without OpenMP, whose spinning
+    /// threads made decoding collapse when the request path took a core (ggml's own pool
+    /// slows down instead: README, "The local model").
     pub fn resolved_threads(&self) -> u32 {
         self.threads.or_else(|| env_u32("SPILLWAY_LOCAL_THREADS")).unwrap_or_else(|| {
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            u32::try_from(cores.saturating_sub(1)).unwrap_or(1).max(1)
+            u32::try_from(cores).unwrap_or(1).clamp(1, MAX_DEFAULT_THREADS)
         })
     }
 

@@ -246,8 +246,8 @@ fn yes() -> bool {
 pub struct LocalBackend {
     /// The GGUF file; [`crate::default_model_path`] when absent.
     pub model_file: Option<std::path::PathBuf>,
-    /// Inference threads; `SPILLWAY_LOCAL_THREADS`, else one less than the cores (at least
-    /// one) when absent, so the request path keeps a core of its own.
+    /// Inference threads; `SPILLWAY_LOCAL_THREADS`, else one per core (at most 4) when
+    /// absent.
     pub threads: Option<u32>,
     /// Sequences the engine generates in parallel; `SPILLWAY_LOCAL_SLOTS`, else 4.
     pub slots: Option<u32>,
