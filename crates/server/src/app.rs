@@ -90,7 +90,8 @@ impl AppState {
         let logs = Arc::new(InvocationLogs::load(&store, logger).await.context("loading logging configurations")?);
         let usage = Arc::new(UsageLedger::default());
         // Usage sums reach the store every few seconds, off the request path; logging
-        // configurations set through other instances sharing the store are picked up.
+        // configurations set through other instances sharing the store are picked up;
+        // histogram samples are folded into their buckets.
         let (ledger, db, configs) = (Arc::downgrade(&usage), Arc::downgrade(&store), Arc::downgrade(&logs));
         tokio::spawn(async move {
             loop {
@@ -100,6 +101,7 @@ impl AppState {
                     break;
                 };
                 ledger.flush(&db).await;
+                crate::telemetry::upkeep();
                 if let Err(e) = configs.reload(&db).await {
                     tracing::warn!(error = %e, "reloading logging configurations failed");
                 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use axum::serve::ListenerExt;
 use clap::{Parser, Subcommand, ValueEnum};
 use spillway_catalog::Catalog;
 
@@ -145,6 +146,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     // Tests and scripts read the address from this line (port 0 picks a free one).
     println!("spillway listening on http://{addr}");
+    // TCP_NODELAY: an event stream is many small writes, and with Nagle each one after the
+    // first waits for the client's delayed ACK (40 ms a frame on Linux).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     axum::serve(listener, build_router(state)).with_graceful_shutdown(shutdown_signal()).await?;
     // Every accepted invocation-log record and usage row is written before the process exits.
     shutdown.run().await;
