@@ -72,8 +72,14 @@ def test_data_that_is_not_a_usable_gguf_fails_the_job(server):
     # A GGUF header cut inside its metadata: magic, version 3, 0 tensors, 1 entry, then
     # a key length and too few bytes.
     put_object(server, "models", "cut.gguf", b"GGUF" + struct.pack("<IQQQ", 3, 0, 1, 20) + b"general")
+    # A well-formed header without weights: the check passes, llama.cpp cannot load it.
+    arch = b"general.architecture"
+    header_only = b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + struct.pack("<Q", len(arch)) + arch
+    header_only += struct.pack("<IQ", 8, 6) + b"gemma3"
+    put_object(server, "models", "empty.gguf", header_only)
     cases = {
         "s3://models/notes.json": "not a GGUF model",
+        "s3://models/empty.gguf": "could not be loaded",
         "s3://models/cut.gguf": "truncated",
         "s3://models/absent.gguf": "does not exist",
         "s3://no-such-bucket/model.gguf": "bucket no-such-bucket does not exist",
@@ -151,6 +157,12 @@ def test_import_invoke_and_delete_the_real_model(start_server):
     assert [(j["jobArn"], j["importedModelArn"]) for j in jobs] == [(job_arn, arn)]
     assert bedrock.list_tags_for_resource(resourceARN=arn)["tags"] == [{"key": "team", "value": "ml"}]
     assert bedrock.list_tags_for_resource(resourceARN=job_arn)["tags"] == [{"key": "kind", "value": "import"}]
+    bedrock.tag_resource(resourceARN=arn, tags=[{"key": "stage", "value": "test"}])
+    assert {t["key"] for t in bedrock.list_tags_for_resource(resourceARN=arn)["tags"]} == {"team", "stage"}
+    # Another region's control plane does not know it.
+    with pytest.raises(ClientError) as e:
+        server.client("bedrock", region="us-west-2").get_imported_model(modelIdentifier=arn)
+    assert code(e) == "ResourceNotFoundException"
     with pytest.raises(ClientError) as e:
         start_import(bedrock, "import-again", "my_gemma", "s3://my-models/gemma/gemma-3-270m.gguf")
     assert code(e) == "ConflictException"

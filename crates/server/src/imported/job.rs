@@ -122,7 +122,10 @@ impl Importer {
             }
         };
         tokio::fs::rename(&partial, dest).await.map_err(|e| format!("Cannot move the weights in place: {e}"))?;
-        self.load(job, dest).await?;
+        self.load(job, dest).await.map_err(|e| {
+            // llama.cpp's own reason goes to the log only; say what the header showed.
+            format!("{e} (a GGUF of architecture {} with {} tensors)", header.architecture, header.tensor_count)
+        })?;
         Ok(ImportedModel {
             arn: job.imported_model_arn.clone(),
             id: id.to_owned(),
