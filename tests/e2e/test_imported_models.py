@@ -201,9 +201,11 @@ def test_import_invoke_and_delete_the_real_model(start_server):
     assert code(e) == "ValidationException"
     assert e.value.response["Error"]["Message"] == "The provided model identifier is invalid."
 
-    # A restart keeps the model; its engine loads again on the first call.
-    data_dir = server.data_dir
+    # A restart keeps the model, also with the data directory moved elsewhere; its engine
+    # loads again on the first call.
     server.stop()
+    data_dir = server.data_dir + "-moved"
+    shutil.move(server.data_dir, data_dir)
     again = start_server("--backend", "sim", data_dir=data_dir)
     bedrock, runtime = again.client("bedrock"), again.client()
     answer2 = runtime.converse(modelId=arn, messages=user("def fibonacci(n):"), inferenceConfig={**GREEDY, "maxTokens": 8})

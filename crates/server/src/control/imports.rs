@@ -277,7 +277,7 @@ pub async fn delete_model(
         .await
         .map_err(|e| stored(e, &what))?;
     state.engine.imported().remove(&m.arn);
-    if let Err(e) = tokio::fs::remove_file(&m.file).await {
+    if let Err(e) = tokio::fs::remove_file(state.importer.weights(&m)).await {
         if e.kind() != std::io::ErrorKind::NotFound {
             tracing::warn!(arn = %m.arn, file = %m.file, error = %e, "cannot remove the weights of a deleted imported model");
         }

@@ -24,7 +24,7 @@ use spillway_store::{ImportJob, ImportedModel, Store};
 use time::OffsetDateTime;
 
 use super::source::{Objects, S3Uri};
-use super::weights_path;
+use super::weights_file;
 use crate::engine::Engine;
 
 /// What a job needs; cheap to clone into its task.
@@ -49,6 +49,11 @@ impl Importer {
         data_dir: PathBuf,
     ) -> Self {
         Self { catalog, store, engine, objects, data_dir }
+    }
+
+    /// The weights of an imported model on this instance.
+    pub fn weights(&self, model: &ImportedModel) -> PathBuf {
+        self.data_dir.join(&model.file)
     }
 
     /// Runs `job` in the background.
@@ -82,7 +87,7 @@ impl Importer {
 
     async fn run(&self, job: ImportJob) {
         let id = job.imported_model_arn.rsplit('/').next().unwrap_or_default().to_owned();
-        let dest = weights_path(&self.data_dir, &id);
+        let dest = self.data_dir.join(weights_file(&id));
         let outcome = self.import(&job, &id, &dest).await;
         let now = OffsetDateTime::now_utc();
         let finished = self.store.finish_import_job(&job, outcome.as_ref().map_err(String::as_str), now).await;
@@ -137,7 +142,7 @@ impl Importer {
             s3_uri: job.s3_uri.clone(),
             architecture: header.architecture,
             instruct_supported: header.chat_template,
-            file: dest.display().to_string(),
+            file: weights_file(id).display().to_string(),
             size_bytes: size,
             created_at: OffsetDateTime::now_utc(),
         })

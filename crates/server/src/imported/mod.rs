@@ -153,9 +153,10 @@ pub fn new_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
 }
 
-/// Where the weights of imported model `id` live: `<data-dir>/imported-models/{id}.gguf`.
-pub fn weights_path(data_dir: &Path, id: &str) -> PathBuf {
-    data_dir.join("imported-models").join(format!("{id}.gguf"))
+/// Where the weights of imported model `id` live, relative to the data directory (as
+/// the store keeps it, so the data directory may move): `imported-models/{id}.gguf`.
+pub fn weights_file(id: &str) -> PathBuf {
+    Path::new("imported-models").join(format!("{id}.gguf"))
 }
 
 #[cfg(test)]
@@ -181,6 +182,6 @@ mod tests {
         assert!(id.len() == 12 && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
         assert_eq!(job_arn("us-east-1", "1", "abc"), "arn:aws:bedrock:us-east-1:1:model-import-job/abc");
         assert_eq!(model_arn("us-east-1", "1", "abc"), "arn:aws:bedrock:us-east-1:1:imported-model/abc");
-        assert_eq!(weights_path(Path::new("/d"), "abc"), Path::new("/d/imported-models/abc.gguf"));
+        assert_eq!(weights_file("abc"), Path::new("imported-models/abc.gguf"));
     }
 }

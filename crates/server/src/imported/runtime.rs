@@ -10,8 +10,6 @@
 //!   the file; weights llama.cpp cannot load (or a build without the local engine)
 //!   answer ModelNotReadyException with the engine's words, from the backend.
 
-use std::path::Path;
-
 use spillway_route::{Plan, Target};
 use spillway_store::StoreError;
 use spillway_wire::arn::Arn;
@@ -38,7 +36,7 @@ pub async fn plan<'c>(state: &'c AppState, caller: &Caller, model_id: &str) -> R
             Err(StoreError::NotFound) => return Err(BedrockError::validation(INVALID).into()),
             Err(e) => return Err(BedrockError::internal(format!("The control-plane store failed: {e}")).into()),
         };
-        let file = Path::new(&stored.file);
+        let file = state.importer.weights(&stored);
         if !file.is_file() {
             return Err(BedrockError::new(
                 ErrorCode::ModelNotReady,
@@ -47,7 +45,7 @@ pub async fn plan<'c>(state: &'c AppState, caller: &Caller, model_id: &str) -> R
             .into());
         }
         // After a restart the engine loads on the first call; the call waits for it.
-        registry.serve(&state.catalog, &stored.arn, &stored.region, file);
+        registry.serve(&state.catalog, &stored.arn, &stored.region, &file);
     }
     let model = registry.model();
     let offer = model.offer(&caller.source_region).ok_or_else(|| {

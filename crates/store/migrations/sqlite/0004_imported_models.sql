@@ -46,7 +46,8 @@ CREATE TABLE imported_models (
     architecture       TEXT    NOT NULL,
     -- 1 when the GGUF carries a chat template.
     instruct_supported INTEGER NOT NULL,
-    -- The copy of the weights under the data directory: the model outlives its source.
+    -- The copy of the weights, relative to the data directory: the model outlives its
+    -- source object, and the data directory may move.
     file               TEXT    NOT NULL,
     size_bytes         INTEGER NOT NULL,
     created_at         TEXT    NOT NULL,

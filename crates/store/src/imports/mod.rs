@@ -30,7 +30,7 @@ pub struct ImportedModel {
     /// `general.architecture` of the GGUF.
     pub architecture: String,
     pub instruct_supported: bool,
-    /// Where its weights are (a copy under the data directory).
+    /// Where its weights are: a copy, relative to the data directory.
     pub file: String,
     pub size_bytes: u64,
     pub created_at: OffsetDateTime,

@@ -45,7 +45,7 @@ fn model_of(j: &ImportJob, at: OffsetDateTime) -> ImportedModel {
         s3_uri: j.s3_uri.clone(),
         architecture: "gemma3".to_owned(),
         instruct_supported: false,
-        file: "/data/imported-models/x.gguf".to_owned(),
+        file: "imported-models/x.gguf".to_owned(),
         size_bytes: 253_000_000,
         created_at: at,
     }
