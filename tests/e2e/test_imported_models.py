@@ -226,3 +226,27 @@ def test_import_invoke_and_delete_the_real_model(start_server):
     assert bedrock.list_imported_models()["modelSummaries"] == []
     # The job stays, as Bedrock keeps a job's history.
     assert bedrock.get_model_import_job(jobIdentifier=job_arn)["status"] == "Completed"
+
+
+def test_imported_models_have_their_own_on_demand_quota(start_server, tmp_path):
+    if not model_file().is_file():
+        pytest.skip(f"{model_file()} is missing: run `target/debug/spillway fetch-model` first")
+    builtin = (pathlib.Path(__file__).resolve().parents[2] / "crates" / "catalog" / "builtin.toml").read_text()
+    config = tmp_path / "one-rpm.toml"
+    config.write_text(builtin.replace("[imported_models]\nrpm = 600\n", "[imported_models]\nrpm = 1\n"))
+    server = start_server("--config", str(config), "--backend", "sim")
+    bedrock, runtime = server.client("bedrock"), server.client()
+    put_object(server, "models", "gemma.gguf", model_file())
+    arns = []
+    for name in ("first", "second"):
+        job = wait_for_job(bedrock, start_import(bedrock, f"import-{name}", name, "s3://models/gemma.gguf"))
+        assert job["status"] == "Completed", job
+        arns.append(job["importedModelArn"])
+    ask = {"messages": user("hi"), "inferenceConfig": {**GREEDY, "maxTokens": 1}}
+    runtime.converse(modelId=arns[0], **ask)
+    with pytest.raises(ClientError) as e:
+        runtime.converse(modelId=arns[0], **ask)
+    assert code(e) == "ThrottlingException"
+    # The quota is each imported model's own, and no catalog model's.
+    runtime.converse(modelId=arns[1], **ask)
+    runtime.converse(modelId="anthropic.claude-3-haiku-20240307-v1:0", **ask)
