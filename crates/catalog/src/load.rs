@@ -196,6 +196,12 @@ fn build(raw: raw::Config) -> Result<Catalog, ConfigError> {
         },
     )?;
 
+    if let Some(name) = &raw.imported_models.engine {
+        if !matches!(backends.get(name), Some(BackendSpec::Local(_))) {
+            return Err(invalid("imported_models.engine", format!("`{name}` is not a backend of kind \"local\"")));
+        }
+    }
+
     let mut prices = HashMap::new();
     for (model, price) in raw.prices {
         if !model_index.contains_key(&model) {
@@ -267,6 +273,7 @@ fn build(raw: raw::Config) -> Result<Catalog, ConfigError> {
         store: raw.store,
         custom_models,
         provisioning: raw.provisioning,
+        imported_models: raw.imported_models,
         prices,
         model_index,
         profile_index,

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+pub use crate::imported::ImportedModels;
 pub use crate::provisioned::{CustomModel, HourlyPrice, ProvisionedSpec, Provisioning, Unit};
 pub use crate::raw::{
     Access, InvocationLogs, LocalBackend, OpenAiBackend, QuotaSettings, Routing, S3Endpoint, SimBackend, SimFailure,
@@ -126,6 +127,7 @@ pub struct Catalog {
     pub store: Option<String>,
     pub custom_models: Vec<CustomModel>,
     pub provisioning: Provisioning,
+    pub imported_models: ImportedModels,
     /// (model id, region) → price; `None` region key is the model's default price.
     pub(crate) prices: HashMap<String, (Price, HashMap<String, Price>)>,
     pub(crate) model_index: HashMap<String, usize>,

@@ -38,6 +38,9 @@ pub struct Config {
     pub custom_models: Vec<crate::provisioned::CustomModelConfig>,
     #[serde(default)]
     pub provisioning: crate::provisioned::Provisioning,
+    /// What models imported by CreateModelImportJob run with (crate::imported).
+    #[serde(default)]
+    pub imported_models: crate::imported::ImportedModels,
     /// Control-plane store URL (`postgres://…`); a SQLite file in the data dir when absent.
     pub store: Option<String>,
 }

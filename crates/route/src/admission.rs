@@ -45,6 +45,8 @@ pub fn debits(catalog: &Catalog, plan: &Plan<'_>, account: &str, source_region: 
             (profile.id.as_str(), rpm, tpm)
         }
     };
+    // Every imported model has a quota of its own (they share one model description).
+    let scope = plan.imported.as_deref().unwrap_or(scope);
     let key = |limit| BucketKey {
         account: account.to_owned(),
         region: source_region.to_owned(),
@@ -96,6 +98,17 @@ mod tests {
         assert_eq!(d.len(), 1);
         assert_eq!((d[0].key.scope.as_str(), d[0].key.limit), (arn.as_str(), Limit::Tokens));
         assert_eq!((d[0].per_minute, d[0].amount), (1000, 1000));
+    }
+
+    #[test]
+    fn imported_call_debits_buckets_of_its_own_arn() {
+        let c = spillway_catalog::builtin().unwrap();
+        let mut plan = resolve(&c, "anthropic.claude-3-haiku-20240307-v1:0", "us-east-1", "1").unwrap();
+        let arn = "arn:aws:bedrock:us-east-1:1:imported-model/abcdefghijkl".to_owned();
+        plan.imported = Some(arn.clone());
+        let d = debits(&c, &plan, "1", "us-east-1", 10);
+        assert_eq!(d.len(), 2);
+        assert!(d.iter().all(|d| d.key.scope == arn));
     }
 
     #[test]

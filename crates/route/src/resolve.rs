@@ -26,6 +26,9 @@ pub struct Plan<'c> {
     /// Set when the modelId was a provisioned-model ARN: the call runs only on that
     /// model's reserved capacity, within its own token budget, not on-demand quotas.
     pub provisioned: Option<Provisioned>,
+    /// Set when the modelId was an imported-model ARN (this ARN): the call runs on that
+    /// model's own engine, and its quota buckets are the ARN's, not the model's.
+    pub imported: Option<String>,
 }
 
 /// The provisioned throughput a call runs on.
@@ -74,9 +77,14 @@ pub fn resolve<'c>(
     let target = target(catalog, model_id, source_region, account)?;
     match target {
         Target::Foundation(model) => match model.offer(source_region) {
-            Some(offer) if offer.access == Access::OnDemand => {
-                Ok(Plan { target, model, candidates: vec![offer], application: None, provisioned: None })
-            }
+            Some(offer) if offer.access == Access::OnDemand => Ok(Plan {
+                target,
+                model,
+                candidates: vec![offer],
+                application: None,
+                provisioned: None,
+                imported: None,
+            }),
             Some(_) => Err(RouteError::NeedsProfile(model.id.clone())),
             None => Err(RouteError::NotOnDemand),
         },
@@ -89,7 +97,7 @@ pub fn resolve<'c>(
             if candidates.is_empty() {
                 return Err(RouteError::InvalidIdentifier);
             }
-            Ok(Plan { target, model, candidates, application: None, provisioned: None })
+            Ok(Plan { target, model, candidates, application: None, provisioned: None, imported: None })
         }
     }
 }

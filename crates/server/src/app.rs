@@ -23,6 +23,8 @@ use spillway_wire::{BedrockError, ErrorCode};
 use crate::apps::AppProfiles;
 use crate::engine::Engine;
 use crate::error::ApiError;
+use crate::imported::job::Importer;
+use crate::imported::source::Objects;
 use crate::logging::InvocationLogs;
 use crate::usage::UsageLedger;
 use crate::{context, control, runtime};
@@ -42,6 +44,8 @@ pub struct AppState {
     pub usage: Arc<UsageLedger>,
     /// The accounts' keys; `None` in open mode (no accounts configured, loopback only).
     pub keyring: Option<Arc<Keyring>>,
+    /// Runs model import jobs.
+    pub importer: Importer,
 }
 
 /// What must run when the server stops: the invocation logs and the usage ledger are
@@ -85,6 +89,8 @@ impl AppState {
                 secret_access_key: env(&s3.secret_access_key_env)?,
             });
         }
+        // Import jobs read model data through the same buckets as invocation logs.
+        let objects = Objects::new(data_dir.to_path_buf(), settings.s3_endpoint.clone());
         let (logger, shutdown) = InvocationLogger::start(settings);
         let store = Arc::new(Store::open(store_url, data_dir).await.context("opening the control-plane store")?);
         let logs = Arc::new(InvocationLogs::load(&store, logger).await.context("loading logging configurations")?);
@@ -109,10 +115,19 @@ impl AppState {
         });
         // Provisioned throughput: statuses, reserved capacity and hourly charges.
         crate::provisioned::driver::start(Arc::clone(&catalog), &store, &engine).await;
+        // Custom Model Import: unfinished jobs run again; deleted models lose their engine.
+        let importer = Importer::new(
+            Arc::clone(&catalog),
+            Arc::clone(&store),
+            Arc::clone(&engine),
+            objects,
+            data_dir.to_path_buf(),
+        );
+        importer.start().await;
         let apps = Arc::new(AppProfiles::default());
         let shutdown = Shutdown { logs: shutdown, usage: Arc::clone(&usage), store: Arc::clone(&store) };
         let keyring = (!catalog.accounts.is_empty()).then(|| Arc::new(Keyring::new(&catalog.accounts)));
-        Ok((Self { catalog, engine, logs, store, apps, usage, keyring }, shutdown))
+        Ok((Self { catalog, engine, logs, store, apps, usage, keyring, importer }, shutdown))
     }
 }
 
@@ -141,6 +156,13 @@ pub fn build_router(state: AppState) -> Router {
         .route(
             "/provisioned-model-throughput/{provisioned_model_id}",
             get(control::provisioned::get).patch(control::provisioned::update).delete(control::provisioned::delete),
+        )
+        .route("/model-import-jobs", post(control::imports::create).get(control::imports::list_jobs))
+        .route("/model-import-jobs/{job_identifier}", get(control::imports::get_job))
+        .route("/imported-models", get(control::imports::list_models))
+        .route(
+            "/imported-models/{model_identifier}",
+            get(control::imports::get_model).delete(control::imports::delete_model),
         )
         .route(
             "/logging/modelinvocations",

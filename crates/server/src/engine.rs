@@ -21,6 +21,7 @@ use spillway_wire::stream::{Collector, ModelEvent};
 use spillway_wire::{BedrockError, ErrorCode};
 
 use crate::context::Caller;
+use crate::imported::Serving;
 use crate::provisioned::{Active, Registry};
 
 #[derive(Debug)]
@@ -32,6 +33,8 @@ pub struct Engine {
     seen_buckets: Mutex<HashMap<BucketKey, u64>>,
     /// Provisioned models in service here, with their reserved capacity.
     provisioned: Registry,
+    /// Imported models with an engine here.
+    imported: crate::imported::Registry,
 }
 
 /// An admitted request: its quota reservation, settled to the real usage when it ends.
@@ -86,7 +89,8 @@ pub struct Opened {
 impl Engine {
     pub fn new(catalog: Arc<Catalog>, backends: Backends, quotas: Arc<Quotas>) -> Self {
         let provisioned = Registry::default();
-        Self { catalog, backends, quotas, seen_buckets: Mutex::new(HashMap::new()), provisioned }
+        let imported = crate::imported::Registry::new(&catalog);
+        Self { catalog, backends, quotas, seen_buckets: Mutex::new(HashMap::new()), provisioned, imported }
     }
 
     /// (bucket, per-minute quota, remaining share) of every bucket used so far.
@@ -115,6 +119,18 @@ impl Engine {
         &self.provisioned
     }
 
+    pub fn imported(&self) -> &crate::imported::Registry {
+        &self.imported
+    }
+
+    /// The imported model a plan runs on, if it names one; it must still exist.
+    fn imported_serving(&self, plan: &Plan<'_>) -> Result<Option<Arc<Serving>>, BedrockError> {
+        let Some(arn) = &plan.imported else { return Ok(None) };
+        self.imported.get(arn).map(Some).ok_or_else(|| {
+            BedrockError::new(ErrorCode::ModelNotReady, format!("The imported model {arn} has just been deleted."))
+        })
+    }
+
     /// The provisioned model a plan runs on, if it names one; it must still serve.
     fn active(&self, plan: &Plan<'_>) -> Result<Option<Arc<Active>>, BedrockError> {
         let Some(p) = &plan.provisioned else { return Ok(None) };
@@ -126,16 +142,18 @@ impl Engine {
         })
     }
 
-    /// The pool and lane to run `offer` on: its pool on demand, or only the provisioned
-    /// model's reservation.
+    /// The pool and lane to run `offer` on: its pool on demand, only the provisioned
+    /// model's reservation, or the imported model's own engine.
     fn lane<'a>(
         &'a self,
         offer: &Offer,
         active: Option<&'a Active>,
+        imported: Option<&'a Serving>,
     ) -> Result<(&'a Arc<Pool>, Lane<'a>), BedrockError> {
-        match active {
-            Some(a) => Ok((a.reserved.pool(), Lane::Reserved(&a.reserved))),
-            None => Ok((self.pool(offer)?, Lane::OnDemand)),
+        match (active, imported) {
+            (Some(a), _) => Ok((a.reserved.pool(), Lane::Reserved(&a.reserved))),
+            (None, Some(s)) => Ok((&s.pool, Lane::OnDemand)),
+            (None, None) => Ok((self.pool(offer)?, Lane::OnDemand)),
         }
     }
 
@@ -214,7 +232,8 @@ impl Engine {
     fn ordered<'c>(&self, plan: &Plan<'c>, source_region: &str) -> Vec<&'c Offer> {
         // Reserved slots are not on-demand capacity: a provisioned plan's one offer runs
         // however full the pool's on-demand share is.
-        if plan.provisioned.is_some() {
+        // An imported model runs on its own engine, in its one region.
+        if plan.provisioned.is_some() || plan.imported.is_some() {
             return plan.candidates.clone();
         }
         order::by_capacity(&plan.candidates, source_region, |o| {
@@ -233,8 +252,9 @@ impl Engine {
         let mut last = None;
         let started = std::time::Instant::now();
         let active = self.active(plan)?;
+        let imported = self.imported_serving(plan)?;
         for offer in self.ordered(plan, source_region) {
-            let (pool, lane) = self.lane(offer, active.as_deref())?;
+            let (pool, lane) = self.lane(offer, active.as_deref(), imported.as_deref())?;
             let call = ChatCall { model: &offer.backend_model, request, max_tokens, stream: false };
             match collect(pool.chat(lane, call).await).await {
                 Ok(output) => {
@@ -264,8 +284,9 @@ impl Engine {
     ) -> Result<Opened, BedrockError> {
         let mut last = None;
         let active = self.active(plan)?;
+        let imported = self.imported_serving(plan)?;
         'regions: for offer in self.ordered(plan, source_region) {
-            let (pool, lane) = self.lane(offer, active.as_deref())?;
+            let (pool, lane) = self.lane(offer, active.as_deref(), imported.as_deref())?;
             let call = ChatCall { model: &offer.backend_model, request, max_tokens, stream: true };
             let mut rest = match pool.chat(lane, call).await {
                 Ok(s) => s,
@@ -317,8 +338,9 @@ impl Engine {
     ) -> Result<(String, EmbedOutput), BedrockError> {
         let mut last = None;
         let active = self.active(plan)?;
+        let imported = self.imported_serving(plan)?;
         for offer in self.ordered(plan, source_region) {
-            let (pool, lane) = self.lane(offer, active.as_deref())?;
+            let (pool, lane) = self.lane(offer, active.as_deref(), imported.as_deref())?;
             let call = EmbedCall { model: &offer.backend_model, request, default_dimensions };
             match pool.embed(lane, call).await {
                 Ok(out) => return Ok((offer.region.clone(), out)),

@@ -9,6 +9,7 @@ mod control;
 mod engine;
 mod error;
 pub mod fetch_model;
+mod imported;
 mod logging;
 mod provisioned;
 mod report;

@@ -21,6 +21,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use time::OffsetDateTime;
 
+mod imports;
 mod logging;
 mod profiles;
 mod prompts;
@@ -28,6 +29,7 @@ mod provisioned;
 mod tags;
 mod usage;
 
+pub use imports::{ImportJob, ImportJobQuery, ImportJobStatus, ImportedModel, ImportedQuery};
 pub use profiles::AppProfile;
 pub use prompts::{DraftUpdate, Prompt};
 pub use provisioned::{ProvisionedModel, ProvisionedQuery, ProvisionedStatus};

@@ -16,6 +16,7 @@
 //! call answers ModelNotReadyException saying how to fetch them. The file is looked for
 //! again on the next call, so `spillway fetch-model` needs no restart.
 
+pub mod gguf;
 mod prompt;
 mod slots;
 mod stops;

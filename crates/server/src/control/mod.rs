@@ -8,6 +8,7 @@
 
 pub mod app_profiles;
 pub mod foundation_models;
+pub mod imports;
 pub mod inference_profiles;
 pub mod logging;
 pub mod prompts;

@@ -85,6 +85,14 @@ async fn owned(state: &AppState, caller: &Caller, arn: &str) -> Result<(), ApiEr
             let lookup = state.store.get_provisioned(&caller.account, parsed.region, arn).await;
             found(lookup).map_err(|e| store_error(e, arn))?.map(|_| ()).ok_or_else(not_found)
         }
+        "imported-model" => {
+            let lookup = state.store.get_imported_model(&caller.account, parsed.region, arn).await;
+            found(lookup).map_err(|e| store_error(e, arn))?.map(|_| ()).ok_or_else(not_found)
+        }
+        "model-import-job" => {
+            let lookup = state.store.get_import_job(&caller.account, parsed.region, arn).await;
+            found(lookup).map_err(|e| store_error(e, arn))?.map(|_| ()).ok_or_else(not_found)
+        }
         _ => Err(not_found()),
     }
 }

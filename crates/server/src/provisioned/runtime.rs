@@ -66,6 +66,7 @@ async fn provisioned_plan<'c>(state: &'c AppState, caller: &Caller, arn: &str) -
         candidates: vec![s.offer],
         application: None,
         provisioned: Some(Provisioned { arn: arn.to_owned(), tokens_per_minute: active.tokens_per_minute }),
+        imported: None,
     })
 }
 

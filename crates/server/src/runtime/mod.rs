@@ -56,6 +56,10 @@ pub async fn plan<'c>(state: &'c AppState, caller: &Caller, model_id: &str) -> R
     if let Some(plan) = crate::provisioned::runtime::plan(state, caller, model_id).await? {
         return Ok(plan);
     }
+    // An imported model runs on demand on its own engine, in its import job's region.
+    if let Some(plan) = crate::imported::runtime::plan(state, caller, model_id).await? {
+        return Ok(plan);
+    }
     let is_app = Arn::parse(model_id).is_some_and(|a| a.resource_type == "application-inference-profile");
     if !is_app {
         return Ok(resolve(&state.catalog, model_id, &caller.source_region, &caller.account)?);
@@ -215,7 +219,9 @@ impl Call<'_> {
                     .model(id)
                     .map(|m| m.id.clone())
                     .or_else(|| catalog.profile(id).map(|p| p.model.clone()))
-                    .or_else(|| self.state.engine.provisioned().foundation_model(effective));
+                    .or_else(|| self.state.engine.provisioned().foundation_model(effective))
+                    // An imported model is its own foundation model (it has no catalog price).
+                    .or_else(|| self.state.engine.imported().get(effective).map(|s| s.arn.clone()));
                 (fm, None)
             }
         };

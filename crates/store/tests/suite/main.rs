@@ -14,6 +14,7 @@ use spillway_store::Store;
 use sqlx::Connection;
 
 mod cases;
+mod imports;
 mod prompts;
 mod provisioned;
 
@@ -109,4 +110,7 @@ suite!(
     provisioned_transitions_and_updates,
     provisioned_billing_is_exactly_once,
     provisioned_restart_keeps_status,
+    import_job_lifecycle,
+    import_names_conflict_and_tokens_are_idempotent,
+    imported_models_list_delete_and_survive_restart,
 );
