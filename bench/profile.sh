@@ -46,32 +46,7 @@ taskset -c 0 "$bin/bench-mock" --listen 127.0.0.1:0 >"$work/mock.log" 2>&1 &
 pids+=($!)
 mock="$(first_url "$work/mock.log")"
 
-cat >"$work/spillway.toml" <<EOF
-# bench/profile.sh: one model, served by the bench mock, quotas on and out of reach.
-default_region = "us-east-1"
-default_account = "123456789012"
-default_backend = "mock"
-
-[backends.mock]
-kind = "openai"
-base_url = "$mock/v1"
-max_concurrency = 4096
-timeout_ms = 600000
-
-[regions.us-east-1]
-description = "profile"
-
-[[models]]
-id = "anthropic.claude-3-haiku-20240307-v1:0"
-name = "Claude 3 Haiku"
-provider = "Anthropic"
-body_format = "anthropic"
-backend_model = "bench-model"
-default_max_tokens = 256
-max_tokens_limit = 4096
-[models.regions]
-us-east-1 = { rpm = 100000000, tpm = 1000000000 }
-EOF
+sed "s#@MOCK@#$mock/v1#" bench/profile.toml >"$work/spillway.toml"
 
 taskset -c "$gateway_cpu" "$bin/spillway" serve --config "$work/spillway.toml" --listen 127.0.0.1:0 \
   --data-dir "$work/data" >"$work/spillway.log" 2>&1 &
@@ -79,16 +54,9 @@ spillway_pid=$!
 pids+=("$spillway_pid")
 spillway="$(first_url "$work/spillway.log")"
 
-prompt="What is the difference between S3, EBS and EFS? Answer in one paragraph."
-case "$op" in
-  converse) path=converse stream=() body="{\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":\"$prompt\"}]}],\"inferenceConfig\":{\"maxTokens\":256}}" ;;
-  stream) path=converse-stream stream=(--stream event-stream) body="{\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":\"$prompt\"}]}],\"inferenceConfig\":{\"maxTokens\":256}}" ;;
-  invoke) path=invoke stream=() body="{\"anthropic_version\":\"bedrock-2023-05-31\",\"max_tokens\":256,\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"$prompt\"}]}]}" ;;
-  *) log "unknown operation $op (converse, invoke, stream)"; exit 2 ;;
-esac
-auth="AWS4-HMAC-SHA256 Credential=AKIDPROFILE/20260101/us-east-1/bedrock/aws4_request, SignedHeaders=host;x-amz-date, Signature=$(printf '0%.0s' $(seq 64))"
-load=(taskset -c 0 "$bin/bench-load" --url "$spillway/model/anthropic.claude-3-haiku-20240307-v1%3A0/$path"
-  --body "$body" -H "content-type: application/json" -H "authorization: $auth" "${stream[@]}" --connections 32)
+source bench/requests.sh
+load=(taskset -c 0 "$bin/bench-load" --url "$spillway/model/$MODEL/$path"
+  --body "$body" -H "content-type: application/json" -H "authorization: $AUTH" "${stream[@]}" --connections 32)
 
 log "warm-up"
 "${load[@]}" --duration 2 --warmup 0 >/dev/null
@@ -100,9 +68,9 @@ wait "$perf_pid" || true
 
 echo
 echo "## self time (top 40)"
-perf report -i "$work/perf.data" --no-children --sort symbol --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -40
+perf report -i "$work/perf.data" --no-children --sort symbol --stdio 2>/dev/null | grep -E '^ +[0-9]' | sed -E 's/ {2,}/ /g' | cut -c1-160 | head -40
 echo
 echo "## with callees (top 40)"
-perf report -i "$work/perf.data" --children --sort symbol --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -40
+perf report -i "$work/perf.data" --children --sort symbol --stdio 2>/dev/null | grep -E '^ +[0-9]' | sed -E 's/ {2,}/ /g' | cut -c1-160 | head -40
 echo
 echo "perf data: $work/perf.data (perf report -i $work/perf.data)"

@@ -160,9 +160,23 @@ def test_restart_keeps_every_resource(start_server):
     assert next(r for r in rows if r["key"] == arn)["invocations"] == 2
 
 
+@pytest.fixture
+def pg_schema():
+    """A store URL of a fresh schema of its own, dropped afterwards: the database may hold
+    tables of earlier runs (or of another checkout's migrations), which must not decide
+    this test."""
+    base = os.environ["SPILLWAY_TEST_POSTGRES"]
+    schema = "e2e_" + os.urandom(6).hex()
+    subprocess.run(["psql", base, "-qc", f"CREATE SCHEMA {schema}"], check=True)
+    sep = "&" if "?" in base else "?"
+    # Every connection of the store's pool starts in that schema (sqlx's `options`).
+    yield f"{base}{sep}options[search_path]={schema}"
+    subprocess.run(["psql", base, "-qc", f"DROP SCHEMA {schema} CASCADE"], check=True)
+
+
 @pytest.mark.skipif(not os.environ.get("SPILLWAY_TEST_POSTGRES"), reason="SPILLWAY_TEST_POSTGRES not set")
-def test_two_instances_share_a_postgres_control_plane(start_server):
-    url = os.environ["SPILLWAY_TEST_POSTGRES"]
+def test_two_instances_share_a_postgres_control_plane(start_server, pg_schema):
+    url = pg_schema
     one = start_server("--backend", "sim", "--store", url)
     two = start_server("--backend", "sim", "--store", url)
     name = "shared-" + os.urandom(4).hex()

@@ -44,8 +44,9 @@ pub struct AppState {
     pub usage: Arc<UsageLedger>,
     /// The accounts' keys; `None` in open mode (no accounts configured, loopback only).
     pub keyring: Option<Arc<Keyring>>,
-    /// Runs model import jobs.
-    pub importer: Importer,
+    /// Runs model import jobs. Behind an `Arc` like the rest: the state is cloned a few
+    /// times per request, and the importer's paths would be copied each time.
+    pub importer: Arc<Importer>,
 }
 
 /// What must run when the server stops: the invocation logs and the usage ledger are
@@ -116,13 +117,13 @@ impl AppState {
         // Provisioned throughput: statuses, reserved capacity and hourly charges.
         crate::provisioned::driver::start(Arc::clone(&catalog), &store, &engine).await;
         // Custom Model Import: unfinished jobs run again; deleted models lose their engine.
-        let importer = Importer::new(
+        let importer = Arc::new(Importer::new(
             Arc::clone(&catalog),
             Arc::clone(&store),
             Arc::clone(&engine),
             objects,
             data_dir.to_path_buf(),
-        );
+        ));
         importer.start().await;
         let apps = Arc::new(AppProfiles::default());
         let shutdown = Shutdown { logs: shutdown, usage: Arc::clone(&usage), store: Arc::clone(&store) };

@@ -3,10 +3,11 @@
 //! source region, plus what spillway adds: re-routes by source → inference region, quota
 //! headroom, backend in-flight, and the service's own overhead.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
-use metrics::{counter, gauge, histogram};
+use metrics::{counter, gauge, histogram, Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use spillway_wire::converse::TokenUsage;
 use spillway_wire::{BedrockError, ErrorCode};
@@ -51,23 +52,63 @@ pub struct Outcome<'a> {
     pub error: Option<&'a BedrockError>,
 }
 
+/// The CloudWatch-named series of one (ModelId, source region), registered once: looking
+/// each one up in the recorder hashes its name and labels, seven times a call.
+struct Series {
+    invocations: Counter,
+    latency: Histogram,
+    input_tokens: Counter,
+    output_tokens: Counter,
+    throttles: Counter,
+    server_errors: Counter,
+    client_errors: Counter,
+}
+
+impl Series {
+    fn register(model_id: &str, region: &str) -> Self {
+        let labels = [("ModelId", model_id.to_owned()), ("region", region.to_owned())];
+        Self {
+            invocations: counter!("Invocations", &labels),
+            latency: histogram!("InvocationLatency", &labels),
+            input_tokens: counter!("InputTokenCount", &labels),
+            output_tokens: counter!("OutputTokenCount", &labels),
+            throttles: counter!("InvocationThrottles", &labels),
+            server_errors: counter!("InvocationServerErrors", &labels),
+            client_errors: counter!("InvocationClientErrors", &labels),
+        }
+    }
+}
+
+/// Source region → ModelId → series. Two levels so a lookup borrows the call's strings.
+type SeriesMap = HashMap<String, HashMap<String, Arc<Series>>>;
+
+fn series(model_id: &str, region: &str) -> Arc<Series> {
+    static SERIES: OnceLock<RwLock<SeriesMap>> = OnceLock::new();
+    let map = SERIES.get_or_init(RwLock::default);
+    let found = map.read().unwrap_or_else(PoisonError::into_inner).get(region).and_then(|m| m.get(model_id)).cloned();
+    if let Some(s) = found {
+        return s;
+    }
+    let mut map = map.write().unwrap_or_else(PoisonError::into_inner);
+    let by_model = map.entry(region.to_owned()).or_default();
+    Arc::clone(by_model.entry(model_id.to_owned()).or_insert_with(|| Arc::new(Series::register(model_id, region))))
+}
+
 pub fn record(o: &Outcome<'_>) {
-    let labels = [("ModelId", o.model_id.to_owned()), ("region", o.source_region.to_owned())];
-    counter!("Invocations", &labels).increment(1);
-    histogram!("InvocationLatency", &labels).record(o.latency.as_secs_f64() * 1000.0);
+    let s = series(o.model_id, o.source_region);
+    s.invocations.increment(1);
+    s.latency.record(o.latency.as_secs_f64() * 1000.0);
     if o.usage.input_tokens > 0 {
-        counter!("InputTokenCount", &labels).increment(u64::from(o.usage.input_tokens));
+        s.input_tokens.increment(u64::from(o.usage.input_tokens));
     }
     if o.usage.output_tokens > 0 {
-        counter!("OutputTokenCount", &labels).increment(u64::from(o.usage.output_tokens));
+        s.output_tokens.increment(u64::from(o.usage.output_tokens));
     }
     if let Some(e) = o.error {
         match e.code {
-            ErrorCode::Throttling => counter!("InvocationThrottles", &labels).increment(1),
-            code if code.status(spillway_wire::error::Service::Runtime) >= 500 => {
-                counter!("InvocationServerErrors", &labels).increment(1);
-            }
-            _ => counter!("InvocationClientErrors", &labels).increment(1),
+            ErrorCode::Throttling => s.throttles.increment(1),
+            code if code.status(spillway_wire::error::Service::Runtime) >= 500 => s.server_errors.increment(1),
+            _ => s.client_errors.increment(1),
         }
     }
     if let Some(inference) = o.inference_region {
@@ -94,7 +135,8 @@ pub fn upkeep() {
 
 /// Time spent outside the backend call.
 pub fn overhead(d: Duration) {
-    histogram!("spillway_overhead_seconds").record(d.as_secs_f64());
+    static OVERHEAD: OnceLock<Histogram> = OnceLock::new();
+    OVERHEAD.get_or_init(|| histogram!("spillway_overhead_seconds")).record(d.as_secs_f64());
 }
 
 /// Gauges read at scrape time: backend in-flight and health per region.

@@ -28,6 +28,14 @@ pub struct OpenAiBackend {
     /// Read once at start: a key rotated in the environment needs a restart anyway.
     api_key: Option<String>,
     slots: Arc<Semaphore>,
+    /// Boxed: two parsed URLs would make this the one large variant of `Backend`.
+    urls: Box<Urls>,
+}
+
+/// The endpoints this backend calls, parsed once.
+struct Urls {
+    chat: reqwest::Url,
+    embeddings: reqwest::Url,
 }
 
 impl fmt::Debug for OpenAiBackend {
@@ -59,10 +67,19 @@ impl OpenAiBackend {
             .pool_max_idle_per_host(cfg.max_concurrency as usize)
             // Requests are small and latency-bound; Nagle only delays them.
             .tcp_nodelay(true)
+            // An inference endpoint that redirects is misconfigured; not following saves
+            // the redirect layer's work on every call.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| BackendError::Config(format!("cannot build the HTTP client: {e}")))?;
         let slots = Arc::new(Semaphore::new(cfg.max_concurrency as usize));
-        Ok(Self { cfg, client, api_key, slots })
+        let endpoint = |path: &str| {
+            let url = format!("{}/{path}", cfg.base_url.trim_end_matches('/'));
+            reqwest::Url::parse(&url)
+                .map_err(|e| BackendError::Config(format!("the backend URL {url} is not a valid URL: {e}")))
+        };
+        let urls = Box::new(Urls { chat: endpoint("chat/completions")?, embeddings: endpoint("embeddings")? });
+        Ok(Self { cfg, client, api_key, slots, urls })
     }
 
     fn acquire(&self) -> Result<OwnedSemaphorePermit, BackendError> {
@@ -71,13 +88,10 @@ impl OpenAiBackend {
         Arc::clone(&self.slots).try_acquire_owned().map_err(|_| BackendError::Busy)
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}/{path}", self.cfg.base_url.trim_end_matches('/'))
-    }
-
     /// POSTs `body` and returns the response once its status says success.
-    async fn post(&self, path: &str, body: &Value, stream: bool) -> Result<reqwest::Response, BackendError> {
-        let mut req = self.client.post(self.url(path)).json(body);
+    async fn post(&self, url: &reqwest::Url, body: &Value, stream: bool) -> Result<reqwest::Response, BackendError> {
+        // A parsed URL: reqwest would otherwise parse (and IDNA-check) the string each time.
+        let mut req = self.client.post(url.clone()).json(body);
         if !stream {
             req = req.timeout(Duration::from_millis(self.cfg.timeout_ms));
         }
@@ -147,7 +161,7 @@ impl ModelBackend for OpenAiBackend {
         let body = convert::chat_body(call.model, call.request, call.max_tokens, call.stream, self.cfg.tools)?;
         let input_estimate = count_request_tokens(call.request);
         let permit = self.acquire()?;
-        let reply = self.post("chat/completions", &body, call.stream).await?;
+        let reply = self.post(&self.urls.chat, &body, call.stream).await?;
         if call.stream {
             return Ok(sse::events(reply, permit, input_estimate));
         }
@@ -168,7 +182,7 @@ impl ModelBackend for OpenAiBackend {
             body["dimensions"] = json!(d);
         }
         let _permit = self.acquire()?;
-        let reply = self.post("embeddings", &body, false).await?;
+        let reply = self.post(&self.urls.embeddings, &body, false).await?;
         let mut out: Embeddings = read_json(reply).await?;
         if out.data.len() != texts.len() {
             return Err(BackendError::Unavailable(format!(
