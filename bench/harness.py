@@ -583,7 +583,8 @@ litellm_settings:
                 break
             time.sleep(0.5)
         if not ready:
-            self.notes.append(f"LiteLLM: not available (did not start: {proc.tail(600)})")
+            said = proc.tail(600).strip() or "no output"
+            self.notes.append(f"LiteLLM with {workers} worker(s): did not start ({said})")
             proc.stop()
             return None
         headers = {"content-type": "application/json", "authorization": "Bearer " + self.litellm_key}
