@@ -11,6 +11,7 @@ pub mod foundation_models;
 pub mod imports;
 pub mod inference_profiles;
 pub mod logging;
+pub mod paging;
 pub mod prompts;
 pub mod provisioned;
 pub mod tags;

@@ -15,7 +15,6 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use spillway_catalog::provisioned::{is_model_name, Commitment};
@@ -24,7 +23,7 @@ use spillway_wire::{parse, BedrockError, ErrorCode};
 use time::OffsetDateTime;
 
 use super::tags::{validate_tags, Tag};
-use super::{control_error, iso, json_ok, store_error, ControlQuery, Label};
+use super::{control_error, iso, json_ok, paging, store_error, ControlQuery, Label};
 use crate::app::AppState;
 use crate::context::Caller;
 use crate::error::ApiError;
@@ -318,21 +317,7 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Label(id): La
 const TOKEN_PREFIX: &str = "pt:";
 
 fn encode_token(offset: u32) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{TOKEN_PREFIX}{offset}"))
-}
-
-fn decode_token(token: &str) -> Result<u32, BedrockError> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.strip_prefix(TOKEN_PREFIX).and_then(|n| n.parse().ok()))
-        .ok_or_else(|| BedrockError::validation("The provided nextToken is invalid."))
-}
-
-fn timestamp(field: &str, value: &str) -> Result<OffsetDateTime, BedrockError> {
-    OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
-        .map_err(|_| parse::value_violation(field, value, "Member must be an ISO 8601 timestamp"))
+    paging::encode_token(TOKEN_PREFIX, offset)
 }
 
 /// The store query and page size of a ListProvisionedModelThroughputs call.
@@ -367,11 +352,19 @@ fn list_query(q: ListQuery) -> Result<(ProvisionedQuery, u32), BedrockError> {
         status,
         model_arn: q.model_arn_equals,
         name_contains: q.name_contains,
-        created_after: q.creation_time_after.as_deref().map(|t| timestamp("creationTimeAfter", t)).transpose()?,
-        created_before: q.creation_time_before.as_deref().map(|t| timestamp("creationTimeBefore", t)).transpose()?,
+        created_after: q
+            .creation_time_after
+            .as_deref()
+            .map(|t| paging::timestamp("creationTimeAfter", t))
+            .transpose()?,
+        created_before: q
+            .creation_time_before
+            .as_deref()
+            .map(|t| paging::timestamp("creationTimeBefore", t))
+            .transpose()?,
         descending,
         limit,
-        offset: q.next_token.as_deref().map(decode_token).transpose()?.unwrap_or(0),
+        offset: q.next_token.as_deref().map(|t| paging::decode_token(TOKEN_PREFIX, t)).transpose()?.unwrap_or(0),
     };
     Ok((query, limit))
 }

@@ -4,9 +4,9 @@
 use spillway_catalog::provisioned::is_model_name;
 use spillway_store::{ImportJobStatus, ImportedQuery};
 use spillway_wire::{parse, BedrockError};
-use time::OffsetDateTime;
 
 use super::source::{S3Uri, S3_URI_PATTERN};
+use crate::control::paging;
 
 const JOB_NAME: &str = "[a-zA-Z0-9](-*[a-zA-Z0-9\\+\\-\\.])*";
 const MODEL_NAME: &str = "([0-9a-zA-Z][_-]?)+";
@@ -98,23 +98,7 @@ pub struct ListQuery {
 const TOKEN_PREFIX: &str = "import:";
 
 pub fn encode_token(offset: u32) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{TOKEN_PREFIX}{offset}"))
-}
-
-fn decode_token(token: &str) -> Result<u32, BedrockError> {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.strip_prefix(TOKEN_PREFIX).and_then(|n| n.parse().ok()))
-        .ok_or_else(|| BedrockError::validation("The provided nextToken is invalid."))
-}
-
-fn timestamp(field: &str, value: &str) -> Result<OffsetDateTime, BedrockError> {
-    OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
-        .map_err(|_| parse::value_violation(field, value, "Member must be an ISO 8601 timestamp"))
+    paging::encode_token(TOKEN_PREFIX, offset)
 }
 
 impl ListQuery {
@@ -163,16 +147,16 @@ impl ListQuery {
             created_after: self
                 .creation_time_after
                 .as_deref()
-                .map(|t| timestamp("creationTimeAfter", t))
+                .map(|t| paging::timestamp("creationTimeAfter", t))
                 .transpose()?,
             created_before: self
                 .creation_time_before
                 .as_deref()
-                .map(|t| timestamp("creationTimeBefore", t))
+                .map(|t| paging::timestamp("creationTimeBefore", t))
                 .transpose()?,
             descending,
             limit,
-            offset: self.next_token.as_deref().map(decode_token).transpose()?.unwrap_or(0),
+            offset: self.next_token.as_deref().map(|t| paging::decode_token(TOKEN_PREFIX, t)).transpose()?.unwrap_or(0),
         };
         Ok((query, status, limit))
     }
