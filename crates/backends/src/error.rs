@@ -32,16 +32,59 @@ pub enum BackendError {
     Config(String),
 }
 
+/// Whether another candidate may run a request after this failure: the one retry rule of
+/// the dispatcher, decided by the error and nothing else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryClass {
+    /// The backend failed before it produced anything (busy, throttled, down, timed out,
+    /// not loaded): the failure is the backend's state, so another candidate may run it.
+    BeforeFirstByte,
+    /// The backend failed after it began to answer (a broken stream). Another candidate may
+    /// run the request only while none of that answer has reached the client: a unary
+    /// call's buffer, a stream's uncommitted head. Once the client has bytes, it is final.
+    AfterFirstByte,
+    /// The request itself is at fault (refused, unsupported, misconfigured): no other
+    /// candidate would answer differently.
+    Never,
+}
+
 impl BackendError {
-    /// Whether another region may be tried: the failure says nothing about the request,
-    /// only about this backend's state.
-    pub fn is_retryable_elsewhere(&self) -> bool {
-        matches!(self, Self::Busy | Self::Throttled | Self::Unavailable(_) | Self::Timeout | Self::NotReady(_))
+    pub fn retry_class(&self) -> RetryClass {
+        match self {
+            Self::Busy | Self::Throttled | Self::Unavailable(_) | Self::Timeout | Self::NotReady(_) => {
+                RetryClass::BeforeFirstByte
+            }
+            Self::Stream(_) => RetryClass::AfterFirstByte,
+            Self::Rejected { .. } | Self::Unsupported(_) | Self::Config(_) => RetryClass::Never,
+        }
+    }
+
+    /// Whether another candidate may run the request, given whether the client has
+    /// already received part of this answer.
+    pub fn may_retry(&self, client_has_bytes: bool) -> bool {
+        match self.retry_class() {
+            RetryClass::BeforeFirstByte | RetryClass::AfterFirstByte => !client_has_bytes,
+            RetryClass::Never => false,
+        }
     }
 
     /// Whether the backend should cool down after this answer.
     pub fn is_backend_fault(&self) -> bool {
         matches!(self, Self::Throttled | Self::Unavailable(_) | Self::Timeout | Self::Stream(_))
+    }
+
+    /// The error a non-streaming operation (Converse, InvokeModel) answers. Their models
+    /// declare `ModelErrorException` for a model that failed while generating, not the
+    /// streaming operations' `ModelStreamErrorException`.
+    pub fn into_unary(self) -> BedrockError {
+        match self {
+            Self::Stream(message) => BedrockError::new(
+                ErrorCode::ModelError,
+                format!("The model failed while generating the answer: {message}"),
+            )
+            .with_extra("originalStatusCode", 500),
+            other => other.into(),
+        }
     }
 }
 

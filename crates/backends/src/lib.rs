@@ -24,7 +24,7 @@ use spillway_wire::converse::ConverseRequest;
 use spillway_wire::invoke::{EmbedOutput, EmbedRequest};
 use spillway_wire::stream::ModelEvent;
 
-pub use error::BackendError;
+pub use error::{BackendError, RetryClass};
 pub use health::Pool;
 pub use prompt::{count_request_tokens, count_tokens, render_prompt};
 pub use reserve::{Lane, ReserveError, Reserved};

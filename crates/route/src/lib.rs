@@ -7,4 +7,4 @@ pub mod admission;
 pub mod order;
 mod resolve;
 
-pub use resolve::{resolve, Plan, Provisioned, RouteError, Target};
+pub use resolve::{resolve, Attribution, Plan, Provisioned, RouteError, Target};

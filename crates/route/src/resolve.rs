@@ -39,7 +39,23 @@ pub struct Provisioned {
     pub tokens_per_minute: u64,
 }
 
+/// Whose usage and cost a call is: the foundation model that ran it (an imported model
+/// is its own) and the application profile it came through. The plan carries it, so
+/// recording a call never resolves its identifier again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attribution {
+    pub foundation_model: String,
+    pub profile_arn: Option<String>,
+}
+
 impl Plan<'_> {
+    pub fn attribution(&self) -> Attribution {
+        Attribution {
+            foundation_model: self.imported.clone().unwrap_or_else(|| self.model.id.clone()),
+            profile_arn: self.application.clone(),
+        }
+    }
+
     pub fn profile(&self) -> Option<&Profile> {
         match self.target {
             Target::SystemProfile(p, _) => Some(p),

@@ -5,7 +5,7 @@
 //! 2. the body limit (InvokeModel bodies may be up to 25 MB);
 //! 3. the route table below (method + raw path; axum decodes `{model_id}`);
 //! 4. a thin handler in [`crate::runtime`]: parse (wire) → resolve (route) → run with
-//!    failover ([`crate::engine`]) → encode JSON or event-stream frames (wire).
+//!    failover ([`crate::dispatch`]) → encode JSON or event-stream frames (wire).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -20,8 +20,7 @@ use spillway_invocation_log::{InvocationLogger, LogSettings, S3Endpoint, Shutdow
 use spillway_quota::{InProcessQuotas, Quotas};
 use spillway_wire::{BedrockError, ErrorCode};
 
-use crate::apps::AppProfiles;
-use crate::engine::Engine;
+use crate::dispatch::Dispatcher;
 use crate::error::ApiError;
 use crate::imported::job::Importer;
 use crate::imported::source::Objects;
@@ -37,10 +36,11 @@ pub const MAX_BODY: usize = 25_000_000;
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub catalog: Arc<Catalog>,
-    pub engine: Arc<Engine>,
+    pub dispatcher: Arc<Dispatcher>,
     pub logs: Arc<InvocationLogs>,
     pub store: Arc<Store>,
-    pub apps: Arc<AppProfiles>,
+    /// modelId → plan: the catalog, the store and the dispatcher's registries.
+    pub resolver: Arc<crate::resolve::Resolver>,
     pub usage: Arc<UsageLedger>,
     /// The accounts' keys; `None` in open mode (no accounts configured, loopback only).
     pub keyring: Option<Arc<Keyring>>,
@@ -76,7 +76,7 @@ impl AppState {
         crate::telemetry::handle();
         let backends = Backends::build(&catalog)?;
         let quotas = Arc::new(Quotas::InProcess(InProcessQuotas::new()));
-        let engine = Arc::new(Engine::new(Arc::clone(&catalog), backends, quotas));
+        let dispatcher = Arc::new(Dispatcher::new(Arc::clone(&catalog), backends, quotas));
         let mut settings = LogSettings::new(data_dir);
         if let Some(s3) = &catalog.invocation_logs.s3 {
             let env = |name: &str| {
@@ -115,20 +115,32 @@ impl AppState {
             }
         });
         // Provisioned throughput: statuses, reserved capacity and hourly charges.
-        crate::provisioned::driver::start(Arc::clone(&catalog), &store, &engine).await;
+        crate::provisioned::driver::start(
+            Arc::clone(&catalog),
+            &store,
+            dispatcher.backends().clone(),
+            Arc::clone(dispatcher.provisioned()),
+        )
+        .await;
         // Custom Model Import: unfinished jobs run again; deleted models lose their engine.
         let importer = Arc::new(Importer::new(
             Arc::clone(&catalog),
             Arc::clone(&store),
-            Arc::clone(&engine),
+            Arc::clone(dispatcher.imported()),
             objects,
             data_dir.to_path_buf(),
         ));
         importer.start().await;
-        let apps = Arc::new(AppProfiles::default());
+        let resolver = Arc::new(crate::resolve::Resolver::new(
+            Arc::clone(&catalog),
+            Arc::clone(&store),
+            Arc::clone(dispatcher.provisioned()),
+            Arc::clone(dispatcher.imported()),
+            data_dir.to_path_buf(),
+        ));
         let shutdown = Shutdown { logs: shutdown, usage: Arc::clone(&usage), store: Arc::clone(&store) };
         let keyring = (!catalog.accounts.is_empty()).then(|| Arc::new(Keyring::new(&catalog.accounts)));
-        Ok((Self { catalog, engine, logs, store, apps, usage, keyring, importer }, shutdown))
+        Ok((Self { catalog, dispatcher, resolver, logs, store, usage, keyring, importer }, shutdown))
     }
 }
 

@@ -84,6 +84,11 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// Whose quotas a call of this caller draws on.
+    pub fn origin(&self) -> crate::dispatch::Origin<'_> {
+        crate::dispatch::Origin { account: &self.account, source_region: &self.source_region }
+    }
+
     pub fn elapsed_ms(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }

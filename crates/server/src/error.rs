@@ -18,6 +18,19 @@ impl From<BedrockError> for ApiError {
     }
 }
 
+/// The one mapping of control-plane store failures: a missing resource (named by `what`)
+/// is ResourceNotFoundException, a broken uniqueness rule is ConflictException with the
+/// store's own words, anything else is the store's failure, never the caller's.
+pub fn from_store(e: spillway_store::StoreError, what: &str) -> BedrockError {
+    use spillway_store::StoreError;
+    use spillway_wire::ErrorCode;
+    match e {
+        StoreError::NotFound => BedrockError::new(ErrorCode::ResourceNotFound, format!("{what} couldn't be found.")),
+        StoreError::Conflict(message) => BedrockError::new(ErrorCode::Conflict, message),
+        other => BedrockError::internal(format!("The control-plane store failed: {other}")),
+    }
+}
+
 impl From<spillway_route::RouteError> for ApiError {
     fn from(e: spillway_route::RouteError) -> Self {
         BedrockError::from(e).into()

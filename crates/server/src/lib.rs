@@ -1,18 +1,18 @@
 //! spillway's HTTP server: the Bedrock endpoints wired onto the catalog, the router and
-//! the backends. Handlers are thin; the request path lives in [`engine`].
+//! the backends. Handlers are thin; the request path lives in [`dispatch`].
 
 pub mod app;
-mod apps;
 pub mod cli;
 mod context;
 mod control;
-mod engine;
+mod dispatch;
 mod error;
 pub mod fetch_model;
 mod imported;
 mod logging;
 mod provisioned;
 mod report;
+mod resolve;
 mod runtime;
 mod stream_body;
 mod telemetry;

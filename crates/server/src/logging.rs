@@ -16,6 +16,10 @@ use crate::context::Caller;
 
 type Key = (String, String);
 
+/// The `errorCode` of a call whose client went away before the answer was complete.
+/// Bedrock's records name no such outcome; spillway's own name makes it filterable.
+pub const CLIENT_DISCONNECTED: &str = "ClientDisconnected";
+
 /// The configurations live in the control-plane store; this is the copy the request path
 /// reads, written through on every change and reloaded periodically so instances sharing
 /// a store converge.
@@ -40,6 +44,9 @@ pub struct Entry<'a> {
     pub usage: TokenUsage,
     pub inference_region: Option<&'a str>,
     pub error: Option<&'a BedrockError>,
+    /// The client went away before the answer was complete: the record keeps what was
+    /// generated until then, with `errorCode` [`CLIENT_DISCONNECTED`].
+    pub abandoned: bool,
     /// The output is an embedding (logged only with embeddingDataDeliveryEnabled).
     pub embedding: bool,
 }
@@ -118,7 +125,11 @@ impl InvocationLogs {
             record.output.data = DataKinds::EMBEDDING;
         }
         record.inference_region = entry.inference_region.map(str::to_owned);
-        record.error_code = entry.error.map(|e| e.code.shape_name().to_owned());
+        record.error_code = match (entry.error, entry.abandoned) {
+            (Some(e), _) => Some(e.code.shape_name().to_owned()),
+            (None, true) => Some(CLIENT_DISCONNECTED.to_owned()),
+            (None, false) => None,
+        };
         if let Some(Value::Object(meta)) =
             record.input.input_body_json.as_ref().and_then(|b| b.get("requestMetadata")).cloned()
         {

@@ -8,8 +8,7 @@ use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use spillway_backends::{count_tokens, EventStream};
-use spillway_wire::converse::TokenUsage;
+use spillway_backends::EventStream;
 use spillway_wire::eventstream::{exception_frame, CONTENT_TYPE};
 use spillway_wire::stream::ModelEvent;
 use spillway_wire::BedrockError;
@@ -17,30 +16,6 @@ use spillway_wire::BedrockError;
 /// The events a stream already produced, then the rest of it.
 pub fn chain(head: Vec<ModelEvent>, rest: EventStream) -> EventStream {
     Box::pin(futures::stream::iter(head.into_iter().map(Ok)).chain(rest))
-}
-
-/// Usage of a stream as it goes: exact once the backend reports it in `Finish`, counted
-/// from the deltas before that (what a client that disconnects has consumed).
-#[derive(Debug, Default)]
-pub struct UsageTracker {
-    input: u32,
-    output: u32,
-    finished: Option<TokenUsage>,
-}
-
-impl UsageTracker {
-    pub fn see(&mut self, event: &ModelEvent) {
-        match event {
-            ModelEvent::InputTokens(n) => self.input = *n,
-            ModelEvent::Text(t) | ModelEvent::ToolUseInput(t) => self.output += count_tokens(t),
-            ModelEvent::ToolUseStart { .. } => {}
-            ModelEvent::Finish(f) => self.finished = Some(f.usage),
-        }
-    }
-
-    pub fn current(&self) -> TokenUsage {
-        self.finished.unwrap_or_else(|| TokenUsage::new(self.input, self.output))
-    }
 }
 
 /// The frame that ends a stream that failed after it started.

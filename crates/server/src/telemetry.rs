@@ -50,6 +50,8 @@ pub struct Outcome<'a> {
     pub usage: TokenUsage,
     pub latency: Duration,
     pub error: Option<&'a BedrockError>,
+    /// The client went away before the answer was complete.
+    pub abandoned: bool,
 }
 
 /// The CloudWatch-named series of one (ModelId, source region), registered once: looking
@@ -111,6 +113,14 @@ pub fn record(o: &Outcome<'_>) {
             _ => s.client_errors.increment(1),
         }
     }
+    if o.abandoned {
+        counter!(
+            "spillway_client_disconnects_total",
+            "ModelId" => o.model_id.to_owned(),
+            "region" => o.source_region.to_owned()
+        )
+        .increment(1);
+    }
     if let Some(inference) = o.inference_region {
         if inference != o.source_region {
             counter!(
@@ -141,7 +151,7 @@ pub fn overhead(d: Duration) {
 
 /// Gauges read at scrape time: backend in-flight and health per region.
 pub fn render(state: &AppState) -> String {
-    for pool in state.engine.backends().iter() {
+    for pool in state.dispatcher.backends().iter() {
         let load = spillway_backends::ModelBackend::load(&pool.backend);
         let labels = [("region", pool.region.clone()), ("backend", pool.name.clone())];
         gauge!("spillway_backend_in_flight", &labels).set(f64::from(load.in_flight));
@@ -149,7 +159,7 @@ pub fn render(state: &AppState) -> String {
         gauge!("spillway_backend_available", &labels).set(pool.available());
         gauge!("spillway_backend_reserved", &labels).set(f64::from(pool.reserved_slots()));
     }
-    for (key, per_minute, headroom) in state.engine.quota_headroom() {
+    for (key, per_minute, headroom) in state.dispatcher.admission().headroom() {
         gauge!(
             "spillway_quota_headroom",
             "account" => key.account,

@@ -24,9 +24,6 @@ struct Key {
 #[derive(Debug, Default)]
 pub struct UsageLedger {
     rows: Mutex<HashMap<Key, UsageRow>>,
-    /// What a prompt ARN ran on (its variant's model ID), so its calls are attributed to
-    /// that model's usage and price.
-    targets: std::sync::RwLock<HashMap<String, String>>,
 }
 
 /// One call's contribution.
@@ -57,17 +54,6 @@ pub fn cost_micros(catalog: &Catalog, model: &str, source_region: &str, usage: T
 }
 
 impl UsageLedger {
-    pub fn remember_target(&self, model_id: &str, target: &str) {
-        let mut targets = self.targets.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if targets.get(model_id).map(String::as_str) != Some(target) {
-            targets.insert(model_id.to_owned(), target.to_owned());
-        }
-    }
-
-    pub fn target_of(&self, model_id: &str) -> Option<String> {
-        self.targets.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(model_id).cloned()
-    }
-
     pub fn add(&self, catalog: &Catalog, u: Usage<'_>) {
         let key = Key {
             account: u.account.to_owned(),

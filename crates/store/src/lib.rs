@@ -22,6 +22,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use time::OffsetDateTime;
 
 mod imports;
+mod listing;
 mod logging;
 mod profiles;
 mod prompts;
@@ -29,7 +30,8 @@ mod provisioned;
 mod tags;
 mod usage;
 
-pub use imports::{ImportJob, ImportJobQuery, ImportJobStatus, ImportedModel, ImportedQuery};
+pub use imports::{ImportJob, ImportJobQuery, ImportJobStatus, ImportedModel};
+pub use listing::ListFilter;
 pub use profiles::AppProfile;
 pub use prompts::{DraftUpdate, Prompt};
 pub use provisioned::{ProvisionedModel, ProvisionedQuery, ProvisionedStatus};

@@ -11,7 +11,7 @@
 use time::OffsetDateTime;
 
 use crate::usage::UPSERT as USAGE_UPSERT;
-use crate::{format_ts, parse_ts, with_pool, Store, StoreError, UsageRow};
+use crate::{format_ts, parse_ts, with_pool, ListFilter, Store, StoreError, UsageRow};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProvisionedStatus {
@@ -74,14 +74,7 @@ pub struct ProvisionedModel {
 pub struct ProvisionedQuery {
     pub status: Option<ProvisionedStatus>,
     pub model_arn: Option<String>,
-    /// Case-insensitive substring of the name.
-    pub name_contains: Option<String>,
-    /// Strictly after / before.
-    pub created_after: Option<OffsetDateTime>,
-    pub created_before: Option<OffsetDateTime>,
-    pub descending: bool,
-    pub limit: u32,
-    pub offset: u32,
+    pub filter: ListFilter,
 }
 
 #[derive(sqlx::FromRow)]
@@ -263,13 +256,11 @@ impl Store {
                 )
             };
         }
-        let sql = if q.descending { list_sql!("created_at DESC, id DESC") } else { list_sql!("created_at, id") };
-        // Names are `[0-9a-zA-Z_-]`: `_` is LIKE's one-character wildcard, so escape it.
-        let pattern = q.name_contains.as_ref().map(|s| {
-            let escaped = s.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-            format!("%{escaped}%")
-        });
-        let (after, before) = (opt_ts(q.created_after)?, opt_ts(q.created_before)?);
+        let f = &q.filter;
+        let sql = if f.descending { list_sql!("created_at DESC, id DESC") } else { list_sql!("created_at, id") };
+        let pattern = f.like_pattern();
+        let (after, before) = f.window()?;
+        let (limit, offset) = f.page();
         let status = q.status.map(ProvisionedStatus::as_str);
         let rows = fetch_rows!(
             self,
@@ -282,8 +273,8 @@ impl Store {
             &pattern,
             &after,
             &before,
-            i64::from(q.limit),
-            i64::from(q.offset)
+            limit,
+            offset
         );
         rows.into_iter().map(Row::into_model).collect()
     }

@@ -42,7 +42,7 @@ async fn without_weights_every_call_says_how_to_fetch_them() {
     assert!(not_ready(b.embed(call).await.unwrap_err()).contains("fetch-model"));
     // Routing still reaches it (its answer says what to do), and nothing is held.
     assert_eq!(b.load(), Load { in_flight: 0, limit: 2 });
-    assert!(BackendError::NotReady(String::new()).is_retryable_elsewhere());
+    assert!(BackendError::NotReady(String::new()).may_retry(false));
 }
 
 #[tokio::test]

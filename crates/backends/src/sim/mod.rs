@@ -156,21 +156,27 @@ fn cut_at_stop(pieces: Vec<String>, stops: &[String]) -> (Vec<String>, Option<St
     (kept, Some(stop.clone()))
 }
 
+/// The injected failures that happen before anything is answered; `MidStream` happens
+/// later, inside the stream.
+async fn fail_before_answer(kind: SimFailureKind, ttft: Duration) -> Result<(), BackendError> {
+    match kind {
+        SimFailureKind::Throttle => Err(BackendError::Throttled),
+        SimFailureKind::Error => Err(BackendError::Unavailable("simulated backend error (500)".into())),
+        SimFailureKind::Timeout => {
+            tokio::time::sleep(ttft.max(Duration::from_millis(1))).await;
+            Err(BackendError::Timeout)
+        }
+        SimFailureKind::MidStream => Ok(()),
+    }
+}
+
 impl ModelBackend for SimBackend {
     async fn chat(&self, call: ChatCall<'_>) -> Result<EventStream, BackendError> {
         let permit = self.acquire()?;
         let failure = self.failure();
         let ttft = Duration::from_millis(self.cfg.ttft_ms);
-        match failure {
-            Some((SimFailureKind::Throttle, _)) => return Err(BackendError::Throttled),
-            Some((SimFailureKind::Error, _)) => {
-                return Err(BackendError::Unavailable("simulated backend error (500)".into()))
-            }
-            Some((SimFailureKind::Timeout, _)) => {
-                tokio::time::sleep(ttft.max(Duration::from_millis(1))).await;
-                return Err(BackendError::Timeout);
-            }
-            _ => {}
+        if let Some(kind) = failure.map(|f| f.0) {
+            fail_before_answer(kind, ttft).await?;
         }
         let plan = self.plan(call.model, call.request, call.max_tokens);
         let fail_after = match failure {
@@ -214,6 +220,11 @@ impl ModelBackend for SimBackend {
 
     async fn embed(&self, call: EmbedCall<'_>) -> Result<EmbedOutput, BackendError> {
         let _permit = self.acquire()?;
+        if let Some((kind, _)) = self.failure() {
+            // An embedding has no stream to break: a mid-stream failure is a 500 here.
+            let kind = if kind == SimFailureKind::MidStream { SimFailureKind::Error } else { kind };
+            fail_before_answer(kind, Duration::from_millis(self.cfg.ttft_ms)).await?;
+        }
         let dims = call.request.dimensions.unwrap_or(call.default_dimensions).max(1);
         if self.cfg.ttft_ms > 0 {
             tokio::time::sleep(Duration::from_millis(self.cfg.ttft_ms)).await;

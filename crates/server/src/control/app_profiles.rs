@@ -71,7 +71,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, body: Bytes) 
     }
     validate_tags(&req.tags, "tags").map_err(control_error)?;
     let copy_from = req.model_source.copy_from.as_str();
-    crate::provisioned::runtime::reject_in_profile(copy_from).map_err(control_error)?;
+    crate::provisioned::reject_in_profile(copy_from).map_err(control_error)?;
     // What it copies must be callable from here: the same resolution an invocation does.
     let plan = resolve(&state.catalog, copy_from, &caller.source_region, &caller.account).map_err(|e| {
         control_error(BedrockError::new(
@@ -126,7 +126,7 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Label(id): La
         .delete_app_profile(&caller.account, &caller.source_region, &app.arn)
         .await
         .map_err(|e| store_error(e, &id))?;
-    state.apps.forget(&app.arn);
+    state.resolver.apps().forget(&app.arn);
     json_ok(&json!({}))
 }
 

@@ -18,7 +18,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use spillway_store::{ImportJob, ImportJobQuery, ImportJobStatus, ImportedModel, StoreError};
+use spillway_store::{ImportJob, ImportJobQuery, ImportJobStatus, ImportedModel};
 use spillway_wire::{parse, BedrockError, ErrorCode};
 use time::OffsetDateTime;
 
@@ -129,16 +129,6 @@ fn model_view(m: &ImportedModel, full: bool) -> ModelView<'_> {
     }
 }
 
-fn stored(e: StoreError, what: &str) -> ApiError {
-    match e {
-        StoreError::NotFound => {
-            control_error(BedrockError::new(ErrorCode::ResourceNotFound, format!("{what} couldn't be found.")))
-        }
-        StoreError::Conflict(message) => control_error(BedrockError::new(ErrorCode::Conflict, message)),
-        other => store_error(other, what),
-    }
-}
-
 /// A list answer: the page under `key`, and `nextToken` only when there is more.
 fn page<T: Serialize>(key: &str, items: &[T], next_token: Option<String>) -> serde_json::Value {
     let mut out = serde_json::Map::new();
@@ -192,12 +182,12 @@ pub async fn create(State(state): State<AppState>, caller: Caller, body: Bytes) 
         end_time: None,
         client_request_token: req.client_request_token.clone(),
     };
-    let saved = state.store.create_import_job(&job).await.map_err(|e| stored(e, &job.name))?;
+    let saved = state.store.create_import_job(&job).await.map_err(|e| store_error(e, &job.name))?;
     // A repeated clientRequestToken returns the original job: nothing runs or is tagged again.
     if saved.arn == job.arn {
         if !req.job_tags.is_empty() {
             let pairs: Vec<(String, String)> = req.job_tags.into_iter().map(|t| (t.key, t.value)).collect();
-            state.store.tag_resource(account, &saved.arn, &pairs).await.map_err(|e| stored(e, &saved.arn))?;
+            state.store.tag_resource(account, &saved.arn, &pairs).await.map_err(|e| store_error(e, &saved.arn))?;
         }
         state.importer.spawn(saved.clone());
     }
@@ -208,8 +198,11 @@ pub async fn create(State(state): State<AppState>, caller: Caller, body: Bytes) 
 
 pub async fn get_job(State(state): State<AppState>, caller: Caller, Label(id): Label) -> Result<Response, ApiError> {
     let what = format!("Model import job {id}");
-    let j =
-        state.store.get_import_job(&caller.account, &caller.source_region, &id).await.map_err(|e| stored(e, &what))?;
+    let j = state
+        .store
+        .get_import_job(&caller.account, &caller.source_region, &id)
+        .await
+        .map_err(|e| store_error(e, &what))?;
     json_ok(&job_view(&j, true))
 }
 
@@ -220,12 +213,12 @@ pub async fn list_jobs(
 ) -> Result<Response, ApiError> {
     let (common, status, limit) = q.into_query(true).map_err(control_error)?;
     let offset = common.offset;
-    let query = ImportJobQuery { status, common: spillway_store::ImportedQuery { limit: limit + 1, ..common } };
+    let query = ImportJobQuery { status, common: spillway_store::ListFilter { limit: limit + 1, ..common } };
     let mut rows = state
         .store
         .list_import_jobs(&caller.account, &caller.source_region, &query)
         .await
-        .map_err(|e| stored(e, "model import jobs"))?;
+        .map_err(|e| store_error(e, "model import jobs"))?;
     let next_token = (rows.len() > limit as usize).then(|| encode_token(offset + limit));
     rows.truncate(limit as usize);
     let summaries: Vec<JobView<'_>> = rows.iter().map(|j| job_view(j, false)).collect();
@@ -238,7 +231,7 @@ pub async fn get_model(State(state): State<AppState>, caller: Caller, Label(id):
         .store
         .get_imported_model(&caller.account, &caller.source_region, &id)
         .await
-        .map_err(|e| stored(e, &what))?;
+        .map_err(|e| store_error(e, &what))?;
     json_ok(&model_view(&m, true))
 }
 
@@ -254,10 +247,10 @@ pub async fn list_models(
         .list_imported_models(
             &caller.account,
             &caller.source_region,
-            &spillway_store::ImportedQuery { limit: limit + 1, ..query },
+            &spillway_store::ListFilter { limit: limit + 1, ..query },
         )
         .await
-        .map_err(|e| stored(e, "imported models"))?;
+        .map_err(|e| store_error(e, "imported models"))?;
     let next_token = (rows.len() > limit as usize).then(|| encode_token(offset + limit));
     rows.truncate(limit as usize);
     let summaries: Vec<ModelView<'_>> = rows.iter().map(|m| model_view(m, false)).collect();
@@ -275,8 +268,8 @@ pub async fn delete_model(
         .store
         .delete_imported_model(&caller.account, &caller.source_region, &id)
         .await
-        .map_err(|e| stored(e, &what))?;
-    state.engine.imported().remove(&m.arn);
+        .map_err(|e| store_error(e, &what))?;
+    state.dispatcher.imported().delete(&m.arn);
     if let Err(e) = tokio::fs::remove_file(state.importer.weights(&m)).await {
         if e.kind() != std::io::ErrorKind::NotFound {
             tracing::warn!(arn = %m.arn, file = %m.file, error = %e, "cannot remove the weights of a deleted imported model");

@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use spillway_wire::error::Service;
-use spillway_wire::{BedrockError, ErrorCode};
+use spillway_wire::BedrockError;
 
 use crate::error::ApiError;
 
@@ -33,16 +33,9 @@ fn control_error(error: BedrockError) -> ApiError {
     ApiError { error, service: Service::Control }
 }
 
-/// A store failure as the control plane answers it.
-fn store_error(e: spillway_store::StoreError, name: &str) -> ApiError {
-    use spillway_store::StoreError;
-    control_error(match e {
-        StoreError::NotFound => BedrockError::new(ErrorCode::ResourceNotFound, format!("{name} couldn't be found.")),
-        StoreError::Conflict(_) => {
-            BedrockError::new(ErrorCode::Conflict, format!("A resource named {name} already exists."))
-        }
-        other => BedrockError::internal(format!("The control-plane store failed: {other}")),
-    })
+/// A store failure as the control plane answers it ([`crate::error::from_store`]).
+fn store_error(e: spillway_store::StoreError, what: &str) -> ApiError {
+    control_error(crate::error::from_store(e, what))
 }
 
 /// `NotFound` as absence, for lookups that answer 404 themselves.

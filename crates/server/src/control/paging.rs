@@ -1,10 +1,57 @@
-//! What the bedrock list operations share: opaque `nextToken`s (an offset, tagged with
-//! the operation's own prefix so one list's token is refused by another) and the
-//! ISO 8601 time filters.
+//! What the bedrock list operations share: the common query members (`nameContains`,
+//! `creationTimeAfter`/`Before`, `sortBy`, `sortOrder`, `maxResults`, `nextToken`) turned
+//! into the store's one [`ListFilter`], opaque `nextToken`s (an offset, tagged with the
+//! operation's own prefix so one list's token is refused by another) and the ISO 8601
+//! time filters.
 
 use base64::Engine as _;
+use spillway_store::ListFilter;
 use spillway_wire::{parse, BedrockError};
 use time::OffsetDateTime;
+
+/// The query members every list operation of the control plane has, as received.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ListParams<'a> {
+    pub name_contains: Option<&'a str>,
+    pub creation_time_after: Option<&'a str>,
+    pub creation_time_before: Option<&'a str>,
+    pub sort_by: Option<&'a str>,
+    pub sort_order: Option<&'a str>,
+    pub max_results: Option<&'a str>,
+    pub next_token: Option<&'a str>,
+}
+
+/// The store filter of a list call (sorted by creation time, newest first unless asked
+/// otherwise, 1–1000 a page), or the ValidationException naming the bad member.
+pub fn list_filter(p: ListParams<'_>, token_prefix: &str) -> Result<ListFilter, BedrockError> {
+    if let Some(s) = p.sort_by.filter(|s| *s != "CreationTime") {
+        return Err(parse::value_violation("sortBy", s, "Member must satisfy enum value set: [CreationTime]"));
+    }
+    let descending = match p.sort_order {
+        None | Some("Descending") => true,
+        Some("Ascending") => false,
+        Some(s) => {
+            let constraint = "Member must satisfy enum value set: [Ascending, Descending]";
+            return Err(parse::value_violation("sortOrder", s, constraint));
+        }
+    };
+    let limit = match p.max_results {
+        None => 1000,
+        Some(m) => m
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| parse::value_violation("maxResults", m, "Member must have value between 1 and 1000"))?,
+    };
+    Ok(ListFilter {
+        name_contains: p.name_contains.map(str::to_owned),
+        created_after: p.creation_time_after.map(|t| timestamp("creationTimeAfter", t)).transpose()?,
+        created_before: p.creation_time_before.map(|t| timestamp("creationTimeBefore", t)).transpose()?,
+        descending,
+        limit,
+        offset: p.next_token.map(|t| decode_token(token_prefix, t)).transpose()?.unwrap_or(0),
+    })
+}
 
 /// The `nextToken` of the page that starts at `offset`.
 pub fn encode_token(prefix: &str, offset: u32) -> String {
@@ -37,6 +84,24 @@ mod tests {
         assert_eq!(decode_token("pt:", &t).unwrap(), 40);
         assert!(decode_token("import:", &t).is_err());
         assert!(decode_token("pt:", "not base64!").is_err());
+    }
+
+    #[test]
+    fn list_filters_default_and_refuse_by_member() {
+        let f = list_filter(ListParams::default(), "x:").unwrap();
+        assert_eq!((f.limit, f.offset, f.descending), (1000, 0, true));
+        let p = ListParams {
+            sort_order: Some("Ascending"),
+            next_token: Some(&encode_token("x:", 5)),
+            ..Default::default()
+        };
+        let f = list_filter(p, "x:").unwrap();
+        assert_eq!((f.offset, f.descending), (5, false));
+        let bad = |p: ListParams<'_>| list_filter(p, "x:").unwrap_err().message;
+        assert!(bad(ListParams { max_results: Some("0"), ..Default::default() }).contains("maxResults"));
+        assert!(bad(ListParams { sort_by: Some("Name"), ..Default::default() }).contains("sortBy"));
+        assert!(bad(ListParams { sort_order: Some("Up"), ..Default::default() }).contains("sortOrder"));
+        assert!(bad(ListParams { next_token: Some("nope"), ..Default::default() }).contains("nextToken"));
     }
 
     #[test]

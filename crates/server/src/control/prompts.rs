@@ -58,11 +58,7 @@ fn not_found(what: &str) -> ApiError {
 }
 
 fn store_error(e: StoreError, what: &str) -> ApiError {
-    match e {
-        StoreError::NotFound => not_found(what),
-        StoreError::Conflict(msg) => agent_error(BedrockError::new(ErrorCode::Conflict, msg)),
-        other => agent_error(BedrockError::internal(format!("The control-plane store failed: {other}"))),
-    }
+    agent_error(crate::error::from_store(e, what))
 }
 
 fn quota(message: String) -> ApiError {

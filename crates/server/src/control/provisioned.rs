@@ -18,7 +18,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use spillway_catalog::provisioned::{is_model_name, Commitment};
-use spillway_store::{ProvisionedModel, ProvisionedQuery, ProvisionedStatus, StoreError};
+use spillway_store::{ListFilter, ProvisionedModel, ProvisionedQuery, ProvisionedStatus, StoreError};
 use spillway_wire::{parse, BedrockError, ErrorCode};
 use time::OffsetDateTime;
 
@@ -123,16 +123,8 @@ fn check_name(field: &str, name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn not_found(id: &str) -> ApiError {
-    control_error(BedrockError::new(ErrorCode::ResourceNotFound, format!("Provisioned model {id} couldn't be found.")))
-}
-
 fn stored(e: StoreError, id: &str) -> ApiError {
-    match e {
-        StoreError::NotFound => not_found(id),
-        StoreError::Conflict(message) => control_error(BedrockError::new(ErrorCode::Conflict, message)),
-        other => store_error(other, id),
-    }
+    store_error(e, &format!("Provisioned model {id}"))
 }
 
 async fn lookup(state: &AppState, caller: &Caller, id: &str) -> Result<ProvisionedModel, ApiError> {
@@ -224,11 +216,11 @@ pub async fn list(
         .list_provisioned(
             &caller.account,
             &caller.source_region,
-            &ProvisionedQuery { limit: limit + 1, ..query.clone() },
+            &ProvisionedQuery { filter: ListFilter { limit: limit + 1, ..query.filter.clone() }, ..query.clone() },
         )
         .await
         .map_err(|e| stored(e, "provisioned models"))?;
-    let next_token = (rows.len() > limit as usize).then(|| encode_token(query.offset + limit));
+    let next_token = (rows.len() > limit as usize).then(|| encode_token(query.filter.offset + limit));
     rows.truncate(limit as usize);
     let provisioned_model_summaries = rows.iter().map(|p| view(p, false)).collect();
     json_ok(&ListResponse { provisioned_model_summaries, next_token })
@@ -308,7 +300,7 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Label(id): La
     // The hours it served until now are charged before it disappears.
     driver::bill(&state.catalog, &state.store, &p, now, true).await.map_err(|e| stored(e, &id))?;
     state.store.delete_provisioned(&caller.account, &caller.source_region, &p.arn).await.map_err(|e| stored(e, &id))?;
-    state.engine.provisioned().remove(&p.arn);
+    state.dispatcher.provisioned().delete(&p.arn);
     json_ok(&json!({}))
 }
 
@@ -329,42 +321,17 @@ fn list_query(q: ListQuery) -> Result<(ProvisionedQuery, u32), BedrockError> {
             parse::value_violation("statusEquals", s, constraint)
         })?),
     };
-    if let Some(s) = q.sort_by.as_deref().filter(|s| *s != "CreationTime") {
-        return Err(parse::value_violation("sortBy", s, "Member must satisfy enum value set: [CreationTime]"));
-    }
-    let descending = match q.sort_order.as_deref() {
-        None | Some("Descending") => true,
-        Some("Ascending") => false,
-        Some(s) => {
-            let constraint = "Member must satisfy enum value set: [Ascending, Descending]";
-            return Err(parse::value_violation("sortOrder", s, constraint));
-        }
+    let params = paging::ListParams {
+        name_contains: q.name_contains.as_deref(),
+        creation_time_after: q.creation_time_after.as_deref(),
+        creation_time_before: q.creation_time_before.as_deref(),
+        sort_by: q.sort_by.as_deref(),
+        sort_order: q.sort_order.as_deref(),
+        max_results: q.max_results.as_deref(),
+        next_token: q.next_token.as_deref(),
     };
-    let limit = match q.max_results.as_deref() {
-        None => 1000,
-        Some(m) => m
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| parse::value_violation("maxResults", m, "Member must have value between 1 and 1000"))?,
-    };
-    let query = ProvisionedQuery {
-        status,
-        model_arn: q.model_arn_equals,
-        name_contains: q.name_contains,
-        created_after: q
-            .creation_time_after
-            .as_deref()
-            .map(|t| paging::timestamp("creationTimeAfter", t))
-            .transpose()?,
-        created_before: q
-            .creation_time_before
-            .as_deref()
-            .map(|t| paging::timestamp("creationTimeBefore", t))
-            .transpose()?,
-        descending,
-        limit,
-        offset: q.next_token.as_deref().map(|t| paging::decode_token(TOKEN_PREFIX, t)).transpose()?.unwrap_or(0),
-    };
+    let filter = paging::list_filter(params, TOKEN_PREFIX)?;
+    let limit = filter.limit;
+    let query = ProvisionedQuery { status, model_arn: q.model_arn_equals, filter };
     Ok((query, limit))
 }

@@ -25,14 +25,14 @@ use time::OffsetDateTime;
 
 use super::source::{Objects, S3Uri};
 use super::weights_file;
-use crate::engine::Engine;
 
 /// What a job needs; cheap to clone into its task.
 #[derive(Debug, Clone)]
 pub struct Importer {
     catalog: Arc<Catalog>,
     store: Arc<Store>,
-    engine: Arc<Engine>,
+    /// The imported models this instance runs (the dispatcher's registry).
+    registry: Arc<super::Registry>,
     objects: Objects,
     data_dir: PathBuf,
 }
@@ -44,11 +44,11 @@ impl Importer {
     pub fn new(
         catalog: Arc<Catalog>,
         store: Arc<Store>,
-        engine: Arc<Engine>,
+        registry: Arc<super::Registry>,
         objects: Objects,
         data_dir: PathBuf,
     ) -> Self {
-        Self { catalog, store, engine, objects, data_dir }
+        Self { catalog, store, registry, objects, data_dir }
     }
 
     /// The weights of an imported model on this instance.
@@ -63,21 +63,22 @@ impl Importer {
     }
 
     /// Resumes the unfinished jobs of the store and starts the driver; it stops when the
-    /// store or the engine is dropped.
+    /// store or the registry is dropped.
     pub async fn start(&self) {
         match self.store.unfinished_import_jobs().await {
             Ok(jobs) => jobs.into_iter().for_each(|job| self.spawn(job)),
             Err(e) => tracing::warn!(error = %e, "model import: cannot read unfinished jobs"),
         }
-        let (store, engine): (Weak<Store>, Weak<Engine>) = (Arc::downgrade(&self.store), Arc::downgrade(&self.engine));
+        let (store, registry): (Weak<Store>, Weak<super::Registry>) =
+            (Arc::downgrade(&self.store), Arc::downgrade(&self.registry));
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(RECONCILE_EVERY).await;
-                let (Some(store), Some(engine)) = (store.upgrade(), engine.upgrade()) else { break };
+                let (Some(store), Some(registry)) = (store.upgrade(), registry.upgrade()) else { break };
                 match store.imported_model_arns().await {
                     Ok(arns) => {
                         let arns: std::collections::HashSet<String> = arns.into_iter().collect();
-                        engine.imported().retain(|arn| arns.contains(arn));
+                        registry.retain(|arn| arns.contains(arn));
                     }
                     Err(e) => tracing::warn!(error = %e, "model import: cannot list imported models"),
                 }
@@ -150,7 +151,9 @@ impl Importer {
 
     /// Starts the model's engine and waits for llama.cpp to load the weights.
     async fn load(&self, job: &ImportJob, file: &Path) -> Result<(), String> {
-        let serving = self.engine.imported().serve(&self.catalog, &job.imported_model_arn, &job.region, file);
+        let Some(serving) = self.registry.serve(&self.catalog, &job.imported_model_arn, &job.region, file) else {
+            return Err("The imported model was deleted while its job ran.".to_owned());
+        };
         let Backend::Local(local) = &serving.pool.backend else {
             return Err("Imported models run on the local engine only.".to_owned());
         };
@@ -161,7 +164,7 @@ impl Importer {
     async fn discard(&self, job: &ImportJob, dest: &Path) {
         let registered = self.store.get_imported_model(&job.account, &job.region, &job.imported_model_arn).await;
         if registered.is_err() {
-            self.engine.imported().remove(&job.imported_model_arn);
+            self.registry.evict(&job.imported_model_arn);
             remove(dest).await;
         }
     }

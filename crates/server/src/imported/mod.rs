@@ -9,7 +9,7 @@
 //!   layout as invocation logs (`<data-dir>/s3/<bucket>/<key>`, or the configured
 //!   S3-compatible endpoint).
 //! - [`job`]: the runner that copies, checks and registers, and the background driver.
-//! - [`runtime`]: an imported-model ARN as a runtime `modelId`.
+//! - an imported-model ARN as a runtime `modelId` is resolved in [`crate::resolve`].
 //!
 //! Every imported model shares one model description ([`Registry::model`]): Meta Llama
 //! native bodies for InvokeModel (what Bedrock uses for imported Llama-family models),
@@ -19,18 +19,19 @@
 //! the ARN is resolved.
 
 pub mod job;
-pub mod runtime;
 pub mod source;
 pub mod validate;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use spillway_backends::local::{Engine as LocalEngine, LocalBackend, Settings};
 use spillway_backends::{Backend, Pool};
 use spillway_catalog::{Access, BodyFormat, Catalog, Model, Offer};
+
+use crate::dispatch::live::Live;
 
 /// The backend name imported models' pools and offers carry (it is no catalog backend).
 pub const BACKEND: &str = "imported";
@@ -46,7 +47,7 @@ pub struct Serving {
 /// The imported models with an engine on this instance, by ARN.
 #[derive(Debug)]
 pub struct Registry {
-    live: RwLock<HashMap<String, Arc<Serving>>>,
+    live: Live<Serving>,
     model: Model,
     cooldown: Duration,
 }
@@ -54,7 +55,7 @@ pub struct Registry {
 impl Registry {
     pub fn new(catalog: &Catalog) -> Self {
         Self {
-            live: RwLock::default(),
+            live: Live::default(),
             model: description(catalog),
             cooldown: Duration::from_millis(catalog.routing.cooldown_ms),
         }
@@ -67,35 +68,38 @@ impl Registry {
     }
 
     pub fn get(&self, arn: &str) -> Option<Arc<Serving>> {
-        self.live.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(arn).cloned()
+        self.live.get(arn)
     }
 
     /// The model's engine, started (loading in the background) if this instance has
-    /// none yet. Two calls racing here get the same engine.
-    pub fn serve(&self, catalog: &Catalog, arn: &str, region: &str, file: &Path) -> Arc<Serving> {
-        let mut live = self.live.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(s) = live.get(arn) {
-            return Arc::clone(s);
-        }
-        let cfg = catalog.imported_models.engine_config(catalog, file.to_path_buf());
-        let engine = LocalEngine::new(Settings::from_config(&cfg));
-        engine.start();
-        let backend = Backend::Local(LocalBackend::new(engine, &cfg, region));
-        let pool = Arc::new(Pool::new(region.to_owned(), BACKEND.to_owned(), backend, self.cooldown));
-        let serving = Arc::new(Serving { arn: arn.to_owned(), region: region.to_owned(), pool });
-        live.insert(arn.to_owned(), Arc::clone(&serving));
-        tracing::info!(arn, file = %file.display(), "imported model engine started");
-        serving
+    /// none yet; `None` once the model was deleted here. Two calls racing here get the
+    /// same engine.
+    pub fn serve(&self, catalog: &Catalog, arn: &str, region: &str, file: &Path) -> Option<Arc<Serving>> {
+        self.live.get_or_insert_with(arn, || {
+            let cfg = catalog.imported_models.engine_config(catalog, file.to_path_buf());
+            let engine = LocalEngine::new(Settings::from_config(&cfg));
+            engine.start();
+            let backend = Backend::Local(LocalBackend::new(engine, &cfg, region));
+            let pool = Arc::new(Pool::new(region.to_owned(), BACKEND.to_owned(), backend, self.cooldown));
+            tracing::info!(arn, file = %file.display(), "imported model engine started");
+            Serving { arn: arn.to_owned(), region: region.to_owned(), pool }
+        })
     }
 
-    /// Drops the model's engine (its memory is freed when the calls running on it end).
-    pub fn remove(&self, arn: &str) {
-        self.live.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(arn);
+    /// The model was deleted: its engine goes now (its memory is freed when the calls
+    /// running on it end) and is never started again.
+    pub fn delete(&self, arn: &str) {
+        self.live.delete(arn);
+    }
+
+    /// Drops the engine of a job that did not complete (the job may run again).
+    pub fn evict(&self, arn: &str) {
+        self.live.evict(arn);
     }
 
     /// Keeps only the engines of models that still exist.
     pub fn retain(&self, keep: impl Fn(&str) -> bool) {
-        self.live.write().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|arn, _| keep(arn));
+        self.live.retain(|arn, _| keep(arn));
     }
 }
 

@@ -2,7 +2,7 @@
 //! states them (patterns, lengths, enums), with Coral's words naming the member.
 
 use spillway_catalog::provisioned::is_model_name;
-use spillway_store::{ImportJobStatus, ImportedQuery};
+use spillway_store::{ImportJobStatus, ListFilter};
 use spillway_wire::{parse, BedrockError};
 
 use super::source::{S3Uri, S3_URI_PATTERN};
@@ -104,7 +104,7 @@ pub fn encode_token(offset: u32) -> String {
 impl ListQuery {
     /// The store query, the status filter (jobs only: the models' list has none) and
     /// the page size. `jobs` picks the name pattern `nameContains` must match.
-    pub fn into_query(self, jobs: bool) -> Result<(ImportedQuery, Option<ImportJobStatus>, u32), BedrockError> {
+    pub fn into_query(self, jobs: bool) -> Result<(ListFilter, Option<ImportJobStatus>, u32), BedrockError> {
         let status = match (self.status_equals.as_deref(), jobs) {
             (None, _) => None,
             (Some(s), true) => Some(ImportJobStatus::parse(s).ok_or_else(|| {
@@ -124,40 +124,17 @@ impl ListQuery {
                 model_name("nameContains", name)?
             }
         }
-        if let Some(s) = self.sort_by.as_deref().filter(|s| *s != "CreationTime") {
-            return Err(parse::value_violation("sortBy", s, "Member must satisfy enum value set: [CreationTime]"));
-        }
-        let descending = match self.sort_order.as_deref() {
-            None | Some("Descending") => true,
-            Some("Ascending") => false,
-            Some(s) => {
-                let constraint = "Member must satisfy enum value set: [Ascending, Descending]";
-                return Err(parse::value_violation("sortOrder", s, constraint));
-            }
+        let params = paging::ListParams {
+            name_contains: self.name_contains.as_deref(),
+            creation_time_after: self.creation_time_after.as_deref(),
+            creation_time_before: self.creation_time_before.as_deref(),
+            sort_by: self.sort_by.as_deref(),
+            sort_order: self.sort_order.as_deref(),
+            max_results: self.max_results.as_deref(),
+            next_token: self.next_token.as_deref(),
         };
-        let limit =
-            match self.max_results.as_deref() {
-                None => 1000,
-                Some(m) => m.parse::<u32>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
-                    parse::value_violation("maxResults", m, "Member must have value between 1 and 1000")
-                })?,
-            };
-        let query = ImportedQuery {
-            name_contains: self.name_contains,
-            created_after: self
-                .creation_time_after
-                .as_deref()
-                .map(|t| paging::timestamp("creationTimeAfter", t))
-                .transpose()?,
-            created_before: self
-                .creation_time_before
-                .as_deref()
-                .map(|t| paging::timestamp("creationTimeBefore", t))
-                .transpose()?,
-            descending,
-            limit,
-            offset: self.next_token.as_deref().map(|t| paging::decode_token(TOKEN_PREFIX, t)).transpose()?.unwrap_or(0),
-        };
+        let query = paging::list_filter(params, TOKEN_PREFIX)?;
+        let limit = query.limit;
         Ok((query, status, limit))
     }
 }

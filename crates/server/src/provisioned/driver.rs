@@ -18,33 +18,41 @@ use std::collections::HashSet;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use spillway_backends::Backends;
 use spillway_catalog::Catalog;
 use spillway_store::{ProvisionedModel, ProvisionedStatus, Store, StoreError, UsageRow};
 use time::OffsetDateTime;
 
-use super::{served, Active};
-use crate::engine::Engine;
+use super::{served, Active, Registry};
 
 /// Charges are written at most this often per provisioned model (and on demand, see
 /// [`bill_all`]).
 const BILL_EVERY: time::Duration = time::Duration::seconds(1);
 
+/// What the driver works on: the backend pools it reserves slots in, and the registry
+/// of provisioned models in service that it fills and the dispatcher reads.
+struct Held {
+    backends: Backends,
+    registry: Arc<Registry>,
+}
+
 /// Runs a first pass (so a restarted instance holds its reservations before it serves)
-/// and starts the driver; it stops when the engine or the store is dropped.
-pub async fn start(catalog: Arc<Catalog>, store: &Arc<Store>, engine: &Arc<Engine>) {
+/// and starts the driver; it stops when the store is dropped.
+pub async fn start(catalog: Arc<Catalog>, store: &Arc<Store>, backends: Backends, registry: Arc<Registry>) {
     let mut warned = HashSet::new();
-    if let Err(e) = step(&catalog, store, engine, &mut warned).await {
+    let held = Held { backends, registry };
+    if let Err(e) = step(&catalog, store, &held, &mut warned).await {
         tracing::warn!(error = %e, "provisioned throughput driver: store failed");
     }
-    let (store, engine): (Weak<Store>, Weak<Engine>) = (Arc::downgrade(store), Arc::downgrade(engine));
+    let store: Weak<Store> = Arc::downgrade(store);
     let delay = Duration::from_millis(catalog.provisioning.delay_ms);
     // Ticks often enough that a status changes within about half the delay.
     let tick = (delay / 2).clamp(Duration::from_millis(50), Duration::from_secs(1));
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(tick).await;
-            let (Some(store), Some(engine)) = (store.upgrade(), engine.upgrade()) else { break };
-            if let Err(e) = step(&catalog, &store, &engine, &mut warned).await {
+            let Some(store) = store.upgrade() else { break };
+            if let Err(e) = step(&catalog, &store, &held, &mut warned).await {
                 tracing::warn!(error = %e, "provisioned throughput driver: store failed");
             }
         }
@@ -52,12 +60,7 @@ pub async fn start(catalog: Arc<Catalog>, store: &Arc<Store>, engine: &Arc<Engin
 }
 
 /// One pass over every stored provisioned model.
-async fn step(
-    catalog: &Catalog,
-    store: &Store,
-    engine: &Engine,
-    warned: &mut HashSet<String>,
-) -> Result<(), StoreError> {
+async fn step(catalog: &Catalog, store: &Store, held: &Held, warned: &mut HashSet<String>) -> Result<(), StoreError> {
     let rows = store.all_provisioned().await?;
     let now = OffsetDateTime::now_utc();
     let delay = time::Duration::milliseconds(i64::try_from(catalog.provisioning.delay_ms).unwrap_or(i64::MAX));
@@ -66,32 +69,32 @@ async fn step(
         let due = now - row.updated_at >= delay;
         let row = match row.status {
             ProvisionedStatus::Creating | ProvisionedStatus::Updating if due => {
-                finish(catalog, store, engine, row, now).await?
+                finish(catalog, store, held, row, now).await?
             }
             _ => row,
         };
         if row.status.serves() {
-            keep_reserved(catalog, engine, &row, warned);
+            keep_reserved(catalog, held, &row, warned);
             serving.insert(row.arn.clone());
             bill(catalog, store, &row, now, false).await?;
         }
     }
-    engine.provisioned().retain(|a| serving.contains(&a.arn));
+    held.registry.retain(|a| serving.contains(&a.arn));
     Ok(())
 }
 
 /// Reserve `units` of `model_arn` for `row` on this instance.
 fn reserve(
     catalog: &Catalog,
-    engine: &Engine,
+    held: &Held,
     row: &ProvisionedModel,
     model_arn: &str,
     units: u32,
 ) -> Result<Active, String> {
     let s = served(catalog, &row.region, &row.account, model_arn)
         .map_err(|_| format!("The model {model_arn} is no longer sold as Provisioned Throughput in {}.", row.region))?;
-    let pool = engine
-        .backends()
+    let pool = held
+        .backends
         .get(&s.offer.region, &s.offer.backend)
         .ok_or_else(|| format!("No backend serves {model_arn} in {}.", row.region))?;
     let slots = units.saturating_mul(s.unit.concurrency);
@@ -113,7 +116,7 @@ fn reserve(
 async fn finish(
     catalog: &Catalog,
     store: &Store,
-    engine: &Engine,
+    held: &Held,
     row: ProvisionedModel,
     now: OffsetDateTime,
 ) -> Result<ProvisionedModel, StoreError> {
@@ -121,7 +124,7 @@ async fn finish(
     let target = if row.status == ProvisionedStatus::Creating { &row.model_arn } else { &row.desired_model_arn };
     let mut to = row.clone();
     to.updated_at = now;
-    let reserved = reserve(catalog, engine, &row, target, units);
+    let reserved = reserve(catalog, held, &row, target, units);
     match (&reserved, row.status) {
         (Ok(_), _) => {
             to.status = ProvisionedStatus::InService;
@@ -156,7 +159,7 @@ async fn finish(
     match reserved {
         Ok(active) => {
             tracing::info!(arn = %row.arn, units, model = %to.model_arn, "provisioned throughput in service");
-            engine.provisioned().insert(active);
+            held.registry.insert(active);
         }
         Err(message) => tracing::warn!(arn = %row.arn, %message, "provisioned throughput not provisioned"),
     }
@@ -165,15 +168,15 @@ async fn finish(
 
 /// Makes this instance hold the reservation the row says serves: after a restart, when
 /// another instance completed the transition, or when the units or model changed.
-fn keep_reserved(catalog: &Catalog, engine: &Engine, row: &ProvisionedModel, warned: &mut HashSet<String>) {
-    let current = engine.provisioned().get(&row.arn);
+fn keep_reserved(catalog: &Catalog, held: &Held, row: &ProvisionedModel, warned: &mut HashSet<String>) {
+    let current = held.registry.get(&row.arn);
     if current.is_some_and(|a| a.model_arn == row.model_arn && a.units == row.model_units) {
         return;
     }
-    match reserve(catalog, engine, row, &row.model_arn, row.model_units) {
+    match reserve(catalog, held, row, &row.model_arn, row.model_units) {
         Ok(active) => {
             warned.remove(&row.arn);
-            engine.provisioned().insert(active);
+            held.registry.insert(active);
         }
         // Said once: the driver retries on every tick.
         Err(message) if warned.insert(row.arn.clone()) => {

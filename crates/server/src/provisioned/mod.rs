@@ -10,19 +10,19 @@
 //!   custom model declared in the configuration.
 //! - [`driver`]: the background task that moves statuses along, reserves capacity (again
 //!   after a restart) and accrues the hourly charges.
-//! - [`runtime`]: a provisioned-model ARN as a runtime `modelId`, and the identifiers
-//!   that are refused (a custom model called on demand, a provisioned model in a profile).
+//! - a provisioned-model ARN as a runtime `modelId` is resolved in
+//!   [`crate::resolve`], with the other identifier kinds.
 
 pub mod driver;
-pub mod runtime;
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use spillway_backends::Reserved;
 use spillway_catalog::{Catalog, CustomModel, Model, Offer, Unit};
 use spillway_wire::arn::{self, Arn};
 use spillway_wire::{BedrockError, ErrorCode};
+
+use crate::dispatch::live::Live;
 
 /// A provisioned model in service on this instance.
 #[derive(Debug)]
@@ -39,15 +39,16 @@ pub struct Active {
 }
 
 /// The provisioned models this instance serves, by ARN. Dropping an entry (delete,
-/// replace) gives its slots back once the calls still running on it end.
+/// replace) gives its slots back once the calls still running on it end; a deleted ARN
+/// never comes back (see [`Live`]).
 #[derive(Debug, Default)]
 pub struct Registry {
-    live: RwLock<HashMap<String, Arc<Active>>>,
+    live: Live<Active>,
 }
 
 impl Registry {
     pub fn get(&self, arn: &str) -> Option<Arc<Active>> {
-        self.live.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(arn).cloned()
+        self.live.get(arn)
     }
 
     /// The foundation model behind a provisioned ARN, for usage attribution.
@@ -55,19 +56,19 @@ impl Registry {
         self.get(arn).map(|a| a.foundation_model.clone())
     }
 
-    pub(crate) fn insert(&self, active: Active) {
-        let mut live = self.live.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        live.insert(active.arn.clone(), Arc::new(active));
+    /// Serve `active`; refused (and its slots given back) if it was deleted here.
+    pub(crate) fn insert(&self, active: Active) -> bool {
+        let arn = active.arn.clone();
+        self.live.insert(&arn, active)
     }
 
-    pub(crate) fn remove(&self, arn: &str) {
-        let mut live = self.live.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        live.remove(arn);
+    /// The provisioned throughput was deleted: no call runs on it from now on.
+    pub(crate) fn delete(&self, arn: &str) {
+        self.live.delete(arn);
     }
 
     pub(crate) fn retain(&self, keep: impl Fn(&Active) -> bool) {
-        let mut live = self.live.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        live.retain(|_, a| keep(a));
+        self.live.retain(|_, a| keep(a));
     }
 }
 
@@ -180,6 +181,17 @@ fn custom_model<'c>(
 /// `arn:aws:bedrock:{region}:{account}:provisioned-model/{id}`.
 pub fn provisioned_arn(region: &str, account: &str, id: &str) -> String {
     format!("arn:aws:bedrock:{region}:{account}:provisioned-model/{id}")
+}
+
+/// Refuses a provisioned-model ARN where an inference profile would hold it (the docs'
+/// rule; the model's pattern for `copyFrom` admits no provisioned-model ARN).
+pub fn reject_in_profile(copy_from: &str) -> Result<(), BedrockError> {
+    if is_provisioned_arn(copy_from) {
+        return Err(BedrockError::validation(format!(
+            "Inference profiles don't support Provisioned Throughput: {copy_from} can't be the model source. Use a foundation-model or inference-profile ARN."
+        )));
+    }
+    Ok(())
 }
 
 /// Whether `model_id` is a provisioned-model ARN (its calls are billed by the hour).

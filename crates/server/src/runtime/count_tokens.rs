@@ -81,7 +81,7 @@ pub async fn count_tokens(
         .offer(&caller.source_region)
         .or_else(|| model.offers.values().next())
         .ok_or_else(|| BedrockError::validation("The provided model doesn't support on-demand throughput."))?;
-    let input_tokens = state.engine.count_tokens(offer, &request).await?;
+    let input_tokens = state.dispatcher.count_tokens(offer, &request).await?;
     let body = serde_json::to_vec(&json!({ "inputTokens": input_tokens })).unwrap_or_default();
     Ok(json_response(body, &offer.region, &[]))
 }

@@ -6,7 +6,6 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use base64::Engine as _;
 use serde_json::json;
-use spillway_backends::count_tokens;
 use spillway_invocation_log::Operation;
 use spillway_wire::converse::TokenUsage;
 use spillway_wire::eventstream::event_frame;
@@ -18,6 +17,7 @@ use super::stream::{self, FrameEncoder};
 use super::{ensure_streaming, ensure_text_model, json_response, max_tokens, Answer, Call, ModelId, Ran};
 use crate::app::AppState;
 use crate::context::Caller;
+use crate::dispatch::Progress;
 use crate::error::ApiError;
 use crate::stream_body;
 
@@ -50,20 +50,21 @@ pub async fn invoke(
 ) -> Response {
     let call =
         Call { state: &state, caller: &caller, model_id: &model_id, operation: Operation::InvokeModel, input: &body };
-    let result = run(&call, &headers).await;
-    call.respond(result)
+    let progress = Progress::default();
+    call.serve(&progress, run(&call, &headers, &progress)).await
 }
 
-async fn run(call: &Call<'_>, headers: &HeaderMap) -> Result<Answer, ApiError> {
+async fn run(call: &Call<'_>, headers: &HeaderMap, progress: &Progress) -> Result<Answer, ApiError> {
     let Call { state, caller, model_id, input: body, .. } = *call;
     check_content_type(headers)?;
-    let plan = super::plan(state, caller, model_id).await?;
+    let plan = state.resolver.plan(caller.origin(), model_id).await?;
+    progress.attribute(plan.attribution());
     let model = plan.model;
     match invoke::parse(model.body_format, body)? {
         InvokeRequest::Chat { request, dialect } => {
             validate::converse(&request)?;
             let max_tokens = max_tokens(model, &request)?;
-            let done = state.engine.run_chat(caller, &plan, &request, max_tokens).await?;
+            let done = state.dispatcher.run_chat(caller.origin(), &plan, &request, max_tokens, progress).await?;
             let usage = done.output.usage();
             let answer = invoke::chat_response(dialect, &model.id, &done.output);
             let headers = token_headers(usage.input_tokens, usage.output_tokens, caller.elapsed_ms());
@@ -74,17 +75,9 @@ async fn run(call: &Call<'_>, headers: &HeaderMap) -> Result<Answer, ApiError> {
         }
         InvokeRequest::Embed(request) => {
             let dims = model.dimensions.unwrap_or(1024);
-            let estimate = request.texts.iter().map(|t| count_tokens(t)).sum();
-            let admitted = state.engine.admit(caller, &plan, estimate, 0).await?;
-            let (region, out) = match state.engine.embed(&plan, &caller.source_region, &request, dims).await {
-                Ok(done) => done,
-                Err(e) => {
-                    admitted.release().await;
-                    return Err(e.into());
-                }
-            };
+            let done = state.dispatcher.run_embed(caller.origin(), &plan, &request, dims).await?;
+            let (region, out) = (done.region, done.output);
             let usage = TokenUsage::new(out.input_tokens, 0);
-            admitted.settle(usage).await;
             let answer = invoke::embed_response(model.body_format, &request, &out);
             let headers = token_headers(out.input_tokens, 0, caller.elapsed_ms());
             let response = json_response(serde_json::to_vec(&answer).unwrap_or_default(), &region, &headers);
@@ -104,14 +97,15 @@ pub async fn invoke_stream(
 ) -> Response {
     let operation = Operation::InvokeModelWithResponseStream;
     let call = Call { state: &state, caller: &caller, model_id: &model_id, operation, input: &body };
-    let result = run_stream(&call, &headers).await;
-    call.respond(result)
+    let progress = Progress::default();
+    call.serve(&progress, run_stream(&call, &headers, &progress)).await
 }
 
-async fn run_stream(call: &Call<'_>, headers: &HeaderMap) -> Result<Answer, ApiError> {
+async fn run_stream(call: &Call<'_>, headers: &HeaderMap, progress: &Progress) -> Result<Answer, ApiError> {
     let Call { state, caller, model_id, input: body, .. } = *call;
     check_content_type(headers)?;
-    let plan = super::plan(state, caller, model_id).await?;
+    let plan = state.resolver.plan(caller.origin(), model_id).await?;
+    progress.attribute(plan.attribution());
     let model = plan.model;
     ensure_streaming(model)?;
     ensure_text_model(model)?;
@@ -120,14 +114,14 @@ async fn run_stream(call: &Call<'_>, headers: &HeaderMap) -> Result<Answer, ApiE
     };
     validate::converse(&request)?;
     let max_tokens = max_tokens(model, &request)?;
-    let (opened, admitted) = state.engine.open_chat(caller, &plan, &request, max_tokens).await?;
+    let (opened, admitted) = state.dispatcher.open_chat(caller.origin(), &plan, &request, max_tokens).await?;
     let region = opened.region.clone();
     let encoder = NativeFrames {
         native: NativeStream::new(dialect, &model.id),
         first_byte: None,
         kept: state.logs.enabled(caller).then(Vec::new),
     };
-    let frames = stream::drive(opened, admitted, call.owned(), encoder);
+    let frames = stream::drive(opened, admitted, call.owned(progress), encoder);
     let response = stream_body::response(frames, &region, &[("x-amzn-bedrock-content-type", "application/json")]);
     Ok(Answer { response, ran: None })
 }

@@ -10,9 +10,10 @@ use serde_json::Value;
 use spillway_wire::stream::{Collector, ConverseStreamEncoder, ModelEvent};
 use spillway_wire::BedrockError;
 
+use super::Ending;
 use super::OwnedCall;
-use crate::engine::{Admitted, Opened};
-use crate::stream_body::{self, UsageTracker};
+use crate::dispatch::{Admitted, Opened, UsageTracker};
+use crate::stream_body;
 
 /// Turns model events into frames, keeping what the invocation log records.
 pub trait FrameEncoder: Send + 'static {
@@ -46,33 +47,66 @@ impl FrameEncoder for ConverseFrames {
     }
 }
 
+/// The record of a committed stream, written exactly once: when it ends, when it fails,
+/// or, if the body is dropped first (the client went away), by `Drop` with the usage and
+/// output so far.
+struct StreamRecord<E: FrameEncoder> {
+    call: OwnedCall,
+    region: String,
+    usage: UsageTracker,
+    encoder: E,
+    recorded: bool,
+}
+
+impl<E: FrameEncoder> StreamRecord<E> {
+    fn end(&mut self, ending: Ending<'_>) {
+        if std::mem::replace(&mut self.recorded, true) {
+            return;
+        }
+        let output = match ending {
+            Ending::Failed(_) => None,
+            Ending::Answered | Ending::Abandoned => self.encoder.log_output(self.call.elapsed_ms()),
+        };
+        if matches!(ending, Ending::Abandoned) {
+            tracing::info!(usage = ?self.usage.current(), "the client went away before the stream ended");
+        }
+        self.call.finish(&self.region, self.usage.current(), ending, output);
+    }
+}
+
+impl<E: FrameEncoder> Drop for StreamRecord<E> {
+    fn drop(&mut self) {
+        self.end(Ending::Abandoned);
+    }
+}
+
 pub fn drive<E: FrameEncoder>(
     opened: Opened,
     admitted: Admitted,
     call: OwnedCall,
-    mut encoder: E,
+    encoder: E,
 ) -> impl Stream<Item = Bytes> + Send + 'static {
     async_stream::stream! {
         // Owned by the body: dropping it (client gone) settles the reservation to what
-        // was observed, in the reservation's own Drop.
+        // was observed, in the reservation's own Drop, and records the call in the record's.
         let mut admitted = admitted;
-        let mut usage = UsageTracker::default();
+        let mut record = StreamRecord { call, region: opened.region, usage: UsageTracker::default(), encoder, recorded: false };
         let mut frames = Vec::with_capacity(4);
         let mut rest = stream_body::chain(opened.head, opened.rest);
         while let Some(item) = rest.next().await {
             match item {
                 Ok(event) => {
-                    usage.see(&event);
-                    admitted.observe(usage.current());
+                    record.usage.see(&event);
+                    admitted.observe(record.usage.current());
                     let finished = matches!(event, ModelEvent::Finish(_));
-                    encoder.push(event, call.elapsed_ms(), &mut frames);
+                    let elapsed = record.call.elapsed_ms();
+                    record.encoder.push(event, elapsed, &mut frames);
                     for frame in frames.drain(..) {
                         yield frame;
                     }
                     if finished {
-                        admitted.settle(usage.current()).await;
-                        let output = encoder.log_output(call.elapsed_ms());
-                        call.finish(&opened.region, usage.current(), None, output);
+                        admitted.settle(record.usage.current()).await;
+                        record.end(Ending::Answered);
                         return;
                     }
                 }
@@ -81,11 +115,19 @@ pub fn drive<E: FrameEncoder>(
                     opened.pool.report(&e);
                     let error = BedrockError::from(e);
                     yield stream_body::error_frame(&error);
-                    admitted.settle(usage.current()).await;
-                    call.finish(&opened.region, usage.current(), Some(&error), None);
+                    admitted.settle(record.usage.current()).await;
+                    record.end(Ending::Failed(&error));
                     return;
                 }
             }
         }
+        // The backend closed the stream without a stop reason: that is a failure, not a
+        // client that went away.
+        let e = spillway_backends::BackendError::Stream("the backend ended the stream without a stop reason".into());
+        opened.pool.report(&e);
+        let error = BedrockError::from(e);
+        yield stream_body::error_frame(&error);
+        admitted.settle(record.usage.current()).await;
+        record.end(Ending::Failed(&error));
     }
 }

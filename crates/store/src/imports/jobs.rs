@@ -4,7 +4,8 @@
 
 use time::OffsetDateTime;
 
-use super::{like_pattern, models, ImportedModel, ImportedQuery};
+use super::{models, ImportedModel};
+use crate::ListFilter;
 use crate::{format_ts, parse_ts, with_pool, Store, StoreError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,7 +57,7 @@ pub struct ImportJob {
 #[derive(Clone, Debug, Default)]
 pub struct ImportJobQuery {
     pub status: Option<ImportJobStatus>,
-    pub common: ImportedQuery,
+    pub common: ListFilter,
 }
 
 #[derive(sqlx::FromRow)]
@@ -241,11 +242,10 @@ impl Store {
         }
         let c = &q.common;
         let sql = if c.descending { list_sql!("created_at DESC, id DESC") } else { list_sql!("created_at, id") };
-        let (after, before) =
-            (c.created_after.map(format_ts).transpose()?, c.created_before.map(format_ts).transpose()?);
+        let (after, before) = c.window()?;
         let status = q.status.map(ImportJobStatus::as_str);
-        let pattern = like_pattern(c.name_contains.as_ref());
-        let (limit, offset) = (i64::from(c.limit), i64::from(c.offset));
+        let pattern = c.like_pattern();
+        let (limit, offset) = c.page();
         let rows = fetch_rows!(self, sql, fetch_all, account, region, status, &pattern, &after, &before, limit, offset);
         rows.into_iter().map(Row::into_job).collect()
     }

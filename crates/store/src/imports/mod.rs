@@ -35,25 +35,3 @@ pub struct ImportedModel {
     pub size_bytes: u64,
     pub created_at: OffsetDateTime,
 }
-
-/// ListImportedModels' filters and page (and ListModelImportJobs' common part).
-#[derive(Clone, Debug, Default)]
-pub struct ImportedQuery {
-    /// Case-insensitive substring of the name.
-    pub name_contains: Option<String>,
-    /// Strictly after / before.
-    pub created_after: Option<OffsetDateTime>,
-    pub created_before: Option<OffsetDateTime>,
-    pub descending: bool,
-    pub limit: u32,
-    pub offset: u32,
-}
-
-/// `%substring%` for `lower(name) LIKE … ESCAPE '\'`: names may hold `_`, LIKE's
-/// one-character wildcard, so it is escaped.
-fn like_pattern(s: Option<&String>) -> Option<String> {
-    s.map(|s| {
-        let escaped = s.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        format!("%{escaped}%")
-    })
-}

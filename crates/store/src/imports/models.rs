@@ -1,8 +1,9 @@
 //! Imported models: registered by [`Store::finish_import_job`], then read, listed and
 //! deleted (with their tags) through the API.
 
-use super::{like_pattern, ImportedModel, ImportedQuery};
-use crate::{format_ts, parse_ts, with_pool, Store, StoreError};
+use super::ImportedModel;
+use crate::ListFilter;
+use crate::{parse_ts, with_pool, Store, StoreError};
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -84,7 +85,7 @@ impl Store {
         &self,
         account: &str,
         region: &str,
-        q: &ImportedQuery,
+        q: &ListFilter,
     ) -> Result<Vec<ImportedModel>, StoreError> {
         macro_rules! list_sql {
             ($order:literal) => {
@@ -101,10 +102,9 @@ impl Store {
             };
         }
         let sql = if q.descending { list_sql!("created_at DESC, id DESC") } else { list_sql!("created_at, id") };
-        let (after, before) =
-            (q.created_after.map(format_ts).transpose()?, q.created_before.map(format_ts).transpose()?);
-        let pattern = like_pattern(q.name_contains.as_ref());
-        let (limit, offset) = (i64::from(q.limit), i64::from(q.offset));
+        let (after, before) = q.window()?;
+        let pattern = q.like_pattern();
+        let (limit, offset) = q.page();
         let rows = fetch_rows!(self, sql, fetch_all, account, region, &pattern, &after, &before, limit, offset);
         rows.into_iter().map(Row::into_model).collect()
     }

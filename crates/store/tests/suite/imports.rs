@@ -1,7 +1,7 @@
 //! Custom Model Import cases (jobs and imported models), run once per backend like the
 //! others (see main.rs).
 
-use spillway_store::{ImportJob, ImportJobQuery, ImportJobStatus, ImportedModel, ImportedQuery, StoreError};
+use spillway_store::{ImportJob, ImportJobQuery, ImportJobStatus, ImportedModel, ListFilter, StoreError};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
@@ -51,8 +51,8 @@ fn model_of(j: &ImportJob, at: OffsetDateTime) -> ImportedModel {
     }
 }
 
-fn page() -> ImportedQuery {
-    ImportedQuery { limit: 100, ..ImportedQuery::default() }
+fn page() -> ListFilter {
+    ListFilter { limit: 100, ..ListFilter::default() }
 }
 
 pub async fn import_job_lifecycle(h: &Harness) {
@@ -92,16 +92,16 @@ pub async fn import_job_lifecycle(h: &Harness) {
     let all = |q: ImportJobQuery| async move { s.list_import_jobs(ACCOUNT, REGION, &q).await.unwrap() };
     let names = |jobs: Vec<ImportJob>| jobs.into_iter().map(|j| j.name).collect::<Vec<_>>();
     assert_eq!(names(all(ImportJobQuery { common: page(), ..Default::default() }).await), ["job-a", "job-b"]);
-    let newest = ImportJobQuery { common: ImportedQuery { descending: true, ..page() }, ..Default::default() };
+    let newest = ImportJobQuery { common: ListFilter { descending: true, ..page() }, ..Default::default() };
     assert_eq!(names(all(newest).await), ["job-b", "job-a"]);
     let failed = ImportJobQuery { status: Some(ImportJobStatus::Failed), common: page() };
     assert_eq!(names(all(failed).await), ["job-b"]);
     let named =
-        ImportJobQuery { common: ImportedQuery { name_contains: Some("-B".into()), ..page() }, ..Default::default() };
+        ImportJobQuery { common: ListFilter { name_contains: Some("-B".into()), ..page() }, ..Default::default() };
     assert_eq!(names(all(named).await), ["job-b"]);
-    let after = ImportJobQuery { common: ImportedQuery { created_after: Some(T0), ..page() }, ..Default::default() };
+    let after = ImportJobQuery { common: ListFilter { created_after: Some(T0), ..page() }, ..Default::default() };
     assert_eq!(names(all(after).await), ["job-b"]);
-    let second = ImportJobQuery { common: ImportedQuery { limit: 1, offset: 1, ..page() }, ..Default::default() };
+    let second = ImportJobQuery { common: ListFilter { limit: 1, offset: 1, ..page() }, ..Default::default() };
     assert_eq!(names(all(second).await), ["job-b"]);
     assert!(s
         .list_import_jobs(OTHER, REGION, &ImportJobQuery { common: page(), ..Default::default() })
@@ -149,12 +149,12 @@ pub async fn imported_models_list_delete_and_survive_restart(h: &Harness) {
         s.finish_import_job(&j, Ok(&model_of(&j, at)), at).await.unwrap();
     }
     let names = |m: Vec<ImportedModel>| m.into_iter().map(|m| m.name).collect::<Vec<_>>();
-    let list = |q: ImportedQuery| async move { s.list_imported_models(ACCOUNT, REGION, &q).await.unwrap() };
+    let list = |q: ListFilter| async move { s.list_imported_models(ACCOUNT, REGION, &q).await.unwrap() };
     assert_eq!(names(list(page()).await), ["alpha_one", "beta-two", "gamma"]);
-    assert_eq!(names(list(ImportedQuery { descending: true, limit: 2, ..page() }).await), ["gamma", "beta-two"]);
+    assert_eq!(names(list(ListFilter { descending: true, limit: 2, ..page() }).await), ["gamma", "beta-two"]);
     // `_` in nameContains is a character, not LIKE's wildcard.
-    assert_eq!(names(list(ImportedQuery { name_contains: Some("A_O".into()), ..page() }).await), ["alpha_one"]);
-    let before = ImportedQuery { created_before: Some(T0 + Duration::seconds(1)), ..page() };
+    assert_eq!(names(list(ListFilter { name_contains: Some("A_O".into()), ..page() }).await), ["alpha_one"]);
+    let before = ListFilter { created_before: Some(T0 + Duration::seconds(1)), ..page() };
     assert_eq!(names(list(before).await), ["alpha_one"]);
     assert!(s.list_imported_models(OTHER, REGION, &page()).await.unwrap().is_empty());
     assert!(matches!(s.delete_imported_model(OTHER, REGION, "gamma").await, Err(StoreError::NotFound)));

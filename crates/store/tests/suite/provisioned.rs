@@ -1,6 +1,6 @@
 //! Provisioned throughput cases, run once per backend like the others (see main.rs).
 
-use spillway_store::{ProvisionedModel, ProvisionedQuery, ProvisionedStatus, StoreError, UsageRow};
+use spillway_store::{ListFilter, ProvisionedModel, ProvisionedQuery, ProvisionedStatus, StoreError, UsageRow};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
@@ -38,7 +38,7 @@ fn pt(account: &str, id: &str, name: &str, created: OffsetDateTime) -> Provision
 }
 
 fn page(q: ProvisionedQuery) -> ProvisionedQuery {
-    ProvisionedQuery { limit: 10, ..q }
+    ProvisionedQuery { filter: ListFilter { limit: 10, ..q.filter }, ..q }
 }
 
 fn names(list: &[ProvisionedModel]) -> Vec<&str> {
@@ -65,18 +65,26 @@ pub async fn provisioned_create_get_list_delete(h: &Harness) {
     // Sort, page and filter.
     let all = s.list_provisioned(ACCOUNT, REGION, &page(ProvisionedQuery::default())).await.unwrap();
     assert_eq!(names(&all), ["hogethru2", "second_one", "third"]);
-    let desc = ProvisionedQuery { descending: true, limit: 2, offset: 1, ..ProvisionedQuery::default() };
+    let f = ListFilter { descending: true, limit: 2, offset: 1, ..ListFilter::default() };
+    let desc = ProvisionedQuery { filter: f, ..ProvisionedQuery::default() };
     assert_eq!(names(&s.list_provisioned(ACCOUNT, REGION, &desc).await.unwrap()), ["second_one", "hogethru2"]);
     let by_model = page(ProvisionedQuery { model_arn: Some(HAIKU.to_owned()), ..ProvisionedQuery::default() });
     assert_eq!(names(&s.list_provisioned(ACCOUNT, REGION, &by_model).await.unwrap()), ["second_one"]);
     // `_` is a literal underscore, not LIKE's wildcard; matching ignores case.
-    let by_name = page(ProvisionedQuery { name_contains: Some("D_O".to_owned()), ..ProvisionedQuery::default() });
+    let named = |n: &str| ProvisionedQuery {
+        filter: ListFilter { name_contains: Some(n.to_owned()), ..ListFilter::default() },
+        ..ProvisionedQuery::default()
+    };
+    let by_name = page(named("D_O"));
     assert_eq!(names(&s.list_provisioned(ACCOUNT, REGION, &by_name).await.unwrap()), ["second_one"]);
-    let wild = page(ProvisionedQuery { name_contains: Some("o_e".to_owned()), ..ProvisionedQuery::default() });
+    let wild = page(named("o_e"));
     assert!(s.list_provisioned(ACCOUNT, REGION, &wild).await.unwrap().is_empty());
     let window = page(ProvisionedQuery {
-        created_after: Some(T0),
-        created_before: Some(T0 + Duration::seconds(2)),
+        filter: ListFilter {
+            created_after: Some(T0),
+            created_before: Some(T0 + Duration::seconds(2)),
+            ..ListFilter::default()
+        },
         ..ProvisionedQuery::default()
     });
     assert_eq!(names(&s.list_provisioned(ACCOUNT, REGION, &window).await.unwrap()), ["second_one"]);

@@ -3,7 +3,7 @@
 //! per request. The short lifetime bounds how long another instance sharing the store
 //! can keep serving a profile deleted elsewhere.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,9 @@ const TTL: Duration = Duration::from_secs(5);
 #[derive(Debug, Default)]
 pub struct AppProfiles {
     cache: RwLock<HashMap<String, (AppProfile, Instant)>>,
+    /// Profiles deleted through this instance: a lookup that read the store just before
+    /// the delete must not put them back in the cache (ARNs are never reused).
+    deleted: RwLock<HashSet<String>>,
 }
 
 impl AppProfiles {
@@ -25,6 +28,9 @@ impl AppProfiles {
         region: &str,
         arn: &str,
     ) -> Result<Option<AppProfile>, StoreError> {
+        if self.deleted.read().unwrap_or_else(std::sync::PoisonError::into_inner).contains(arn) {
+            return Ok(None);
+        }
         if let Some(app) = self.cached(arn) {
             return Ok((app.account == account && app.region == region).then_some(app));
         }
@@ -34,6 +40,10 @@ impl AppProfiles {
             Err(e) => return Err(e),
         };
         if let Some(app) = &found {
+            let deleted = self.deleted.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if deleted.contains(arn) {
+                return Ok(None);
+            }
             let mut cache = self.cache.write().unwrap_or_else(std::sync::PoisonError::into_inner);
             cache.insert(arn.to_owned(), (app.clone(), Instant::now()));
         }
@@ -46,7 +56,9 @@ impl AppProfiles {
         cache.get(arn).filter(|(_, at)| at.elapsed() < TTL).map(|(app, _)| app.clone())
     }
 
+    /// The profile was deleted through this instance: it is gone for every later call.
     pub fn forget(&self, arn: &str) {
+        self.deleted.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(arn.to_owned());
         let mut cache = self.cache.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         cache.remove(arn);
     }

@@ -1,0 +1,108 @@
+//! Admission: the caller's quota reserved before anything runs, settled to the real usage
+//! when the call ends (DESIGN.md §2 rule 4, shared/reference/quotas.md).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use spillway_catalog::Catalog;
+use spillway_quota::{BucketKey, Limit, QuotaStore, Quotas, Reservation};
+use spillway_route::{admission, Plan};
+use spillway_wire::converse::TokenUsage;
+use spillway_wire::BedrockError;
+
+/// An admitted request: its quota reservation, settled to the real usage when it ends.
+/// Dropped unsettled (the caller went away), it settles to the last observed usage.
+pub struct Admitted {
+    reservation: Reservation,
+    burndown: f64,
+    /// Reused for every observation: streams observe once per event.
+    scratch: Vec<u64>,
+}
+
+impl Admitted {
+    /// What was used, one amount per debit: one request, the tokens at the burn-down.
+    fn amounts(&mut self, usage: TokenUsage) -> &[u64] {
+        let used = admission::used_tokens(usage, self.burndown);
+        self.scratch.clear();
+        let debits = self.reservation.debits().iter();
+        self.scratch.extend(debits.map(|d| if d.key.limit == Limit::Requests { 1 } else { used }));
+        &self.scratch
+    }
+
+    /// Record usage so far, so a dropped request (client gone) settles to it.
+    pub fn observe(&mut self, usage: TokenUsage) {
+        self.amounts(usage);
+        let amounts = std::mem::take(&mut self.scratch);
+        self.reservation.observe(&amounts);
+        self.scratch = amounts;
+    }
+
+    pub async fn settle(mut self, usage: TokenUsage) {
+        let amounts = self.amounts(usage).to_vec();
+        self.reservation.settle(&amounts).await;
+    }
+
+    /// Nothing ran: the reservation is given back whole.
+    pub async fn release(self) {
+        self.reservation.release().await;
+    }
+}
+
+/// The quota store, and the buckets admission has touched (for the headroom gauges).
+#[derive(Debug)]
+pub struct Admission {
+    catalog: Arc<Catalog>,
+    quotas: Arc<Quotas>,
+    seen: Mutex<HashMap<BucketKey, u64>>,
+}
+
+impl Admission {
+    pub fn new(catalog: Arc<Catalog>, quotas: Arc<Quotas>) -> Self {
+        Self { catalog, quotas, seen: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn quotas(&self) -> &Arc<Quotas> {
+        &self.quotas
+    }
+
+    /// Reserve the caller's quota for this request, or answer the throttle.
+    pub async fn admit(
+        &self,
+        account: &str,
+        source_region: &str,
+        plan: &Plan<'_>,
+        input_estimate: u32,
+        max_tokens: u32,
+    ) -> Result<Admitted, BedrockError> {
+        let burndown = plan.model.output_burndown;
+        let tokens = admission::reserved_tokens(input_estimate, max_tokens, burndown);
+        let debits = admission::debits(&self.catalog, plan, account, source_region, tokens);
+        {
+            let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+            for d in &debits {
+                if !seen.contains_key(&d.key) {
+                    seen.insert(d.key.clone(), d.per_minute);
+                }
+            }
+        }
+        let scratch = Vec::with_capacity(debits.len());
+        match spillway_quota::reserve(&self.quotas, debits).await {
+            Ok(reservation) => Ok(Admitted { reservation, burndown, scratch }),
+            Err(_) => Err(BedrockError::throttled()),
+        }
+    }
+
+    /// (bucket, per-minute quota, remaining share) of every bucket used so far.
+    pub fn headroom(&self) -> Vec<(BucketKey, u64, f64)> {
+        let seen: Vec<(BucketKey, u64)> = {
+            let g = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+            g.iter().map(|(k, v)| (k.clone(), *v)).collect()
+        };
+        seen.into_iter()
+            .map(|(k, per_minute)| {
+                let h = self.quotas.headroom(&k, per_minute);
+                (k, per_minute, h)
+            })
+            .collect()
+    }
+}

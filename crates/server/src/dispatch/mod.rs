@@ -1,0 +1,122 @@
+//! The dispatcher: a resolved [`Plan`] run on its candidates. Admission against the
+//! caller's quotas ([`admit`]), then the one candidate loop ([`attempt`]) for every call
+//! kind ([`run`]), with what a call has produced so far kept in [`progress`].
+//!
+//! Failover: a candidate that fails before anything reached the client is replaced by the
+//! next one, by the rule of the error's retry class. Non-streaming calls can fail over at
+//! any point (the client sees nothing until the end); streams commit at their first
+//! content event. A plan through provisioned throughput runs only on that model's
+//! reserved slots (no failover, no on-demand capacity); an imported model only on its own
+//! engine.
+
+pub mod admit;
+pub mod attempt;
+pub mod live;
+pub mod progress;
+pub mod run;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use spillway_backends::{Backends, Lane, ModelBackend, Pool};
+use spillway_catalog::{Catalog, Offer};
+use spillway_quota::Quotas;
+use spillway_route::Plan;
+use spillway_wire::converse::ConverseRequest;
+use spillway_wire::{BedrockError, ErrorCode};
+
+pub use admit::{Admission, Admitted};
+pub use progress::{Progress, UsageTracker};
+pub use run::Opened;
+
+use crate::imported::Serving;
+use crate::provisioned::{Active, Registry};
+
+/// Who a call is for: quotas are per account and source region.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    pub account: &'a str,
+    pub source_region: &'a str,
+}
+
+#[derive(Debug)]
+pub struct Dispatcher {
+    backends: Backends,
+    admission: Admission,
+    /// Provisioned models in service here, with their reserved capacity (shared with the
+    /// provisioning driver, which fills it).
+    provisioned: Arc<Registry>,
+    /// Imported models with an engine here (shared with the import job runner).
+    imported: Arc<crate::imported::Registry>,
+}
+
+impl Dispatcher {
+    pub fn new(catalog: Arc<Catalog>, backends: Backends, quotas: Arc<Quotas>) -> Self {
+        let imported = Arc::new(crate::imported::Registry::new(&catalog));
+        let admission = Admission::new(catalog, quotas);
+        Self { backends, admission, provisioned: Arc::default(), imported }
+    }
+
+    pub fn admission(&self) -> &Admission {
+        &self.admission
+    }
+
+    pub fn backends(&self) -> &Backends {
+        &self.backends
+    }
+
+    pub fn provisioned(&self) -> &Arc<Registry> {
+        &self.provisioned
+    }
+
+    pub fn imported(&self) -> &Arc<crate::imported::Registry> {
+        &self.imported
+    }
+
+    /// Input tokens of a conversation as the offer's backend counts them.
+    pub async fn count_tokens(&self, offer: &Offer, request: &ConverseRequest) -> Result<u32, BedrockError> {
+        Ok(self.pool(offer)?.backend.count_tokens(&offer.backend_model, request).await?)
+    }
+
+    /// The imported model a plan runs on, if it names one; it must still exist.
+    fn imported_serving(&self, plan: &Plan<'_>) -> Result<Option<Arc<Serving>>, BedrockError> {
+        let Some(arn) = &plan.imported else { return Ok(None) };
+        self.imported.get(arn).map(Some).ok_or_else(|| {
+            BedrockError::new(ErrorCode::ModelNotReady, format!("The imported model {arn} has just been deleted."))
+        })
+    }
+
+    /// The provisioned model a plan runs on, if it names one; it must still serve.
+    fn active(&self, plan: &Plan<'_>) -> Result<Option<Arc<Active>>, BedrockError> {
+        let Some(p) = &plan.provisioned else { return Ok(None) };
+        self.provisioned.get(&p.arn).map(Some).ok_or_else(|| {
+            BedrockError::new(
+                ErrorCode::ModelNotReady,
+                format!("The provisioned model {} is no longer in service.", p.arn),
+            )
+        })
+    }
+
+    /// The pool and lane to run `offer` on: its pool on demand, only the provisioned
+    /// model's reservation, or the imported model's own engine.
+    fn lane<'a>(
+        &'a self,
+        offer: &Offer,
+        active: Option<&'a Active>,
+        imported: Option<&'a Serving>,
+    ) -> Result<(&'a Arc<Pool>, Lane<'a>), BedrockError> {
+        match (active, imported) {
+            (Some(a), _) => Ok((a.reserved.pool(), Lane::Reserved(&a.reserved))),
+            (None, Some(s)) => Ok((&s.pool, Lane::OnDemand)),
+            (None, None) => Ok((self.pool(offer)?, Lane::OnDemand)),
+        }
+    }
+
+    fn pool(&self, offer: &Offer) -> Result<&Arc<Pool>, BedrockError> {
+        self.backends.get(&offer.region, &offer.backend).ok_or_else(|| {
+            BedrockError::internal(format!("backend `{}` is not running in {}", offer.backend, offer.region))
+        })
+    }
+}

@@ -1,0 +1,220 @@
+//! The three call kinds on top of the one candidate loop: admit, attempt, settle.
+//!
+//! - unary chat ([`Dispatcher::run_chat`]): generate to the end on one candidate; any
+//!   retryable failure, even after tokens, moves to the next (the client has nothing yet);
+//! - stream ([`Dispatcher::open_chat`]): open and read until the first content event,
+//!   which commits the stream to that candidate; the reservation goes with the stream;
+//! - embedding ([`Dispatcher::run_embed`]).
+//!
+//! The reservation is settled to the real usage on success and released whole when no
+//! candidate answered; a caller that goes away mid-call drops it, and it settles to the
+//! usage observed so far.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use spillway_backends::{
+    count_request_tokens, count_tokens, BackendError, ChatCall, EmbedCall, EventStream, Lane, Pool,
+};
+use spillway_catalog::Offer;
+use spillway_route::Plan;
+use spillway_wire::converse::{ConverseRequest, TokenUsage};
+use spillway_wire::invoke::{EmbedOutput, EmbedRequest};
+use spillway_wire::stream::{Collector, ModelEvent};
+use spillway_wire::BedrockError;
+
+use super::admit::Admitted;
+use super::attempt::{Attempt, Shape};
+use super::progress::{Progress, UsageTracker};
+use super::{Dispatcher, Origin};
+
+/// A generation that ran to its end.
+#[derive(Debug)]
+pub struct Completed {
+    pub region: String,
+    pub output: Collector,
+    /// Time spent in backend calls, failed attempts included.
+    pub backend_time: Duration,
+}
+
+/// A stream committed to a region: the events read so far, then the rest.
+pub struct Opened {
+    pub region: String,
+    pub head: Vec<ModelEvent>,
+    pub rest: EventStream,
+    /// Reports the stream's failure to the region's health when it breaks later.
+    pub pool: Arc<Pool>,
+}
+
+/// An embedding and where it ran.
+#[derive(Debug)]
+pub struct Embedded {
+    pub region: String,
+    pub output: EmbedOutput,
+}
+
+impl Dispatcher {
+    /// The whole non-streaming path: admit, run to the end, settle to the real usage (or
+    /// give the reservation back when nothing answered). `progress` follows the call so a
+    /// caller that abandons it can record what it produced.
+    pub async fn run_chat(
+        &self,
+        origin: Origin<'_>,
+        plan: &Plan<'_>,
+        request: &ConverseRequest,
+        max_tokens: u32,
+        progress: &Progress,
+    ) -> Result<Completed, BedrockError> {
+        let mut admitted = self
+            .admission
+            .admit(origin.account, origin.source_region, plan, count_request_tokens(request), max_tokens)
+            .await?;
+        let started = Instant::now();
+        let unary = Unary { request, max_tokens, progress, admitted: &mut admitted };
+        let landed = self.attempt(plan, origin.source_region, Some(progress), unary).await;
+        match landed {
+            Ok(landed) => {
+                admitted.settle(landed.value.usage()).await;
+                let backend_time = started.elapsed();
+                Ok(Completed { region: landed.region, output: landed.value, backend_time })
+            }
+            Err(failure) => {
+                admitted.release().await;
+                Err(failure.into_error(Shape::Unary))
+            }
+        }
+    }
+
+    /// Admit and open a stream. The reservation comes back with it: the stream settles it.
+    pub async fn open_chat(
+        &self,
+        origin: Origin<'_>,
+        plan: &Plan<'_>,
+        request: &ConverseRequest,
+        max_tokens: u32,
+    ) -> Result<(Opened, Admitted), BedrockError> {
+        let admitted = self
+            .admission
+            .admit(origin.account, origin.source_region, plan, count_request_tokens(request), max_tokens)
+            .await?;
+        let landed = self.attempt(plan, origin.source_region, None, Open { request, max_tokens }).await;
+        match landed {
+            Ok(l) => {
+                let (head, rest) = l.value;
+                Ok((Opened { region: l.region, head, rest, pool: l.pool }, admitted))
+            }
+            Err(failure) => {
+                admitted.release().await;
+                Err(failure.into_error(Shape::Stream))
+            }
+        }
+    }
+
+    /// Admit, embed on the first candidate that answers, settle.
+    pub async fn run_embed(
+        &self,
+        origin: Origin<'_>,
+        plan: &Plan<'_>,
+        request: &EmbedRequest,
+        default_dimensions: u32,
+    ) -> Result<Embedded, BedrockError> {
+        let estimate = request.texts.iter().map(|t| count_tokens(t)).sum();
+        let admitted = self.admission.admit(origin.account, origin.source_region, plan, estimate, 0).await?;
+        let landed = self.attempt(plan, origin.source_region, None, Embed { request, default_dimensions }).await;
+        match landed {
+            Ok(l) => {
+                admitted.settle(TokenUsage::new(l.value.input_tokens, 0)).await;
+                Ok(Embedded { region: l.region, output: l.value })
+            }
+            Err(failure) => {
+                admitted.release().await;
+                Err(failure.into_error(Shape::Unary))
+            }
+        }
+    }
+}
+
+/// A unary generation: read to its end, keeping the caller's progress and reservation up
+/// to date (a caller that goes away mid-way is billed for what was generated).
+struct Unary<'r> {
+    request: &'r ConverseRequest,
+    max_tokens: u32,
+    progress: &'r Progress,
+    admitted: &'r mut Admitted,
+}
+
+impl Attempt for Unary<'_> {
+    type Output = Collector;
+
+    async fn run(&mut self, pool: &Arc<Pool>, lane: Lane<'_>, offer: &Offer) -> Result<Collector, BackendError> {
+        let call =
+            ChatCall { model: &offer.backend_model, request: self.request, max_tokens: self.max_tokens, stream: false };
+        let mut stream = pool.chat(lane, call).await?;
+        let mut out = Collector::default();
+        let mut usage = UsageTracker::default();
+        while let Some(event) = stream.next().await {
+            let event = event?;
+            self.progress.see(&event);
+            usage.see(&event);
+            self.admitted.observe(usage.current());
+            out.push(event);
+        }
+        if out.is_finished() {
+            Ok(out)
+        } else {
+            Err(BackendError::Stream("the backend ended the answer without a stop reason".into()))
+        }
+    }
+}
+
+/// A stream: open it and read until its first content event, which commits it. A stream
+/// that fails or ends before content has shown the client nothing.
+struct Open<'r> {
+    request: &'r ConverseRequest,
+    max_tokens: u32,
+}
+
+impl Attempt for Open<'_> {
+    type Output = (Vec<ModelEvent>, EventStream);
+
+    async fn run(&mut self, pool: &Arc<Pool>, lane: Lane<'_>, offer: &Offer) -> Result<Self::Output, BackendError> {
+        let call =
+            ChatCall { model: &offer.backend_model, request: self.request, max_tokens: self.max_tokens, stream: true };
+        let mut rest = pool.chat(lane, call).await?;
+        let mut head = Vec::new();
+        while let Some(event) = rest.next().await {
+            let event = event?;
+            let commit = event.is_content();
+            head.push(event);
+            if commit {
+                return Ok((head, rest));
+            }
+        }
+        Err(BackendError::Stream("the backend ended the stream without output".into()))
+    }
+}
+
+struct Embed<'r> {
+    request: &'r EmbedRequest,
+    default_dimensions: u32,
+}
+
+impl Attempt for Embed<'_> {
+    type Output = EmbedOutput;
+
+    fn run<'a>(
+        &'a mut self,
+        pool: &'a Arc<Pool>,
+        lane: Lane<'a>,
+        offer: &'a Offer,
+    ) -> impl Future<Output = Result<EmbedOutput, BackendError>> + Send + 'a {
+        let call = EmbedCall {
+            model: &offer.backend_model,
+            request: self.request,
+            default_dimensions: self.default_dimensions,
+        };
+        pool.embed(lane, call)
+    }
+}
