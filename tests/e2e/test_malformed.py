@@ -144,6 +144,38 @@ def test_chunked_body_over_the_limit(spillway):
     assert_bedrock_error(*send(spillway, "POST", INVOKE, body, headers), 400, V, "exceeds the limit of 25000000 bytes")
 
 
+# With accounts configured, malformed credentials are refused before anything else, in
+# the shapes AWS uses for them; a body too large is refused before it is verified.
+AUTH_CASES = [
+    ("auth-not-utf8", {"Authorization": b"AWS4-HMAC-SHA256 Credential=\xff\xfe"}, b"{}", 403, "IncompleteSignatureException", "Authorization"),
+    ("auth-unknown-scheme", {"Authorization": "Basic dXNlcjpwYXNz"}, b"{}", 403, "IncompleteSignatureException", "Authorization"),
+    ("auth-no-signature", {"Authorization": "AWS4-HMAC-SHA256 Credential=AKIAONEONEONEONE/20260101/us-east-1/bedrock/aws4_request, SignedHeaders=host"}, b"{}", 403, "IncompleteSignatureException", "Signature"),
+    ("auth-missing", {}, b"{}", 403, "MissingAuthenticationTokenException", "Missing Authentication Token"),
+    ("auth-declared-too-large", {"Content-Length": "30000000"}, b"{}", 400, V, "limit of 25000000 bytes"),
+]
+
+
+@pytest.fixture(scope="module")
+def secured():
+    from conftest import CONFIGS, Server
+
+    server = Server(["--config", str(CONFIGS / "accounts.toml")])
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("name,headers,body,status,code,text", table(AUTH_CASES))
+def test_malformed_credentials(secured, name, headers, body, status, code, text):
+    assert_bedrock_error(*send(secured, "POST", CONVERSE, body, headers), status, code, text)
+
+
+def test_chunked_body_over_the_limit_with_accounts(secured):
+    chunk = b" " * (1 << 20)
+    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(26)) + b"0\r\n\r\n"
+    headers = {"Transfer-Encoding": "chunked", "Authorization": "Bearer key-of-account-one"}
+    assert_bedrock_error(*send(secured, "POST", INVOKE, body, headers), 400, V, "exceeds the limit of 25000000 bytes")
+
+
 # The same refusals as SDK users meet them (botocore validates types, so these are the
 # inputs it lets through).
 SDK_CASES = [
