@@ -68,9 +68,17 @@ def runtime(server):
     return server.client(read_timeout=15, connect_timeout=5)
 
 
+ANTHROPIC = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 50, "messages": [{"role": "user", "content": "Hi"}]}
+
+
 def converse_error(server, fault, op="converse", **kw):
+    """The error of one call: Converse(Stream) with a user turn, InvokeModel with a body."""
+    if op.startswith("invoke"):
+        kw["body"] = json.dumps(ANTHROPIC)
+    else:
+        kw["messages"] = user("Hi")
     with pytest.raises(ClientError) as e:
-        getattr(runtime(server), op)(modelId=model_id(fault), messages=user("Hi"), **kw)
+        getattr(runtime(server), op)(modelId=model_id(fault), **kw)
     return e.value.response
 
 
@@ -101,8 +109,7 @@ def test_backend_dying_mid_stream_is_an_exception_event(server, op):
         response = client.converse_stream(modelId=model_id("dies-mid-stream"), messages=user("Hi"))
         events = response["stream"]
     else:
-        body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 50, "messages": [{"role": "user", "content": "Hi"}]}
-        response = client.invoke_model_with_response_stream(modelId=model_id("dies-mid-stream"), body=json.dumps(body))
+        response = client.invoke_model_with_response_stream(modelId=model_id("dies-mid-stream"), body=json.dumps(ANTHROPIC))
         events = response["body"]
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 200
     seen = []
@@ -152,7 +159,7 @@ def test_content_type_is_not_trusted_over_the_body(server, op):
         assert "metadata" in list(response["stream"])[-1]
 
 
-@pytest.mark.parametrize("op", ["converse", "converse_stream"])
+@pytest.mark.parametrize("op", ["converse", "converse_stream", "invoke_model", "invoke_model_with_response_stream"])
 def test_hanging_backend_times_out_as_model_timeout(server, op):
     err = converse_error(server, "hangs", op)
     assert err["Error"]["Code"] == "ModelTimeoutException", err
@@ -160,7 +167,7 @@ def test_hanging_backend_times_out_as_model_timeout(server, op):
     assert "timed out" in err["Error"]["Message"]
 
 
-@pytest.mark.parametrize("op", ["converse", "converse_stream"])
+@pytest.mark.parametrize("op", ["converse", "converse_stream", "invoke_model", "invoke_model_with_response_stream"])
 def test_connection_closed_before_answering(server, op):
     err = converse_error(server, "closes", op)
     assert err["Error"]["Code"] == "ServiceUnavailableException", err
