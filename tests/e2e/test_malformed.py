@@ -3,6 +3,7 @@ Bedrock error (x-amzn-ErrorType, status, a message naming the field or place at 
 and none answers 5xx. The corpus is a table: one line per case."""
 
 import base64
+import json
 
 import pytest
 from botocore.exceptions import ClientError
@@ -46,8 +47,6 @@ def turns(*roles):
 
 
 def b64(obj):
-    import json
-
     return base64.b64encode(json.dumps(obj).encode()).decode()
 
 
