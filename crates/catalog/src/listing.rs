@@ -82,6 +82,7 @@ pub struct GetFoundationModelResponse {
 /// strings so that a bad one is reported in Coral's words rather than as a parse error.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 pub struct ModelFilters {
     pub by_provider: Option<String>,
     pub by_customization_type: Option<String>,
@@ -224,6 +225,7 @@ pub struct ListInferenceProfilesResponse {
 
 /// ListInferenceProfiles' query string (`type` is the `typeEquals` member).
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ProfileQuery {
     #[serde(rename = "maxResults")]
     pub max_results: Option<String>,

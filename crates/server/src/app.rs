@@ -1,7 +1,9 @@
 //! The router and the state every handler shares.
 //!
 //! The request path, outermost first:
-//! 1. `request_id`: an ID for the request and the `x-amzn-RequestId` header on every answer;
+//! 1. `request_id`: an ID for the request and the `x-amzn-RequestId` header on every answer,
+//!    the request's log span, and Bedrock shapes for the answers axum gives on its own
+//!    (wrong method, body too large, extractor rejections: [`crate::rejections`]);
 //! 2. the body limit (InvokeModel bodies may be up to 25 MB);
 //! 3. the route table below (method + raw path; axum decodes `{model_id}`);
 //! 4. a thin handler in [`crate::runtime`]: parse (wire) → resolve (route) → run with
@@ -26,7 +28,8 @@ use crate::imported::job::Importer;
 use crate::imported::source::Objects;
 use crate::logging::InvocationLogs;
 use crate::usage::UsageLedger;
-use crate::{context, control, runtime};
+use crate::{context, control, invoke_headers, runtime};
+use axum::middleware::from_fn;
 use spillway_auth::Keyring;
 use spillway_store::Store;
 
@@ -148,8 +151,11 @@ pub fn build_router(state: AppState) -> Router {
     Router::new()
         .route("/model/{model_id}/converse", post(runtime::converse::converse))
         .route("/model/{model_id}/converse-stream", post(runtime::converse::converse_stream))
-        .route("/model/{model_id}/invoke", post(runtime::invoke::invoke))
-        .route("/model/{model_id}/invoke-with-response-stream", post(runtime::invoke::invoke_stream))
+        .route("/model/{model_id}/invoke", post(runtime::invoke::invoke).layer(from_fn(invoke_headers::invoke)))
+        .route(
+            "/model/{model_id}/invoke-with-response-stream",
+            post(runtime::invoke::invoke_stream).layer(from_fn(invoke_headers::invoke_stream)),
+        )
         .route("/model/{model_id}/count-tokens", post(runtime::count_tokens::count_tokens))
         .route("/foundation-models", get(control::foundation_models::list))
         .route("/foundation-models/{model_identifier}", get(control::foundation_models::get))

@@ -10,20 +10,36 @@ use axum::middleware::Next;
 use axum::response::IntoResponse;
 use axum::response::Response;
 use spillway_wire::{BedrockError, ErrorCode};
+use tracing::Instrument;
 
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::{rejections, request_span};
 
 /// The ID of one request, as sent back in `x-amzn-RequestId` (and logged).
 #[derive(Debug, Clone)]
 struct RequestId(String);
 
-/// Gives every request an ID and every response the `x-amzn-RequestId` header.
+/// Gives every request an ID and every response the `x-amzn-RequestId` header; handles
+/// the request inside its log span ([`request_span`]); and makes sure every error it
+/// answers is Bedrock-shaped ([`rejections`]), whoever produced it.
 pub async fn request_id(mut req: Request, next: Next) -> Response {
     let id = uuid::Uuid::new_v4().to_string();
-    req.extensions_mut().insert(RequestId(id.clone()));
-    req.extensions_mut().insert(Started(Instant::now()));
-    let mut response = next.run(req).await;
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let span = request_span::span(&id, &method, &path);
+    let response = async {
+        if let Some(e) = rejections::declared_too_large(req.headers()) {
+            return ApiError::from(e).into_response();
+        }
+        req.extensions_mut().insert(RequestId(id.clone()));
+        req.extensions_mut().insert(Started(Instant::now()));
+        let response = next.run(req).await;
+        rejections::bedrock_shaped(response, &method, &path).await
+    }
+    .instrument(span.clone())
+    .await;
+    let mut response = request_span::instrument_body(response, span);
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-amzn-requestid", v);
     }
@@ -53,10 +69,7 @@ pub async fn authenticate(
     let (mut parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(body, crate::app::MAX_BODY).await {
         Ok(b) => b,
-        Err(e) => {
-            return ApiError::from(BedrockError::validation(format!("Could not read the request body: {e}")))
-                .into_response()
-        }
+        Err(e) => return ApiError::from(rejections::body_error(&e)).into_response(),
     };
     let raw = parts.uri.path_and_query().map_or_else(|| parts.uri.path(), |pq| pq.as_str());
     match spillway_auth::authenticate(keyring, &parts.method, raw, &parts.headers, &body, std::time::SystemTime::now())

@@ -1,6 +1,9 @@
 //! Converse / ConverseStream request and response shapes (botocore `ConverseRequest`,
 //! `ConverseResponse`). This is also spillway's internal conversation model: InvokeModel
 //! bodies are translated into it, and every backend consumes it.
+//!
+//! The request structs deny unknown members: a member spillway does not model is refused
+//! by name and path (a ValidationException), never silently ignored.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +14,7 @@ use crate::union::smithy_union;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 pub struct ConverseRequest {
     /// Not required by the model: a prompt ARN as modelId can supply the messages.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -47,6 +51,7 @@ pub enum Role {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Message {
     pub role: Role,
     pub content: Vec<ContentBlock>,
@@ -74,6 +79,7 @@ smithy_union! {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ImageBlock {
     pub format: String,
     pub source: ImageSource,
@@ -88,6 +94,7 @@ smithy_union! {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DocumentBlock {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
@@ -106,6 +113,7 @@ smithy_union! {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 pub struct ToolUseBlock {
     pub tool_use_id: String,
     pub name: String,
@@ -114,6 +122,7 @@ pub struct ToolUseBlock {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 pub struct ToolResultBlock {
     pub tool_use_id: String,
     pub content: Vec<ToolResultContentBlock>,
@@ -132,6 +141,7 @@ smithy_union! {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 pub struct InferenceConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<i64>,
@@ -145,6 +155,7 @@ pub struct InferenceConfig {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 pub struct ToolConfig {
     pub tools: Vec<Tool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -160,6 +171,7 @@ smithy_union! {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 pub struct ToolSpec {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -182,6 +194,7 @@ smithy_union! {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SpecificToolChoice {
     pub name: String,
 }

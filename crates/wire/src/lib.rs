@@ -9,6 +9,7 @@ pub mod converse;
 pub mod error;
 pub mod eventstream;
 pub mod invoke;
+mod members;
 pub mod parse;
 pub mod prompt;
 pub mod stream;

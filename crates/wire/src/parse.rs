@@ -86,6 +86,16 @@ mod tests {
     }
 
     #[test]
+    fn unknown_member_is_named_with_its_path() {
+        let e = json::<ConverseRequest>(br#"{"messages":[{"role":"user","content":[{"text":"x"}],"name":"bob"}]}"#)
+            .unwrap_err();
+        assert!(e.message.contains("'messages[0].name'"), "{}", e.message);
+        assert!(e.message.contains("unknown field `name`"), "{}", e.message);
+        let e = json::<ConverseRequest>(br#"{"messages":[],"inferenceConfig":{"maxToken":5}}"#).unwrap_err();
+        assert!(e.message.contains("'inferenceConfig.maxToken'"), "{}", e.message);
+    }
+
+    #[test]
     fn malformed_json_is_a_validation_error() {
         let e = json::<ConverseRequest>(b"{\"messages\": [").unwrap_err();
         assert_eq!(e.code, crate::ErrorCode::Validation);

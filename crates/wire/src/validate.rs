@@ -51,6 +51,7 @@ pub fn converse(req: &ConverseRequest) -> Result<(), BedrockError> {
             ));
         }
     }
+    crate::members::check(req)?;
     conversation(req)
 }
 

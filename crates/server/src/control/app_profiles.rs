@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 use spillway_route::resolve;
 use spillway_store::AppProfile;
+use spillway_wire::parse::value_violation;
 use spillway_wire::{parse, BedrockError, ErrorCode};
 
 use super::tags::{validate_tags, Tag};
@@ -21,6 +22,7 @@ use crate::error::ApiError;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 struct CreateRequest {
     inference_profile_name: String,
     description: Option<String>,
@@ -32,6 +34,7 @@ struct CreateRequest {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 struct ModelSource {
     copy_from: String,
 }
@@ -62,6 +65,22 @@ fn check(field: &str, value: &str, max: usize, extra: &[char], pattern: &str) ->
     Ok(())
 }
 
+/// `modelSource.copyFrom` must be the ARN of a foundation model or a system-defined
+/// profile (the model's pattern); an ARN of the right form that names nothing callable
+/// from here is a ResourceNotFoundException further on.
+fn check_copy_from(copy_from: &str) -> Result<(), BedrockError> {
+    let is_source = spillway_wire::arn::Arn::parse(copy_from)
+        .is_some_and(|a| a.service == "bedrock" && matches!(a.resource_type, "foundation-model" | "inference-profile"));
+    if is_source {
+        return Ok(());
+    }
+    Err(value_violation(
+        "modelSource.copyFrom",
+        copy_from,
+        "Member must satisfy regular expression pattern: arn:aws(|-us-gov|-cn|-iso|-iso-b):bedrock:(|[0-9a-z-]{0,20}):(|[0-9]{12}):(inference-profile|foundation-model)/[a-zA-Z0-9-:.]+",
+    ))
+}
+
 pub async fn create(State(state): State<AppState>, caller: Caller, body: Bytes) -> Result<Response, ApiError> {
     let req: CreateRequest = parse::json(&body).map_err(control_error)?;
     check("inferenceProfileName", &req.inference_profile_name, 64, &[], "([0-9a-zA-Z][ _-]?)+")
@@ -72,6 +91,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, body: Bytes) 
     validate_tags(&req.tags, "tags").map_err(control_error)?;
     let copy_from = req.model_source.copy_from.as_str();
     crate::provisioned::reject_in_profile(copy_from).map_err(control_error)?;
+    check_copy_from(copy_from).map_err(control_error)?;
     // What it copies must be callable from here: the same resolution an invocation does.
     let plan = resolve(&state.catalog, copy_from, &caller.source_region, &caller.account).map_err(|e| {
         control_error(BedrockError::new(

@@ -32,6 +32,7 @@ use crate::imported::{job_arn, model_arn, new_id};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 struct CreateRequest {
     job_name: String,
     imported_model_name: String,

@@ -16,6 +16,7 @@ use crate::error::ApiError;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 struct PutRequest {
     logging_config: LoggingConfig,
 }

@@ -206,6 +206,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, body: Bytes) 
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 pub struct GetQuery {
     prompt_version: Option<String>,
     included_data: Option<String>,
@@ -236,6 +237,7 @@ pub async fn get_prompt(
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
     prompt_identifier: Option<String>,
     max_results: Option<String>,
@@ -353,6 +355,7 @@ pub async fn create_version(
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 pub struct DeleteQuery {
     prompt_version: Option<String>,
 }
@@ -393,6 +396,7 @@ async fn owned(state: &AppState, caller: &Caller, arn: &str) -> Result<(), ApiEr
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct TagBody {
     tags: BTreeMap<String, String>,
 }

@@ -33,6 +33,7 @@ const NAME_PATTERN: &str = "([0-9a-zA-Z][_-]?)+";
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 struct CreateRequest {
     client_request_token: Option<String>,
     model_units: i64,
@@ -45,6 +46,7 @@ struct CreateRequest {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 struct UpdateRequest {
     desired_provisioned_model_name: Option<String>,
     desired_model_id: Option<String>,
@@ -53,6 +55,7 @@ struct UpdateRequest {
 /// ListProvisionedModelThroughputs' query; strings, so bad values get Coral's words.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
     creation_time_after: Option<String>,
     creation_time_before: Option<String>,

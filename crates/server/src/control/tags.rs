@@ -51,6 +51,7 @@ pub fn validate_tags(tags: &[Tag], field: &str) -> Result<(), BedrockError> {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 struct TagRequest {
     #[serde(rename = "resourceARN")]
     resource_arn: String,

@@ -15,6 +15,7 @@ use crate::context::Caller;
 use crate::error::ApiError;
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct UsageQuery {
     by: Option<String>,
     /// First hour to include, `YYYY-MM-DDTHH` (UTC); everything when absent.

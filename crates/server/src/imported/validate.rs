@@ -84,6 +84,7 @@ pub fn client_token(token: &str) -> Result<(), BedrockError> {
 /// words rather than serde's).
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
     creation_time_after: Option<String>,
     creation_time_before: Option<String>,

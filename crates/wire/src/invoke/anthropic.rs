@@ -14,6 +14,19 @@ use crate::error::BedrockError;
 use crate::stream::{Collector, Finish, ModelEvent};
 
 const VERSION: &str = "bedrock-2023-05-31";
+/// The members of a Messages body that are read below.
+const MESSAGES_KEYS: [&str; 10] = [
+    "anthropic_version",
+    "max_tokens",
+    "messages",
+    "system",
+    "temperature",
+    "top_p",
+    "top_k",
+    "stop_sequences",
+    "tools",
+    "tool_choice",
+];
 const IMAGE_TYPES: [&str; 4] = ["image/jpeg", "image/png", "image/gif", "image/webp"];
 const HUMAN: &str = "\n\nHuman:";
 const ASSISTANT: &str = "\n\nAssistant:";
@@ -24,6 +37,7 @@ pub fn parse(body: &Value) -> Result<(ConverseRequest, Dialect), BedrockError> {
     if root.has("prompt") && !root.has("messages") {
         return parse_completion(&root).map(|r| (r, Dialect::AnthropicCompletion));
     }
+    root.only(&MESSAGES_KEYS)?;
     let version = root.req_str("anthropic_version")?;
     if version != VERSION {
         return Err(body::not_enum(&root.at("anthropic_version"), version));

@@ -234,6 +234,15 @@ pub(crate) mod body {
             format!("{}/{key}", self.path)
         }
 
+        /// Bedrock's schemas forbid additional properties: a key outside `allowed` is
+        /// refused by name (everit's wording), never ignored.
+        pub fn only(&self, allowed: &[&str]) -> Result<(), BedrockError> {
+            match self.map.keys().find(|k| !allowed.contains(&k.as_str())) {
+                Some(key) => Err(malformed(&self.path, format!("extraneous key [{key}] is not permitted"))),
+                None => Ok(()),
+            }
+        }
+
         pub fn has(&self, key: &str) -> bool {
             self.get(key).is_some()
         }

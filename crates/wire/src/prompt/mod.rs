@@ -43,6 +43,7 @@ impl PromptBody {
 /// CreatePrompt's body.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 pub struct CreatePromptRequest {
     pub name: String,
     pub description: Option<String>,
@@ -58,6 +59,7 @@ pub struct CreatePromptRequest {
 /// UpdatePrompt's body: it replaces the whole DRAFT.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 pub struct UpdatePromptRequest {
     pub name: String,
     pub description: Option<String>,
@@ -70,6 +72,7 @@ pub struct UpdatePromptRequest {
 /// CreatePromptVersion's body.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 pub struct CreatePromptVersionRequest {
     pub description: Option<String>,
     pub client_token: Option<String>,

@@ -1,0 +1,159 @@
+//! The `X-Amzn-Bedrock-*` (and `Accept`) request headers of InvokeModel and
+//! InvokeModelWithResponseStream: a value outside the model's constraints is refused with
+//! a ValidationException naming the member and its header, before the body is parsed.
+//!
+//! What the accepted values do: `Accept` must allow JSON (the only body type answered);
+//! spillway has no guardrails, so a guardrail header names one that cannot be found. The
+//! trace, latency, tier and metadata headers are only checked here: a trace reports
+//! guardrail work (there is none), and every latency and tier setting is served from the
+//! same capacity; the metadata does not reach the invocation log yet.
+
+use axum::extract::Request;
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use spillway_wire::parse::value_violation;
+use spillway_wire::{BedrockError, ErrorCode};
+
+use crate::error::ApiError;
+
+/// InvokeModel: the answer type travels in `Accept`.
+pub async fn invoke(req: Request, next: Next) -> Response {
+    match check(req.headers(), "Accept") {
+        Ok(()) => next.run(req).await,
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// InvokeModelWithResponseStream: `Accept` is the event stream's; the chunks' type travels
+/// in `X-Amzn-Bedrock-Accept`.
+pub async fn invoke_stream(req: Request, next: Next) -> Response {
+    match check(req.headers(), "X-Amzn-Bedrock-Accept") {
+        Ok(()) => next.run(req).await,
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+const TRACE: (&str, &str, &[&str]) = ("trace", "X-Amzn-Bedrock-Trace", &["ENABLED", "DISABLED", "ENABLED_FULL"]);
+const LATENCY: (&str, &str, &[&str]) =
+    ("performanceConfigLatency", "X-Amzn-Bedrock-PerformanceConfig-Latency", &["standard", "optimized"]);
+const TIER: (&str, &str, &[&str]) =
+    ("serviceTier", "X-Amzn-Bedrock-Service-Tier", &["priority", "default", "flex", "reserved"]);
+/// The model's limit on the metadata header, and Converse's on its entries.
+const MAX_METADATA_BYTES: usize = 8500;
+const MAX_METADATA_ENTRIES: usize = 16;
+
+/// Every header constraint of the two operations; `accept` names the header that carries
+/// the accepted body type.
+pub fn check(headers: &HeaderMap, accept: &str) -> Result<(), BedrockError> {
+    for (member, header, allowed) in [TRACE, LATENCY, TIER] {
+        if let Some(value) = text(headers, header)? {
+            if !allowed.contains(&value) {
+                let set = allowed.join(", ");
+                let constraint = format!("Member must satisfy enum value set: [{set}]");
+                return Err(in_header(value_violation(member, value, &constraint), header));
+            }
+        }
+    }
+    if let Some(value) = text(headers, accept)? {
+        let json = value
+            .split(',')
+            .map(|r| r.split(';').next().unwrap_or("").trim())
+            .any(|range| range.eq_ignore_ascii_case("application/json") || range == "*/*" || range == "application/*");
+        if !json {
+            return Err(BedrockError::validation(format!(
+                "The accept type {value} (header {accept}) is not supported for this model. Accept application/json."
+            )));
+        }
+    }
+    if let Some(id) = text(headers, "X-Amzn-Bedrock-GuardrailIdentifier")?.filter(|id| !id.is_empty()) {
+        return Err(BedrockError::new(
+            ErrorCode::ResourceNotFound,
+            format!("The guardrail {id} (header X-Amzn-Bedrock-GuardrailIdentifier) couldn't be found: this endpoint has no guardrails."),
+        ));
+    }
+    if let Some(raw) = text(headers, "X-Amzn-Bedrock-Request-Metadata")? {
+        metadata(raw)?;
+    }
+    Ok(())
+}
+
+/// The metadata header: a JSON object of at most 16 string values, at most 8500 bytes.
+fn metadata(raw: &str) -> Result<(), BedrockError> {
+    let (member, header) = ("requestMetadata", "X-Amzn-Bedrock-Request-Metadata");
+    if raw.len() > MAX_METADATA_BYTES {
+        let constraint = format!("Member must have length less than or equal to {MAX_METADATA_BYTES}");
+        return Err(in_header(value_violation(member, raw.len(), &constraint), header));
+    }
+    let parsed: std::collections::BTreeMap<String, String> = serde_json::from_str(raw).map_err(|e| {
+        in_header(
+            BedrockError::validation(format!("The value at '{member}' must be a JSON object of string values: {e}")),
+            header,
+        )
+    })?;
+    if parsed.len() > MAX_METADATA_ENTRIES {
+        let constraint = format!("Member must have length less than or equal to {MAX_METADATA_ENTRIES}");
+        return Err(in_header(value_violation(member, parsed.len(), &constraint), header));
+    }
+    Ok(())
+}
+
+/// A header's value as text; one that is not visible ASCII is refused by name.
+fn text<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, BedrockError> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(v) => v.to_str().map(|s| Some(s.trim())).map_err(|_| {
+            BedrockError::validation(format!("The header {name} has a value that is not visible ASCII text."))
+        }),
+    }
+}
+
+/// Says which header carried the member (the model's messages name only the member).
+fn in_header(mut e: BedrockError, header: &str) -> BedrockError {
+    e.message.push_str(&format!(" (header {header})"));
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static [u8])]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, axum::http::HeaderValue::from_bytes(v).unwrap());
+        }
+        h
+    }
+
+    fn refused(pairs: &[(&'static str, &'static [u8])]) -> BedrockError {
+        check(&headers(pairs), "Accept").unwrap_err()
+    }
+
+    #[test]
+    fn model_values_pass() {
+        let ok = headers(&[
+            ("x-amzn-bedrock-trace", b"ENABLED"),
+            ("x-amzn-bedrock-service-tier", b"flex"),
+            ("x-amzn-bedrock-performanceconfig-latency", b"standard"),
+            ("accept", b"application/json, text/plain, */*"),
+            ("x-amzn-bedrock-request-metadata", br#"{"team":"ml"}"#),
+            ("x-amzn-bedrock-guardrailidentifier", b""),
+        ]);
+        assert_eq!(check(&ok, "Accept"), Ok(()));
+    }
+
+    #[test]
+    fn bad_values_are_named_with_member_and_header() {
+        let e = refused(&[("x-amzn-bedrock-trace", b"LOUD")]);
+        assert_eq!(
+            e.message,
+            "1 validation error detected: Value 'LOUD' at 'trace' failed to satisfy constraint: Member must satisfy enum value set: [ENABLED, DISABLED, ENABLED_FULL] (header X-Amzn-Bedrock-Trace)"
+        );
+        assert!(refused(&[("accept", b"text/html")]).message.contains("text/html"));
+        assert!(refused(&[("x-amzn-bedrock-request-metadata", b"[1]")]).message.contains("requestMetadata"));
+        assert!(refused(&[("x-amzn-bedrock-service-tier", b"\xff")]).message.contains("X-Amzn-Bedrock-Service-Tier"));
+        let e = refused(&[("x-amzn-bedrock-guardrailidentifier", b"gr1")]);
+        assert_eq!(e.code, ErrorCode::ResourceNotFound);
+    }
+}
