@@ -121,25 +121,12 @@ def test_backend_dying_mid_stream_is_an_exception_event(server, op):
     assert seen, "the chunks before the cut reach the client"
 
 
-# Defects whose fix is the lead's (the error mapping of engine.rs and the backends'
-# non-streaming answers): expected to fail until it lands.
-GARBAGE_UNARY = (
-    "a 200 answer that is not a completion maps to BackendError::Unavailable, i.e. "
-    "ServiceUnavailableException 503 'The model backend is unavailable', not ModelErrorException 424"
-)
-GARBAGE_STREAM = (
-    "a 200 stream answer that is not SSE fails before the first event as an HTTP "
-    "ModelStreamErrorException (424), which ConverseStream does not declare, saying the stream "
-    "'ended before the model finished'"
-)
-
-
 @pytest.mark.parametrize("fault", ["garbage", "wrong-json"])
 @pytest.mark.parametrize(
     "op",
     [
-        pytest.param("converse", marks=pytest.mark.xfail(strict=True, reason=GARBAGE_UNARY)),
-        pytest.param("converse_stream", marks=pytest.mark.xfail(strict=True, reason=GARBAGE_STREAM)),
+        "converse",
+        "converse_stream",
     ],
 )
 def test_garbage_answer_is_a_model_error(server, fault, op):

@@ -27,6 +27,10 @@ pub enum BackendError {
     /// The generation failed after it had started.
     #[error("backend stream failed: {0}")]
     Stream(String),
+    /// The backend answered, but not with anything spillway can read (not JSON, not a
+    /// completion, not an event stream).
+    #[error("invalid answer from the backend: {0}")]
+    Invalid(String),
     /// The backend cannot be built from its configuration.
     #[error("backend configuration: {0}")]
     Config(String),
@@ -54,7 +58,7 @@ impl BackendError {
             Self::Busy | Self::Throttled | Self::Unavailable(_) | Self::Timeout | Self::NotReady(_) => {
                 RetryClass::BeforeFirstByte
             }
-            Self::Stream(_) => RetryClass::AfterFirstByte,
+            Self::Stream(_) | Self::Invalid(_) => RetryClass::AfterFirstByte,
             Self::Rejected { .. } | Self::Unsupported(_) | Self::Config(_) => RetryClass::Never,
         }
     }
@@ -70,13 +74,13 @@ impl BackendError {
 
     /// Whether the backend should cool down after this answer.
     pub fn is_backend_fault(&self) -> bool {
-        matches!(self, Self::Throttled | Self::Unavailable(_) | Self::Timeout | Self::Stream(_))
+        matches!(self, Self::Throttled | Self::Unavailable(_) | Self::Timeout | Self::Stream(_) | Self::Invalid(_))
     }
 
-    /// The error a non-streaming operation (Converse, InvokeModel) answers. Their models
-    /// declare `ModelErrorException` for a model that failed while generating, not the
-    /// streaming operations' `ModelStreamErrorException`.
-    pub fn into_unary(self) -> BedrockError {
+    /// The error an operation that does not declare `ModelStreamErrorException` answers
+    /// (Converse, InvokeModel, and ConverseStream before its first event): a model that
+    /// failed while generating is a `ModelErrorException`.
+    pub fn into_model_error(self) -> BedrockError {
         match self {
             Self::Stream(message) => BedrockError::new(
                 ErrorCode::ModelError,
@@ -112,6 +116,11 @@ impl From<BackendError> for BedrockError {
                     .with_extra("originalStatusCode", 500)
                     .with_extra("originalMessage", message)
             }
+            BackendError::Invalid(message) => BedrockError::new(
+                ErrorCode::ModelError,
+                format!("The model backend returned an invalid answer: {message}"),
+            )
+            .with_extra("originalStatusCode", 200),
             BackendError::Config(message) => BedrockError::internal(message),
         }
     }

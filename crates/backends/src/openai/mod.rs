@@ -131,7 +131,7 @@ async fn read_json<T: for<'de> Deserialize<'de>>(reply: reqwest::Response) -> Re
     let bytes = reply.bytes().await.map_err(send_error)?;
     serde_json::from_slice(&bytes).map_err(|e| {
         let text = String::from_utf8_lossy(&bytes);
-        BackendError::Unavailable(format!("invalid response from the backend ({e}): {}", response::snippet(&text)))
+        BackendError::Invalid(format!("{e}: {}", response::snippet(&text)))
     })
 }
 
@@ -185,7 +185,7 @@ impl ModelBackend for OpenAiBackend {
         let reply = self.post(&self.urls.embeddings, &body, false).await?;
         let mut out: Embeddings = read_json(reply).await?;
         if out.data.len() != texts.len() {
-            return Err(BackendError::Unavailable(format!(
+            return Err(BackendError::Invalid(format!(
                 "the backend returned {} embeddings for {} inputs",
                 out.data.len(),
                 texts.len()

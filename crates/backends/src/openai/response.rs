@@ -87,7 +87,7 @@ pub(super) fn stop_reason(
 /// when the server reports none.
 pub(super) fn completion_events(c: Completion, input_estimate: u32) -> Result<Vec<ModelEvent>, BackendError> {
     let Some(choice) = c.choices.into_iter().next() else {
-        return Err(BackendError::Unavailable("the backend answered without choices".into()));
+        return Err(BackendError::Invalid("the backend answered without choices".into()));
     };
     let mut events = Vec::new();
     let mut generated = String::new();

@@ -190,6 +190,7 @@ pub(super) fn events(response: reqwest::Response, permit: OwnedSemaphorePermit, 
         let _permit = permit;
         let mut sse = response.bytes_stream().eventsource();
         let mut asm = Assembler::new(input_estimate);
+        let mut events = 0usize;
         while let Some(event) = sse.next().await {
             let event = match event {
                 Ok(e) => e,
@@ -198,6 +199,7 @@ pub(super) fn events(response: reqwest::Response, permit: OwnedSemaphorePermit, 
                     return;
                 }
             };
+            events += 1;
             let data = event.data.trim();
             if data.is_empty() {
                 continue;
@@ -216,6 +218,12 @@ pub(super) fn events(response: reqwest::Response, permit: OwnedSemaphorePermit, 
                     return;
                 }
             }
+        }
+        // A body with no server-sent event at all is no event stream (a JSON answer, an
+        // error page): the backend's answer is invalid, not a stream cut short.
+        if events == 0 {
+            yield Err(BackendError::Invalid("the backend's answer is not an event stream".into()));
+            return;
         }
         yield asm.finish();
     };

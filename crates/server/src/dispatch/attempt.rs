@@ -35,20 +35,21 @@ pub enum Failure {
     Exhausted { last: Option<BackendError>, single: bool },
 }
 
-/// Which operation family is asking: it decides the error shape of a generation that
-/// broke (`ModelErrorException` for Converse/InvokeModel, `ModelStreamErrorException`
-/// for the streaming operations, as each operation's model declares).
+/// The error an operation answers (as HTTP, before any event) for a generation that
+/// broke: each operation answers only what its botocore model declares. Every runtime
+/// operation declares `ModelErrorException`; only InvokeModelWithResponseStream also
+/// declares `ModelStreamErrorException` (ConverseStream has it as a stream event only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Shape {
-    Unary,
-    Stream,
+pub enum Declared {
+    ModelError,
+    ModelStreamError,
 }
 
 impl Failure {
-    pub fn into_error(self, shape: Shape) -> BedrockError {
-        let convert = |e: BackendError| match shape {
-            Shape::Unary => e.into_unary(),
-            Shape::Stream => e.into(),
+    pub fn into_error(self, declared: Declared) -> BedrockError {
+        let convert = |e: BackendError| match declared {
+            Declared::ModelError => e.into_model_error(),
+            Declared::ModelStreamError => e.into(),
         };
         match self {
             Failure::Refused(e) => e,

@@ -28,6 +28,7 @@ use spillway_wire::converse::ConverseRequest;
 use spillway_wire::{BedrockError, ErrorCode};
 
 pub use admit::{Admission, Admitted};
+pub use attempt::Declared;
 pub use progress::{Progress, UsageTracker};
 pub use run::Opened;
 

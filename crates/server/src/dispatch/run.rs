@@ -26,7 +26,7 @@ use spillway_wire::stream::{Collector, ModelEvent};
 use spillway_wire::BedrockError;
 
 use super::admit::Admitted;
-use super::attempt::{Attempt, Shape};
+use super::attempt::{Attempt, Declared};
 use super::progress::{Progress, UsageTracker};
 use super::{Dispatcher, Origin};
 
@@ -82,18 +82,20 @@ impl Dispatcher {
             }
             Err(failure) => {
                 admitted.release().await;
-                Err(failure.into_error(Shape::Unary))
+                Err(failure.into_error(Declared::ModelError))
             }
         }
     }
 
     /// Admit and open a stream. The reservation comes back with it: the stream settles it.
+    /// `declared` is the error the operation answers if no candidate opens.
     pub async fn open_chat(
         &self,
         origin: Origin<'_>,
         plan: &Plan<'_>,
         request: &ConverseRequest,
         max_tokens: u32,
+        declared: Declared,
     ) -> Result<(Opened, Admitted), BedrockError> {
         let admitted = self
             .admission
@@ -107,7 +109,7 @@ impl Dispatcher {
             }
             Err(failure) => {
                 admitted.release().await;
-                Err(failure.into_error(Shape::Stream))
+                Err(failure.into_error(declared))
             }
         }
     }
@@ -130,7 +132,7 @@ impl Dispatcher {
             }
             Err(failure) => {
                 admitted.release().await;
-                Err(failure.into_error(Shape::Unary))
+                Err(failure.into_error(Declared::ModelError))
             }
         }
     }

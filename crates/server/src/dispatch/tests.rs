@@ -14,7 +14,7 @@ use spillway_wire::converse::ConverseRequest;
 use spillway_wire::invoke::EmbedRequest;
 use spillway_wire::ErrorCode;
 
-use super::{Dispatcher, Origin, Progress};
+use super::{Declared, Dispatcher, Origin, Progress};
 
 const MODEL: &str = "anthropic.claude-3-haiku-20240307-v1:0";
 const ACCOUNT: &str = "123456789012";
@@ -229,7 +229,8 @@ async fn a_stream_fails_over_until_it_commits_and_not_after() {
     {
         let f = fixture();
         let plan = f.plan(&format!("{profile}.{MODEL}"), source);
-        let (opened, admitted) = f.dispatcher.open_chat(origin(source), &plan, &hello(), 50).await.unwrap();
+        let (opened, admitted) =
+            f.dispatcher.open_chat(origin(source), &plan, &hello(), 50, Declared::ModelStreamError).await.unwrap();
         assert_eq!(opened.region, "healthy", "{profile}");
         assert!(opened.head.iter().any(spillway_wire::stream::ModelEvent::is_content));
         admitted.release().await;
@@ -238,7 +239,8 @@ async fn a_stream_fails_over_until_it_commits_and_not_after() {
     // from the stream, on the region that started it.
     let f = fixture();
     let plan = f.plan(&format!("midstream.{MODEL}"), "mid-stream");
-    let (opened, admitted) = f.dispatcher.open_chat(origin("mid-stream"), &plan, &hello(), 50).await.unwrap();
+    let (opened, admitted) =
+        f.dispatcher.open_chat(origin("mid-stream"), &plan, &hello(), 50, Declared::ModelStreamError).await.unwrap();
     assert_eq!(opened.region, "mid-stream");
     let rest: Vec<_> = opened.rest.collect().await;
     assert!(matches!(rest.last(), Some(Err(BackendError::Stream(_)))), "{rest:?}");
@@ -249,10 +251,16 @@ async fn a_stream_fails_over_until_it_commits_and_not_after() {
 async fn a_stream_that_cannot_open_uses_the_stream_error_shape_and_releases_the_quota() {
     let f = fixture();
     let plan = f.plan(MODEL, "empty-stream");
-    let Err(e) = f.dispatcher.open_chat(origin("empty-stream"), &plan, &hello(), 50).await else {
-        panic!("an empty stream opened");
-    };
-    assert_eq!(e.code, ErrorCode::ModelStreamError);
+    // InvokeModelWithResponseStream declares ModelStreamErrorException; ConverseStream
+    // declares only ModelErrorException.
+    for (declared, code) in
+        [(Declared::ModelStreamError, ErrorCode::ModelStreamError), (Declared::ModelError, ErrorCode::ModelError)]
+    {
+        let Err(e) = f.dispatcher.open_chat(origin("empty-stream"), &plan, &hello(), 50, declared).await else {
+            panic!("an empty stream opened");
+        };
+        assert_eq!(e.code, code);
+    }
     assert_eq!(f.used("empty-stream", MODEL), (0.0, 0.0));
 }
 

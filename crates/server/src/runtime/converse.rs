@@ -13,7 +13,7 @@ use super::stream::{self, ConverseFrames};
 use super::{ensure_streaming, ensure_text_model, json_response, max_tokens, Answer, Call, ModelId, Ran};
 use crate::app::AppState;
 use crate::context::Caller;
-use crate::dispatch::Progress;
+use crate::dispatch::{Declared, Progress};
 use crate::error::ApiError;
 use crate::stream_body;
 
@@ -80,7 +80,8 @@ async fn run_stream(call: &Call<'_>, progress: &Progress) -> Result<Answer, ApiE
     ensure_text_model(plan.model)?;
     ensure_streaming(plan.model)?;
     let max_tokens = max_tokens(plan.model, &request)?;
-    let (opened, admitted) = state.dispatcher.open_chat(caller.origin(), &plan, &request, max_tokens).await?;
+    let (opened, admitted) =
+        state.dispatcher.open_chat(caller.origin(), &plan, &request, max_tokens, Declared::ModelError).await?;
     let region = opened.region.clone();
     let owned = call.owned(progress);
     let frames = stream::drive(opened, admitted, owned, ConverseFrames::new(state.logs.enabled(caller)));

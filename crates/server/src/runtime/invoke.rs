@@ -17,7 +17,7 @@ use super::stream::{self, FrameEncoder};
 use super::{ensure_streaming, ensure_text_model, json_response, max_tokens, Answer, Call, ModelId, Ran};
 use crate::app::AppState;
 use crate::context::Caller;
-use crate::dispatch::Progress;
+use crate::dispatch::{Declared, Progress};
 use crate::error::ApiError;
 use crate::stream_body;
 
@@ -114,7 +114,8 @@ async fn run_stream(call: &Call<'_>, headers: &HeaderMap, progress: &Progress) -
     };
     validate::converse(&request)?;
     let max_tokens = max_tokens(model, &request)?;
-    let (opened, admitted) = state.dispatcher.open_chat(caller.origin(), &plan, &request, max_tokens).await?;
+    let (opened, admitted) =
+        state.dispatcher.open_chat(caller.origin(), &plan, &request, max_tokens, Declared::ModelStreamError).await?;
     let region = opened.region.clone();
     let encoder = NativeFrames {
         native: NativeStream::new(dialect, &model.id),
