@@ -14,6 +14,7 @@ mod logging;
 mod provisioned;
 mod report;
 mod runtime;
+pub mod serve;
 mod stream_body;
 mod telemetry;
 mod usage;

@@ -24,14 +24,16 @@ use time::OffsetDateTime;
 
 use super::{served, Active};
 use crate::engine::Engine;
+use crate::serve::Lifecycle;
 
 /// Charges are written at most this often per provisioned model (and on demand, see
 /// [`bill_all`]).
 const BILL_EVERY: time::Duration = time::Duration::seconds(1);
 
 /// Runs a first pass (so a restarted instance holds its reservations before it serves)
-/// and starts the driver; it stops when the engine or the store is dropped.
-pub async fn start(catalog: Arc<Catalog>, store: &Arc<Store>, engine: &Arc<Engine>) {
+/// and starts the driver; it stops at shutdown (after the pass in progress, so each
+/// compare-and-set completes) or when the engine or the store is dropped.
+pub async fn start(catalog: Arc<Catalog>, store: &Arc<Store>, engine: &Arc<Engine>, lifecycle: &Lifecycle) {
     let mut warned = HashSet::new();
     if let Err(e) = step(&catalog, store, engine, &mut warned).await {
         tracing::warn!(error = %e, "provisioned throughput driver: store failed");
@@ -40,9 +42,9 @@ pub async fn start(catalog: Arc<Catalog>, store: &Arc<Store>, engine: &Arc<Engin
     let delay = Duration::from_millis(catalog.provisioning.delay_ms);
     // Ticks often enough that a status changes within about half the delay.
     let tick = (delay / 2).clamp(Duration::from_millis(50), Duration::from_secs(1));
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(tick).await;
+    let ticks = lifecycle.clone();
+    lifecycle.spawn(async move {
+        while ticks.tick(tick).await {
             let (Some(store), Some(engine)) = (store.upgrade(), engine.upgrade()) else { break };
             if let Err(e) = step(&catalog, &store, &engine, &mut warned).await {
                 tracing::warn!(error = %e, "provisioned throughput driver: store failed");

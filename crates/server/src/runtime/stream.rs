@@ -59,7 +59,25 @@ pub fn drive<E: FrameEncoder>(
         let mut usage = UsageTracker::default();
         let mut frames = Vec::with_capacity(4);
         let mut rest = stream_body::chain(opened.head, opened.rest);
-        while let Some(item) = rest.next().await {
+        // Shutdown past its deadline ends the stream with an exception (crate::serve).
+        let ended = call.state.lifecycle.streams_ended();
+        tokio::pin!(ended);
+        loop {
+            let item = tokio::select! {
+                biased;
+                () = &mut ended => Err(crate::serve::shutting_down_error()),
+                item = rest.next() => Ok(item),
+            };
+            let item = match item {
+                Ok(Some(item)) => item,
+                Ok(None) => break,
+                Err(error) => {
+                    yield stream_body::error_frame(&error);
+                    admitted.settle(usage.current()).await;
+                    call.finish(&opened.region, usage.current(), Some(&error), None);
+                    return;
+                }
+            };
             match item {
                 Ok(event) => {
                     usage.see(&event);
