@@ -38,8 +38,9 @@ def half_head(server):
 
 def closed_by_server(sock, within):
     """True once the server closed `sock` (EOF or reset) within `within` seconds."""
-    ready, _, _ = select.select([sock], [], [], within)
-    if not ready:
+    poller = select.poll()  # not select(): descriptors above 1024 are expected here
+    poller.register(sock, select.POLLIN)
+    if not poller.poll(within * 1000):
         return False
     try:
         return sock.recv(1024) == b""
@@ -71,11 +72,16 @@ def stderr_has(server, text, within=HUNG):
 
 
 def test_half_a_request_head_does_not_keep_the_process_alive(start_server):
-    server = start_server("--backend", "sim", "--shutdown-timeout", "5s")
+    # A deadline far beyond HUNG: only a connection closed at once lets the test pass.
+    server = start_server("--backend", "sim", "--shutdown-timeout", "1h", "--header-timeout", "1h")
     held = half_head(server)
+    idle = socket.create_connection(address(server))
+    idle.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert idle.recv(4096).startswith(b"HTTP/1.1 200 ")
     server.proc.send_signal(signal.SIGTERM)
     assert server.proc.wait(timeout=HUNG) == 0
-    assert closed_by_server(held, within=1)
+    for s in (held, idle):
+        s.close()
 
 
 def test_stream_past_the_deadline_ends_with_an_exception_and_nothing_is_lost(start_server, monkeypatch):
@@ -135,13 +141,16 @@ def test_slow_clients_are_closed_while_a_real_client_is_served(start_server):
     try:
         answer = server.client().converse(modelId=HAIKU, messages=user("Hi"), inferenceConfig={"maxTokens": 5})
         assert answer["output"]["message"]["content"][0]["text"]
-        open_ = list(slow)
+        open_ = {s.fileno(): s for s in slow}
+        poller = select.poll()
+        for fd in open_:
+            poller.register(fd, select.POLLIN)
         deadline = time.time() + HUNG
         while open_ and time.time() < deadline:
-            ready, _, _ = select.select(open_, [], [], 1)
-            for s in ready:
-                if closed_by_server(s, within=0):
-                    open_.remove(s)
+            for fd, _ in poller.poll(1000):
+                if closed_by_server(open_[fd], within=0):
+                    poller.unregister(fd)
+                    del open_[fd]
         assert not open_, f"{len(open_)} of {count} slow connections still open"
         # The server is still there for everyone else.
         assert server.raw("GET", "/health")[0] == 200

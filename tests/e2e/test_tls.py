@@ -23,9 +23,10 @@ KEY_OF_ACCOUNT_ONE = "key-of-account-one"  # tests/e2e/configs/accounts.toml
 
 
 def api_key_client(server, monkeypatch, key, verify=None):
-    """boto3 as a user with a Bedrock API key runs it: the key in the environment."""
+    """boto3 as a user with a Bedrock API key runs it: the key in the environment (read
+    by a session of its own, so each client gets the key set for it)."""
     monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", key)
-    return boto3.client(
+    return boto3.session.Session().client(
         "bedrock-runtime",
         region_name="us-east-1",
         endpoint_url=server.url,

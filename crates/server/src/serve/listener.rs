@@ -177,6 +177,11 @@ impl Server {
                     }
                 }
                 () = self.connections.drain.cancelled(), if !draining => {
+                    // hyper counts a new connection busy until its first request ends,
+                    // so one that sent half a head would wait for the header timeout.
+                    if !seen.load(Ordering::Relaxed) {
+                        return;
+                    }
                     draining = true;
                     conn.as_mut().graceful_shutdown();
                 }

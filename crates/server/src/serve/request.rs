@@ -2,6 +2,7 @@
 //! (hyper bounds only the head), and once the shutdown deadline has passed a call still
 //! running is answered 503 instead of being cut off without a word.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
