@@ -141,8 +141,12 @@ impl AppState {
         ));
         importer.start().await;
         let apps = Arc::new(AppProfiles::default());
-        let shutdown =
-            Shutdown { logs: shutdown, usage: Arc::clone(&usage), store: Arc::clone(&store), lifecycle: lifecycle.clone() };
+        let shutdown = Shutdown {
+            logs: shutdown,
+            usage: Arc::clone(&usage),
+            store: Arc::clone(&store),
+            lifecycle: lifecycle.clone(),
+        };
         let keyring = (!catalog.accounts.is_empty()).then(|| Arc::new(Keyring::new(&catalog.accounts)));
         Ok((Self { catalog, engine, logs, store, apps, usage, keyring, importer, lifecycle }, shutdown))
     }

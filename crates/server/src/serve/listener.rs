@@ -109,7 +109,7 @@ impl Server {
 
     fn refuse(&self, tcp: TcpStream) {
         let n = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
-        if n == 1 || n % 1000 == 0 {
+        if n == 1 || n.is_multiple_of(1000) {
             tracing::warn!(
                 max_connections = self.max_connections,
                 refused_so_far = n,

@@ -58,10 +58,8 @@ impl Requests {
     /// standard retry mode treats as transient. The handler's own answer (a body it could
     /// not read) is replaced; its request ID is kept.
     fn body_too_slow(&self, inner: &Response) -> Response {
-        let message = format!(
-            "The request body did not arrive within {:?} (the server's body timeout).",
-            self.body_timeout
-        );
+        let message =
+            format!("The request body did not arrive within {:?} (the server's body timeout).", self.body_timeout);
         tracing::info!(timeout = ?self.body_timeout, "request body too slow; connection closed");
         let mut response =
             (StatusCode::REQUEST_TIMEOUT, serde_json::json!({ "message": message }).to_string()).into_response();

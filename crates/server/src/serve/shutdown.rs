@@ -115,8 +115,8 @@ mod tests {
     async fn calls_that_finish_before_the_deadline_are_waited_for() {
         let (connections, lifecycle) = (Connections::default(), Lifecycle::default());
         // An idle connection closes when told to drain.
-        let drain = connections.drain.clone();
-        connections.tasks.spawn(async move { drain.cancelled().await });
+        let told = connections.drain.clone();
+        connections.tasks.spawn(async move { told.cancelled().await });
         // A call that finishes on its own.
         connections.tasks.spawn(tokio::time::sleep(SHORT));
         assert_eq!(drain(&connections, &lifecycle, LONG, LONG).await, Drained::InTime);
