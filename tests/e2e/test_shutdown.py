@@ -10,10 +10,13 @@ import resource
 import select
 import signal
 import socket
+import threading
 import time
 
+import boto3
 import pytest
-from botocore.exceptions import EventStreamError
+from botocore.config import Config
+from botocore.exceptions import ClientError, EventStreamError
 
 from conftest import CONFIGS, user
 
@@ -115,6 +118,41 @@ def test_stream_past_the_deadline_ends_with_an_exception_and_nothing_is_lost(sta
     row = usage_rows(again)[HAIKU]
     assert row["invocations"] == 2
     assert row["outputTokens"] >= done["usage"]["outputTokens"] + 1
+
+
+def backend_in_flight(server):
+    for line in server.raw("GET", "/metrics")[2].decode().splitlines():
+        if line.startswith("spillway_backend_in_flight{"):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_call_still_running_at_the_deadline_is_answered_503(start_server):
+    server = start_server("--config", SLOW, "--shutdown-timeout", "1s")
+    # One attempt: the SDK would retry a 503, and the listener is closed by then.
+    config = Config(retries={"total_max_attempts": 1, "mode": "standard"})
+    runtime = boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url=server.url, config=config)
+    outcome = {}
+
+    def call():  # 500 tokens at 5 a second: far past the deadline
+        try:
+            outcome["answer"] = runtime.converse(modelId=HAIKU, messages=user("Tell me a long story"))
+        except ClientError as e:
+            outcome["error"] = e.response
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    deadline = time.time() + HUNG
+    while backend_in_flight(server) < 1:
+        assert time.time() < deadline, "the call never started"
+        time.sleep(0.05)
+    server.proc.send_signal(signal.SIGTERM)
+    thread.join(timeout=HUNG)
+    assert "answer" not in outcome
+    assert outcome["error"]["Error"]["Code"] == "ServiceUnavailableException"
+    assert outcome["error"]["ResponseMetadata"]["HTTPStatusCode"] == 503
+    assert "shutting down" in outcome["error"]["Error"]["Message"]
+    assert server.proc.wait(timeout=HUNG) == 0
 
 
 def test_second_sigterm_exits_at_once(start_server, monkeypatch):
