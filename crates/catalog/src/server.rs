@@ -127,6 +127,25 @@ mod tests {
         assert!(parse_duration("1.2.3s").is_err());
     }
 
+    fn load(server: &str) -> Result<ServerSettings, String> {
+        let text = format!(
+            "default_region = \"r\"\ndefault_backend = \"s\"\n[backends.s]\nkind = \"sim\"\n[regions.r]\n{server}"
+        );
+        crate::from_toml(&text).map(|c| c.server).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_section_is_optional_and_errors_name_the_key() {
+        assert_eq!(load(""), Ok(ServerSettings::default()));
+        let s = load("[server]\nshutdown_timeout = \"2s\"\nmax_connections = 10").unwrap();
+        assert_eq!((s.shutdown_timeout, s.max_connections), (Duration::from_secs(2), 10));
+        assert_eq!(s.flush_interval, ServerSettings::default().flush_interval);
+        let err = load("[server]\nflush_interval = \"5\"").unwrap_err();
+        assert!(err.starts_with("server.flush_interval: ") && err.contains("no unit"), "{err}");
+        assert_eq!(load("[server]\nbody_timeout = \"0ms\"").unwrap_err(), "server.body_timeout: must be above 0");
+        assert!(load("[server]\nidle_timeout = \"5s\"").unwrap_err().contains("idle_timeout"));
+    }
+
     #[test]
     fn zero_values_are_refused_by_key() {
         assert_eq!(ServerSettings::default().check(), Ok(()));
