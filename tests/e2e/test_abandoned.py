@@ -39,7 +39,7 @@ def metric(server, name, label_value):
 
 @pytest.fixture
 def slow(start_server):
-    server = start_server("--config", str(CONFIGS / "slow.toml"))
+    server = start_server("--config", str(CONFIGS / "abandon.toml"))
     server.client("bedrock").put_model_invocation_logging_configuration(loggingConfig=CONFIG)
     return server
 

@@ -13,8 +13,10 @@ mod local;
 mod model;
 pub mod provisioned;
 pub mod raw;
+pub mod server;
 
 pub use builtin::{builtin, BUILTIN_TOML};
 pub use load::{from_toml, ConfigError};
 pub use local::{default_model_path, model_dir, DEFAULT_MODEL_FILE, DEFAULT_SLOTS, MAX_DEFAULT_THREADS};
 pub use model::*;
+pub use server::{parse_duration, ServerSettings};

@@ -36,6 +36,9 @@ fn build(raw: raw::Config) -> Result<Catalog, ConfigError> {
     if raw.regions.is_empty() {
         return Err(invalid("regions", "at least one region is required"));
     }
+    if let Err((key, message)) = raw.server.check() {
+        return Err(invalid(key, message));
+    }
     if raw.quotas.output_burndown < 1.0 || raw.quotas.cross_region_multiplier <= 0.0 {
         return Err(invalid("quotas", "output_burndown must be at least 1 and cross_region_multiplier above 0"));
     }
@@ -274,6 +277,7 @@ fn build(raw: raw::Config) -> Result<Catalog, ConfigError> {
         custom_models,
         provisioning: raw.provisioning,
         imported_models: raw.imported_models,
+        server: raw.server,
         prices,
         model_index,
         profile_index,

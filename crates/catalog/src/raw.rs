@@ -43,6 +43,9 @@ pub struct Config {
     pub imported_models: crate::imported::ImportedModels,
     /// Control-plane store URL (`postgres://…`); a SQLite file in the data dir when absent.
     pub store: Option<String>,
+    /// Listener limits, shutdown deadline and flush interval (crate::server).
+    #[serde(default)]
+    pub server: crate::server::ServerSettings,
 }
 
 /// Where invocation-log buckets live: directories under the data dir by default, or a

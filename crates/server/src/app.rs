@@ -27,6 +27,7 @@ use crate::error::ApiError;
 use crate::imported::job::Importer;
 use crate::imported::source::Objects;
 use crate::logging::InvocationLogs;
+use crate::serve::Lifecycle;
 use crate::usage::UsageLedger;
 use crate::{context, control, invoke_headers, runtime};
 use axum::middleware::from_fn;
@@ -50,18 +51,27 @@ pub struct AppState {
     /// Runs model import jobs. Behind an `Arc` like the rest: the state is cloned a few
     /// times per request, and the importer's paths would be copied each time.
     pub importer: Arc<Importer>,
+    /// Background tasks and the shutdown signals stream bodies listen to.
+    pub lifecycle: Lifecycle,
 }
 
-/// What must run when the server stops: the invocation logs and the usage ledger are
-/// flushed, so nothing accepted is lost.
+/// What must run when the server stops: the background tasks end, then the invocation
+/// logs and the usage ledger are flushed, so nothing accepted is lost.
 pub struct Shutdown {
     logs: ShutdownHandle,
     usage: Arc<UsageLedger>,
     store: Arc<Store>,
+    lifecycle: Lifecycle,
 }
+
+/// How long the background tasks get to notice shutdown: a store write in flight.
+const BACKGROUND_STOP: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Shutdown {
     pub async fn run(self) {
+        if !self.lifecycle.stop_background(BACKGROUND_STOP).await {
+            tracing::warn!(running = self.lifecycle.running(), "background tasks still running at shutdown");
+        }
         self.usage.flush(&self.store).await;
         let stats = self.logs.shutdown().await;
         tracing::info!(?stats, "invocation logs flushed");
@@ -80,7 +90,11 @@ impl AppState {
         let backends = Backends::build(&catalog)?;
         let quotas = Arc::new(Quotas::InProcess(InProcessQuotas::new()));
         let dispatcher = Arc::new(Dispatcher::new(Arc::clone(&catalog), backends, quotas));
+        let lifecycle = Lifecycle::default();
+        // One interval bounds what `kill -9` can lose: usage rows and log batches alike.
+        let flush_interval = catalog.server.flush_interval;
         let mut settings = LogSettings::new(data_dir);
+        settings.batch_max_wait = flush_interval;
         if let Some(s3) = &catalog.invocation_logs.s3 {
             let env = |name: &str| {
                 std::env::var(name).with_context(|| format!("{name} (S3 credentials for invocation logs) is not set"))
@@ -99,13 +113,13 @@ impl AppState {
         let store = Arc::new(Store::open(store_url, data_dir).await.context("opening the control-plane store")?);
         let logs = Arc::new(InvocationLogs::load(&store, logger).await.context("loading logging configurations")?);
         let usage = Arc::new(UsageLedger::default());
-        // Usage sums reach the store every few seconds, off the request path; logging
+        // Usage sums reach the store every flush interval, off the request path; logging
         // configurations set through other instances sharing the store are picked up;
         // histogram samples are folded into their buckets.
         let (ledger, db, configs) = (Arc::downgrade(&usage), Arc::downgrade(&store), Arc::downgrade(&logs));
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let ticks = lifecycle.clone();
+        lifecycle.spawn(async move {
+            while ticks.tick(flush_interval).await {
                 let (Some(ledger), Some(db), Some(configs)) = (ledger.upgrade(), db.upgrade(), configs.upgrade())
                 else {
                     break;
@@ -123,6 +137,7 @@ impl AppState {
             &store,
             dispatcher.backends().clone(),
             Arc::clone(dispatcher.provisioned()),
+            &lifecycle,
         )
         .await;
         // Custom Model Import: unfinished jobs run again; deleted models lose their engine.
@@ -132,6 +147,7 @@ impl AppState {
             Arc::clone(dispatcher.imported()),
             objects,
             data_dir.to_path_buf(),
+            lifecycle.clone(),
         ));
         importer.start().await;
         let resolver = Arc::new(crate::resolve::Resolver::new(
@@ -141,9 +157,14 @@ impl AppState {
             Arc::clone(dispatcher.imported()),
             data_dir.to_path_buf(),
         ));
-        let shutdown = Shutdown { logs: shutdown, usage: Arc::clone(&usage), store: Arc::clone(&store) };
+        let shutdown = Shutdown {
+            logs: shutdown,
+            usage: Arc::clone(&usage),
+            store: Arc::clone(&store),
+            lifecycle: lifecycle.clone(),
+        };
         let keyring = (!catalog.accounts.is_empty()).then(|| Arc::new(Keyring::new(&catalog.accounts)));
-        Ok((Self { catalog, dispatcher, resolver, logs, store, usage, keyring, importer }, shutdown))
+        Ok((Self { catalog, dispatcher, resolver, logs, store, usage, keyring, importer, lifecycle }, shutdown))
     }
 }
 

@@ -5,11 +5,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use axum::serve::ListenerExt;
 use clap::{Parser, Subcommand, ValueEnum};
 use spillway_catalog::Catalog;
 
-use crate::app::{build_router, AppState};
+use crate::app::AppState;
 
 #[derive(Debug, Parser)]
 #[command(name = "spillway", version, about = "A self-hosted, Amazon Bedrock-compatible inference service")]
@@ -77,6 +76,10 @@ pub struct ServeArgs {
     /// in the data directory when absent (or the config's `store`).
     #[arg(long, env = "SPILLWAY_STORE")]
     pub store: Option<String>,
+    #[command(flatten)]
+    pub limits: crate::serve::args::ListenerArgs,
+    #[command(flatten)]
+    pub tls: crate::serve::args::TlsArgs,
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -116,6 +119,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.backend == Some(BackendOverride::Sim) {
         catalog = catalog.with_sim_backends();
     }
+    args.limits.apply(&mut catalog.server)?;
     // Without accounts every credential is accepted, so only this machine may connect.
     if !args.listen.ip().is_loopback() && catalog.accounts.is_empty() {
         bail!(
@@ -125,6 +129,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating the data directory {}", args.data_dir.display()))?;
+    let tls = crate::serve::tls::setup(&args.tls, &args.data_dir)?;
+    // Listening from here on: a signal sent while the state loads is handled, not fatal.
+    let signals = crate::serve::Signals::listen().context("listening for SIGTERM and SIGINT")?;
     let catalog = Arc::new(catalog);
     let store_url = args.store.clone().or_else(|| catalog.store.clone());
     let (state, shutdown) = AppState::new(Arc::clone(&catalog), &args.data_dir, store_url.as_deref()).await?;
@@ -145,17 +152,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     // Tests and scripts read the address from this line (port 0 picks a free one).
-    println!("spillway listening on http://{addr}");
-    // TCP_NODELAY: an event stream is many small writes, and with Nagle each one after the
-    // first waits for the client's delayed ACK (40 ms a frame on Linux).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY not set");
-        }
-    });
-    axum::serve(listener, build_router(state)).with_graceful_shutdown(shutdown_signal()).await?;
-    // Every accepted invocation-log record and usage row is written before the process exits.
-    shutdown.run().await;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("spillway listening on {scheme}://{addr}");
+    if let Some(ca) = tls.as_ref().and_then(|t| t.ca_bundle.as_ref()) {
+        println!("export AWS_CA_BUNDLE={}", std::path::absolute(ca).unwrap_or_else(|_| ca.clone()).display());
+    }
+    let settings = catalog.server.clone();
+    // Every accepted invocation-log record and usage row is written before this returns.
+    crate::serve::run(listener, tls.map(|t| t.acceptor), &settings, signals, state, shutdown).await;
     tracing::info!("shut down");
     Ok(())
 }
@@ -165,25 +169,4 @@ fn init_tracing() {
         // llama.cpp's own chatter (model metadata at load) only when asked for.
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,llama-cpp-2=error"));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
 }

@@ -17,6 +17,7 @@ mod report;
 mod request_span;
 mod resolve;
 mod runtime;
+pub mod serve;
 mod stream_body;
 mod telemetry;
 mod usage;

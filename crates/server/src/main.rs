@@ -2,10 +2,20 @@
 
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let cli = spillway_server::cli::Cli::parse();
-    match spillway_server::cli::run(cli).await {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("spillway: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(spillway_server::cli::run(cli));
+    // Blocking work that shutdown cut off (a model decode whose stream ended) must not
+    // keep the process alive: usage and logs are already flushed at this point.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("spillway: {e:#}");

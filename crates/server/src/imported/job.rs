@@ -25,6 +25,7 @@ use time::OffsetDateTime;
 
 use super::source::{Objects, S3Uri};
 use super::weights_file;
+use crate::serve::Lifecycle;
 
 /// What a job needs; cheap to clone into its task.
 #[derive(Debug, Clone)]
@@ -35,6 +36,7 @@ pub struct Importer {
     registry: Arc<super::Registry>,
     objects: Objects,
     data_dir: PathBuf,
+    lifecycle: Lifecycle,
 }
 
 /// How often the driver looks for models deleted elsewhere.
@@ -47,8 +49,9 @@ impl Importer {
         registry: Arc<super::Registry>,
         objects: Objects,
         data_dir: PathBuf,
+        lifecycle: Lifecycle,
     ) -> Self {
-        Self { catalog, store, registry, objects, data_dir }
+        Self { catalog, store, registry, objects, data_dir, lifecycle }
     }
 
     /// The weights of an imported model on this instance.
@@ -56,10 +59,11 @@ impl Importer {
         self.data_dir.join(&model.file)
     }
 
-    /// Runs `job` in the background.
+    /// Runs `job` in the background. Shutdown drops it wherever it is: the job stays
+    /// InProgress in the store and runs again from the start at the next start.
     pub fn spawn(&self, job: ImportJob) {
         let importer = self.clone();
-        tokio::spawn(async move { importer.run(job).await });
+        self.lifecycle.spawn_cancellable(async move { importer.run(job).await });
     }
 
     /// Resumes the unfinished jobs of the store and starts the driver; it stops when the
@@ -71,9 +75,9 @@ impl Importer {
         }
         let (store, registry): (Weak<Store>, Weak<super::Registry>) =
             (Arc::downgrade(&self.store), Arc::downgrade(&self.registry));
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(RECONCILE_EVERY).await;
+        let ticks = self.lifecycle.clone();
+        self.lifecycle.spawn(async move {
+            while ticks.tick(RECONCILE_EVERY).await {
                 let (Some(store), Some(registry)) = (store.upgrade(), registry.upgrade()) else { break };
                 match store.imported_model_arns().await {
                     Ok(arns) => {

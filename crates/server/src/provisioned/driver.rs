@@ -24,6 +24,7 @@ use spillway_store::{ProvisionedModel, ProvisionedStatus, Store, StoreError, Usa
 use time::OffsetDateTime;
 
 use super::{served, Active, Registry};
+use crate::serve::Lifecycle;
 
 /// Charges are written at most this often per provisioned model (and on demand, see
 /// [`bill_all`]).
@@ -37,8 +38,15 @@ struct Held {
 }
 
 /// Runs a first pass (so a restarted instance holds its reservations before it serves)
-/// and starts the driver; it stops when the store is dropped.
-pub async fn start(catalog: Arc<Catalog>, store: &Arc<Store>, backends: Backends, registry: Arc<Registry>) {
+/// and starts the driver; it stops at shutdown (after the pass in progress, so each
+/// compare-and-set completes) or when the store is dropped.
+pub async fn start(
+    catalog: Arc<Catalog>,
+    store: &Arc<Store>,
+    backends: Backends,
+    registry: Arc<Registry>,
+    lifecycle: &Lifecycle,
+) {
     let mut warned = HashSet::new();
     let held = Held { backends, registry };
     if let Err(e) = step(&catalog, store, &held, &mut warned).await {
@@ -48,9 +56,9 @@ pub async fn start(catalog: Arc<Catalog>, store: &Arc<Store>, backends: Backends
     let delay = Duration::from_millis(catalog.provisioning.delay_ms);
     // Ticks often enough that a status changes within about half the delay.
     let tick = (delay / 2).clamp(Duration::from_millis(50), Duration::from_secs(1));
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(tick).await;
+    let ticks = lifecycle.clone();
+    lifecycle.spawn(async move {
+        while ticks.tick(tick).await {
             let Some(store) = store.upgrade() else { break };
             if let Err(e) = step(&catalog, &store, &held, &mut warned).await {
                 tracing::warn!(error = %e, "provisioned throughput driver: store failed");

@@ -215,6 +215,11 @@ impl OwnedCall {
         self.caller.elapsed_ms()
     }
 
+    /// The server's lifecycle: its shutdown deadline ends open streams.
+    pub fn lifecycle(&self) -> crate::serve::Lifecycle {
+        self.state.lifecycle.clone()
+    }
+
     pub fn finish(&self, region: &str, usage: TokenUsage, ending: Ending<'_>, output: Option<serde_json::Value>) {
         let attribution = self.attribution.as_ref();
         let ended = Ended { region: Some(region), usage, ending, output, embedding: false, attribution };

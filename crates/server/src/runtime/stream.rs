@@ -90,10 +90,29 @@ pub fn drive<E: FrameEncoder>(
         // Owned by the body: dropping it (client gone) settles the reservation to what
         // was observed, in the reservation's own Drop, and records the call in the record's.
         let mut admitted = admitted;
+        // Shutdown past its deadline ends the stream with an exception (crate::serve).
+        let lifecycle = call.lifecycle();
+        let ended = lifecycle.streams_ended();
         let mut record = StreamRecord { call, region: opened.region, usage: UsageTracker::default(), encoder, recorded: false };
         let mut frames = Vec::with_capacity(4);
         let mut rest = stream_body::chain(opened.head, opened.rest);
-        while let Some(item) = rest.next().await {
+        tokio::pin!(ended);
+        loop {
+            let item = tokio::select! {
+                biased;
+                () = &mut ended => Err(crate::serve::shutting_down_error()),
+                item = rest.next() => Ok(item),
+            };
+            let item = match item {
+                Ok(Some(item)) => item,
+                Ok(None) => break,
+                Err(error) => {
+                    yield stream_body::error_frame(&error);
+                    admitted.settle(record.usage.current()).await;
+                    record.end(Ending::Failed(&error));
+                    return;
+                }
+            };
             match item {
                 Ok(event) => {
                     record.usage.see(&event);
