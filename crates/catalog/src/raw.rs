@@ -43,6 +43,9 @@ pub struct Config {
     pub imported_models: crate::imported::ImportedModels,
     /// Control-plane store URL (`postgres://…`); a SQLite file in the data dir when absent.
     pub store: Option<String>,
+    /// Shared quotas and capacity through Redis (crate::cluster).
+    #[serde(default)]
+    pub cluster: crate::cluster::Cluster,
 }
 
 /// Where invocation-log buckets live: directories under the data dir by default, or a

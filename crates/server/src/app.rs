@@ -17,7 +17,6 @@ use axum::Router;
 use spillway_backends::Backends;
 use spillway_catalog::Catalog;
 use spillway_invocation_log::{InvocationLogger, LogSettings, S3Endpoint, ShutdownHandle};
-use spillway_quota::{InProcessQuotas, Quotas};
 use spillway_wire::{BedrockError, ErrorCode};
 
 use crate::apps::AppProfiles;
@@ -75,7 +74,7 @@ impl AppState {
     ) -> anyhow::Result<(Self, Shutdown)> {
         crate::telemetry::handle();
         let backends = Backends::build(&catalog)?;
-        let quotas = Arc::new(Quotas::InProcess(InProcessQuotas::new()));
+        let quotas = Arc::new(crate::cluster::quotas(&catalog.cluster).await?);
         let engine = Arc::new(Engine::new(Arc::clone(&catalog), backends, quotas));
         let mut settings = LogSettings::new(data_dir);
         if let Some(s3) = &catalog.invocation_logs.s3 {
@@ -126,6 +125,7 @@ impl AppState {
         ));
         importer.start().await;
         let apps = Arc::new(AppProfiles::default());
+        crate::control_events::start(&store, &apps, &logs).await.context("listening for control-plane changes")?;
         let shutdown = Shutdown { logs: shutdown, usage: Arc::clone(&usage), store: Arc::clone(&store) };
         let keyring = (!catalog.accounts.is_empty()).then(|| Arc::new(Keyring::new(&catalog.accounts)));
         Ok((Self { catalog, engine, logs, store, apps, usage, keyring, importer }, shutdown))

@@ -77,6 +77,10 @@ pub struct ServeArgs {
     /// in the data directory when absent (or the config's `store`).
     #[arg(long, env = "SPILLWAY_STORE")]
     pub store: Option<String>,
+    /// Share quotas with other instances through this Redis (`redis://host:port/db`);
+    /// overrides the config's `[cluster] redis`.
+    #[arg(long, env = "SPILLWAY_REDIS")]
+    pub redis: Option<String>,
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -115,6 +119,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut catalog = load_catalog(args.config.as_deref())?;
     if args.backend == Some(BackendOverride::Sim) {
         catalog = catalog.with_sim_backends();
+    }
+    if let Some(url) = &args.redis {
+        catalog.cluster.redis = Some(url.clone());
     }
     // Without accounts every credential is accepted, so only this machine may connect.
     if !args.listen.ip().is_loopback() && catalog.accounts.is_empty() {

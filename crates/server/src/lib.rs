@@ -4,8 +4,10 @@
 pub mod app;
 mod apps;
 pub mod cli;
+mod cluster;
 mod context;
 mod control;
+mod control_events;
 mod engine;
 mod error;
 pub mod fetch_model;

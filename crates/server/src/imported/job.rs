@@ -37,7 +37,7 @@ pub struct Importer {
     data_dir: PathBuf,
 }
 
-/// How often the driver looks for models deleted elsewhere.
+/// How often the driver looks for models deleted elsewhere (at once when notified).
 const RECONCILE_EVERY: Duration = Duration::from_secs(2);
 
 impl Importer {
@@ -72,7 +72,7 @@ impl Importer {
         let (store, engine): (Weak<Store>, Weak<Engine>) = (Arc::downgrade(&self.store), Arc::downgrade(&self.engine));
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(RECONCILE_EVERY).await;
+                crate::control_events::pause(RECONCILE_EVERY, &crate::control_events::IMPORTED).await;
                 let (Some(store), Some(engine)) = (store.upgrade(), engine.upgrade()) else { break };
                 match store.imported_model_arns().await {
                     Ok(arns) => {

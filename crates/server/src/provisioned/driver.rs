@@ -42,7 +42,8 @@ pub async fn start(catalog: Arc<Catalog>, store: &Arc<Store>, engine: &Arc<Engin
     let tick = (delay / 2).clamp(Duration::from_millis(50), Duration::from_secs(1));
     tokio::spawn(async move {
         loop {
-            tokio::time::sleep(tick).await;
+            // Or sooner, when another instance changed a provisioned model.
+            crate::control_events::pause(tick, &crate::control_events::PROVISIONED).await;
             let (Some(store), Some(engine)) = (store.upgrade(), engine.upgrade()) else { break };
             if let Err(e) = step(&catalog, &store, &engine, &mut warned).await {
                 tracing::warn!(error = %e, "provisioned throughput driver: store failed");
