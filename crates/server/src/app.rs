@@ -95,22 +95,18 @@ impl AppState {
         let store = Arc::new(Store::open(store_url, data_dir).await.context("opening the control-plane store")?);
         let logs = Arc::new(InvocationLogs::load(&store, logger).await.context("loading logging configurations")?);
         let usage = Arc::new(UsageLedger::default());
-        // Usage sums reach the store every few seconds, off the request path; logging
-        // configurations set through other instances sharing the store are picked up;
-        // histogram samples are folded into their buckets.
-        let (ledger, db, configs) = (Arc::downgrade(&usage), Arc::downgrade(&store), Arc::downgrade(&logs));
+        // Usage sums reach the store every few seconds, off the request path; histogram
+        // samples are folded into their buckets. (Logging configurations set through other
+        // instances sharing the store arrive by notification: crate::control_events.)
+        let (ledger, db) = (Arc::downgrade(&usage), Arc::downgrade(&store));
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-                let (Some(ledger), Some(db), Some(configs)) = (ledger.upgrade(), db.upgrade(), configs.upgrade())
-                else {
+                let (Some(ledger), Some(db)) = (ledger.upgrade(), db.upgrade()) else {
                     break;
                 };
                 ledger.flush(&db).await;
                 crate::telemetry::upkeep();
-                if let Err(e) = configs.reload(&db).await {
-                    tracing::warn!(error = %e, "reloading logging configurations failed");
-                }
             }
         });
         // Provisioned throughput: statuses, reserved capacity and hourly charges.
