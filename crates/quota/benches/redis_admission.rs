@@ -2,9 +2,12 @@
 //! `cargo bench -p spillway-quota --bench redis_admission` (Redis: `SPILLWAY_TEST_REDIS`,
 //! else 127.0.0.1:6379; every run works under a key prefix of its own).
 //!
+//! 0. Baseline: the same client calling a script that does nothing (`return 1`), 128
+//!    concurrent callers: what this machine's Redis and client can do at all right now.
 //! 1. Throughput: requests (one reserve + one settle: one round trip each) per second
 //!    from one store instance and from three (three connections, as three servers would
-//!    hold), 128 concurrent callers each.
+//!    hold), 128 concurrent callers in all; printed as scripts/s and as a share of the
+//!    baseline.
 //! 2. Added latency per request (reserve + settle) over the in-process store: one caller
 //!    at a time (one connection, nothing else in flight), and an open loop at 2,000
 //!    requests/s.
@@ -92,6 +95,34 @@ async fn throughput(stores: &[Arc<Quotas>]) -> (f64, u64) {
     (done as f64 / started.elapsed().as_secs_f64(), failed)
 }
 
+/// Trivial script calls per second through one connection manager, `CALLERS` at once.
+async fn baseline(url: &str) -> f64 {
+    let Ok(client) = redis::Client::open(url) else { return 0.0 };
+    let Ok(conn) = redis::aio::ConnectionManager::new(client).await else { return 0.0 };
+    let script = Arc::new(redis::Script::new("return 1"));
+    let deadline = Instant::now() + THROUGHPUT_FOR;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..CALLERS)
+        .map(|_| {
+            let (mut conn, script) = (conn.clone(), Arc::clone(&script));
+            tokio::spawn(async move {
+                let mut done = 0u64;
+                while Instant::now() < deadline {
+                    if script.prepare_invoke().invoke_async::<i64>(&mut conn).await.is_ok() {
+                        done += 1;
+                    }
+                }
+                done
+            })
+        })
+        .collect();
+    let mut done = 0;
+    for t in tasks {
+        done += t.await.unwrap_or(0);
+    }
+    done as f64 / started.elapsed().as_secs_f64()
+}
+
 /// Latencies (µs, sorted) of requests one at a time.
 async fn sequential(q: &Arc<Quotas>) -> Vec<f64> {
     let mut out = Vec::with_capacity(SEQUENTIAL);
@@ -160,13 +191,20 @@ fn main() {
             one_request(&three[i % 3], i % 16).await;
             one_request(&local, i % 16).await;
         }
+        let base = baseline(&url).await;
         let (ips, _) = throughput(std::slice::from_ref(&local)).await;
         let (ops1, f1) = throughput(&one).await;
         let (ops3, f3) = throughput(&three).await;
-        println!("requests/s, {CALLERS} callers (1 admission + 1 settlement each):");
-        println!("  in-process store               {ips:>10.0}");
-        println!("  redis, 1 instance              {ops1:>10.0}  failures {f1}");
-        println!("  redis, 3 instances             {ops3:>10.0}  failures {f3}");
+        println!("{CALLERS} callers; a request is 1 admission + 1 settlement (2 scripts):");
+        println!("  baseline: `return 1` scripts/s  {base:>10.0}");
+        println!("  in-process store, requests/s    {ips:>10.0}");
+        for (name, ops, failed) in [("redis, 1 instance", ops1, f1), ("redis, 3 instances", ops3, f3)] {
+            println!(
+                "  {name:<18} requests/s  {ops:>10.0}  scripts/s {:>8.0} ({:.0}% of baseline)  failures {failed}",
+                2.0 * ops,
+                200.0 * ops / base.max(1.0)
+            );
+        }
         report("one at a time", &sequential(&local).await, &sequential(&one[0]).await);
         report(&format!("open loop {RATE}/s"), &open_loop(&local).await, &open_loop(&one[0]).await);
     });

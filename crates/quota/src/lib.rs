@@ -19,7 +19,7 @@ use std::future::Future;
 
 pub use bucket::Bucket;
 pub use memory::InProcessQuotas;
-pub use redis::{FailMode, RedisQuotas, RedisSettings};
+pub use redis::{FailMode, PoolReport, PoolView, RedisQuotas, RedisSettings};
 pub use reservation::{reserve, Reservation};
 
 /// Which per-minute limit a bucket enforces.

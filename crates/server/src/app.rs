@@ -76,6 +76,7 @@ impl AppState {
         let backends = Backends::build(&catalog)?;
         let quotas = Arc::new(crate::cluster::quotas(&catalog.cluster).await?);
         let engine = Arc::new(Engine::new(Arc::clone(&catalog), backends, quotas));
+        crate::cluster::start_capacity_sync(&engine);
         let mut settings = LogSettings::new(data_dir);
         if let Some(s3) = &catalog.invocation_logs.s3 {
             let env = |name: &str| {

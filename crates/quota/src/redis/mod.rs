@@ -11,6 +11,7 @@
 //! requests follow the fail mode: `closed` refuses them (a throttle), `local` admits them
 //! against this instance's own buckets of quota ÷ instance count.
 
+mod capacity;
 mod keys;
 mod leases;
 mod link;
@@ -24,6 +25,7 @@ use std::time::{Duration, Instant};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Script, Value};
 
+pub use self::capacity::{PoolReport, PoolView};
 use self::keys::{field, same_tag, TagKeys};
 use self::leases::Leases;
 use self::link::Link;
@@ -81,6 +83,7 @@ pub(crate) struct Shared {
     reserve: Script,
     settle: Script,
     renew: Script,
+    capacity: Script,
 }
 
 const PRELUDE: &str = include_str!("prelude.lua");
@@ -108,6 +111,7 @@ impl RedisQuotas {
             reserve: script(include_str!("reserve.lua")),
             settle: script(include_str!("settle.lua")),
             renew: script(include_str!("renew.lua")),
+            capacity: capacity::script(),
             settings,
         });
         if !shared.ping().await {

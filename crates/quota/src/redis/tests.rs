@@ -185,3 +185,26 @@ async fn unreachable_redis_follows_the_fail_mode() {
     assert!(local.reserve(&request(100)).await.is_ok());
     assert!((local.headroom(&request(0)[1].key, 1_000) - 33.0 / 333.0).abs() < 0.01);
 }
+
+#[tokio::test]
+async fn instances_share_backend_load_and_cool_downs() {
+    let Some(url) = redis_url().await else { return };
+    let prefix = prefix();
+    let a = RedisQuotas::connect(settings(&url, &prefix)).await.unwrap();
+    let b = RedisQuotas::connect(settings(&url, &prefix)).await.unwrap();
+    let report =
+        |in_flight, cooling_ms| vec![PoolReport { pool: "us-east-1/sim".into(), in_flight, slots: 4, cooling_ms }];
+    let view = a.sync_capacity(&report(3, 0), 400).await.unwrap();
+    assert_eq!(view[0], PoolView { others_in_flight: 0, others_slots: 0, cooling_ms: 0 });
+    // b saw a fault: its cool-down is shared.
+    let view = b.sync_capacity(&report(1, 5_000), 400).await.unwrap();
+    assert_eq!((view[0].others_in_flight, view[0].others_slots), (3, 4));
+    let view = a.sync_capacity(&report(3, 0), 400).await.unwrap();
+    assert_eq!((view[0].others_in_flight, view[0].others_slots), (1, 4));
+    assert!((4_000..=5_000).contains(&view[0].cooling_ms), "{view:?}");
+    // a stops reporting (killed): after its lease, b no longer counts it.
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let view = b.sync_capacity(&report(1, 0), 400).await.unwrap();
+    assert_eq!((view[0].others_in_flight, view[0].others_slots), (0, 0));
+}
