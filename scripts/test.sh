@@ -78,6 +78,22 @@ if [ -z "${SPILLWAY_TEST_POSTGRES:-}" ]; then
   export SPILLWAY_TEST_POSTGRES=postgres://postgres:postgres@127.0.0.1:5432/postgres
 fi
 
+log "Redis for the cluster suite"
+# crates/quota's Redis store is tested against a real Redis (SPILLWAY_TEST_REDIS, each
+# test under a key prefix of its own); tests/e2e/test_cluster.py starts redis-server on
+# free ports itself (it stops and restarts it).
+if ! command -v redis-server >/dev/null; then
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi
+if [ -z "${SPILLWAY_TEST_REDIS:-}" ]; then
+  if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+    redis-server --port 6379 --bind 127.0.0.1 --save "" --appendonly no --daemonize yes >/dev/null
+    for _ in $(seq 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.2; done
+  fi
+  export SPILLWAY_TEST_REDIS=redis://127.0.0.1:6379
+fi
+
 log "unit and in-process tests"
 cargo build --workspace --bins --locked
 cargo nextest run --workspace --locked

@@ -17,12 +17,24 @@ pub struct Pool {
     cooling_until_ms: AtomicU64,
     /// On-demand vs provisioned capacity (crate::reserve).
     pub(crate) lanes: crate::reserve::Lanes,
+    /// The other instances' load on this backend (clustered only).
+    cluster: crate::cluster_load::ClusterLoad,
 }
 
 impl Pool {
     pub fn new(region: String, name: String, backend: Backend, cooldown: Duration) -> Self {
         let lanes = crate::reserve::Lanes::default();
-        Self { region, name, backend, cooldown, epoch: Instant::now(), cooling_until_ms: AtomicU64::new(0), lanes }
+        let cluster = crate::cluster_load::ClusterLoad::default();
+        Self {
+            region,
+            name,
+            backend,
+            cooldown,
+            epoch: Instant::now(),
+            cooling_until_ms: AtomicU64::new(0),
+            lanes,
+            cluster,
+        }
     }
 
     fn now_ms(&self) -> u64 {
@@ -40,7 +52,29 @@ impl Pool {
         if self.is_cooling_down() {
             return 0.0;
         }
-        self.lanes.on_demand_share(self.backend.load())
+        self.lanes.on_demand_share(self.cluster.with_others(self.backend.load()))
+    }
+
+    /// Milliseconds of cool-down left (0: healthy).
+    pub fn cooling_remaining_ms(&self) -> u64 {
+        self.cooling_until_ms.load(Ordering::Relaxed).saturating_sub(self.now_ms())
+    }
+
+    /// Faults this instance has seen so far (a counter: the cluster sync shares a
+    /// cool-down when it moved).
+    pub fn faults(&self) -> u64 {
+        self.cluster.faults.load(Ordering::Relaxed)
+    }
+
+    /// A cool-down another instance started: this one leaves the backend alone too.
+    pub fn cool_down_for(&self, ms: u64) {
+        self.cooling_until_ms.fetch_max(self.now_ms().saturating_add(ms), Ordering::Relaxed);
+    }
+
+    /// What the other instances of the cluster run on this backend, as of the last sync:
+    /// `available()` then compares the whole cluster's use with all its slots.
+    pub fn set_cluster_load(&self, others_in_flight: u32, others_slots: u32) {
+        self.cluster.set(others_in_flight, others_slots);
     }
 
     /// Record a failure; backend faults start (or extend) the cool-down. `Busy` (our own
@@ -49,6 +83,7 @@ impl Pool {
         if error.is_backend_fault() {
             let until = self.now_ms().saturating_add(u64::try_from(self.cooldown.as_millis()).unwrap_or(u64::MAX));
             self.cooling_until_ms.fetch_max(until, Ordering::Relaxed);
+            self.cluster.faults.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(region = %self.region, backend = %self.name, %error, cooldown_ms = self.cooldown.as_millis() as u64, "backend cooling down");
         }
     }
@@ -78,6 +113,23 @@ mod tests {
         assert_eq!(p.available(), 0.0);
         std::thread::sleep(Duration::from_millis(40));
         assert!(!p.is_cooling_down());
+    }
+
+    #[test]
+    fn the_clusters_load_and_cool_downs_count() {
+        let p = pool(10_000);
+        // Others run 12 of their 12 slots: the cluster uses 12 of 16.
+        p.set_cluster_load(12, 12);
+        assert_eq!(p.available(), 0.25);
+        p.set_cluster_load(0, 0);
+        assert_eq!(p.available(), 1.0);
+        assert_eq!(p.faults(), 0);
+        p.cool_down_for(5_000);
+        assert_eq!(p.available(), 0.0);
+        assert!((4_000..=5_000).contains(&p.cooling_remaining_ms()));
+        assert_eq!(p.faults(), 0, "a received cool-down is not a fault of this instance");
+        p.report(&BackendError::Throttled);
+        assert_eq!(p.faults(), 1);
     }
 
     #[test]

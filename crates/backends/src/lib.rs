@@ -5,6 +5,7 @@
 //! [`ModelEvent`] stream, so the server encodes Converse, ConverseStream and the native
 //! InvokeModel shapes the same way whatever runs the model.
 
+mod cluster_load;
 mod error;
 mod health;
 pub mod local;

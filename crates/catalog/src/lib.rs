@@ -6,6 +6,7 @@
 //! references between sections and builds the [`Catalog`] the rest of the service reads.
 
 mod builtin;
+pub mod cluster;
 pub mod imported;
 pub mod listing;
 mod load;

@@ -261,6 +261,7 @@ fn build(raw: raw::Config) -> Result<Catalog, ConfigError> {
         });
     }
 
+    raw.cluster.check()?;
     let regions = raw.regions.into_iter().map(|(name, r)| Region { name, description: r.description }).collect();
     Ok(Catalog {
         default_region: raw.default_region,
@@ -274,6 +275,7 @@ fn build(raw: raw::Config) -> Result<Catalog, ConfigError> {
         quotas: raw.quotas,
         invocation_logs: raw.invocation_logs,
         store: raw.store,
+        cluster: raw.cluster,
         custom_models,
         provisioning: raw.provisioning,
         imported_models: raw.imported_models,

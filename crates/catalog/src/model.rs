@@ -125,6 +125,7 @@ pub struct Catalog {
     pub quotas: QuotaSettings,
     pub invocation_logs: InvocationLogs,
     pub store: Option<String>,
+    pub cluster: crate::cluster::Cluster,
     pub custom_models: Vec<CustomModel>,
     pub provisioning: Provisioning,
     pub imported_models: ImportedModels,

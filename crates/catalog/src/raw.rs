@@ -46,6 +46,9 @@ pub struct Config {
     /// Listener limits, shutdown deadline and flush interval (crate::server).
     #[serde(default)]
     pub server: crate::server::ServerSettings,
+    /// Shared quotas and capacity through Redis (crate::cluster).
+    #[serde(default)]
+    pub cluster: crate::cluster::Cluster,
 }
 
 /// Where invocation-log buckets live: directories under the data dir by default, or a

@@ -43,14 +43,13 @@ fn guard_loop(q: &Arc<Quotas>, template: &[Debit], n: u64) -> u64 {
     failures
 }
 
-/// Store only: borrowed debits, no guard, no allocation of keys per request.
+/// Store only: borrowed debits at admission, no guard.
 fn store_loop(q: &Arc<Quotas>, template: &[Debit], n: u64) -> u64 {
-    let refund: Vec<_> = template.iter().map(|d| (d.key.clone(), d.per_minute, 600.0)).collect();
     let mut failures = 0;
     for _ in 0..n {
         match q.reserve(black_box(template)).now_or_never() {
-            Some(Ok(())) => {
-                if q.adjust(&refund[1..]).now_or_never().is_none() {
+            Some(Ok(lease)) => {
+                if q.settle(lease, template.to_vec(), vec![1, 400]).now_or_never().is_none() {
                     failures += 1;
                 }
             }
@@ -102,7 +101,7 @@ fn main() {
     measure("reserve+settle, 1 thread", guard_loop, &["m"]);
     measure("reserve+settle, 2 threads, same keys", guard_loop, &["m", "m"]);
     measure("reserve+settle, 2 threads, distinct keys", guard_loop, &["m", "n"]);
-    measure("store only reserve+adjust, 1 thread", store_loop, &["m"]);
-    measure("store only reserve+adjust, 2 threads, same", store_loop, &["m", "m"]);
-    measure("store only reserve+adjust, 2 threads, dist.", store_loop, &["m", "n"]);
+    measure("store only reserve+settle, 1 thread", store_loop, &["m"]);
+    measure("store only reserve+settle, 2 threads, same", store_loop, &["m", "m"]);
+    measure("store only reserve+settle, 2 threads, dist.", store_loop, &["m", "n"]);
 }

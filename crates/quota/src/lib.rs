@@ -9,16 +9,17 @@
 
 mod bucket;
 mod memory;
+mod redis;
 mod reservation;
 #[cfg(test)]
 mod testutil;
 
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
 
 pub use bucket::Bucket;
 pub use memory::InProcessQuotas;
+pub use redis::{FailMode, PoolReport, PoolView, RedisQuotas, RedisSettings};
 pub use reservation::{reserve, Reservation};
 
 /// Which per-minute limit a bucket enforces.
@@ -70,20 +71,50 @@ impl fmt::Display for Throttled {
 
 impl std::error::Error for Throttled {}
 
+/// What a store hands back for an admitted request and takes back at settlement. The
+/// in-process store needs nothing; the Redis store names the lease record whose TTL
+/// returns the reservation if this instance dies before settling.
+#[derive(Debug)]
+pub struct Lease(pub(crate) LeaseKind);
+
+#[derive(Debug)]
+pub(crate) enum LeaseKind {
+    /// Held in this process's own buckets (the in-process store, or the Redis store's
+    /// per-instance fallback while Redis is unreachable).
+    Local,
+    /// A lease record in Redis, renewed while the call runs.
+    Redis { id: String },
+}
+
 /// A quota store. Each operation is atomic over all the buckets it names.
 pub trait QuotaStore: Send + Sync {
     /// Debits every bucket, or none and returns which limit refused. Two concurrent callers
     /// never both pass on the last token.
-    fn reserve(&self, debits: &[Debit]) -> impl Future<Output = Result<(), Throttled>> + Send;
+    fn reserve(&self, debits: &[Debit]) -> impl Future<Output = Result<Lease, Throttled>> + Send;
 
-    /// Applies settlements. Must be cancel-safe: once the future has been polled, the
-    /// adjustment happens even if it is then dropped (the in-process store finishes on the
-    /// first poll; a networked store must hand the call to a spawned task).
-    fn adjust(&self, adjustments: &[Adjustment]) -> impl Future<Output = ()> + Send;
+    /// Ends a lease: each debit is settled to `used[i]` (the reserved amount where `used`
+    /// is short). Must be cancel-safe: once the future has been polled, the settlement
+    /// happens even if it is then dropped (the in-process store finishes on the first
+    /// poll; the Redis store hands the call to a spawned task).
+    fn settle(&self, lease: Lease, debits: Vec<Debit>, used: Vec<u64>) -> impl Future<Output = ()> + Send;
 
     /// Remaining fraction of a bucket's minute, 0..=1 (an overdrawn bucket reads 0). A bucket
     /// never used reads 1. Cheap and synchronous: metrics and routing call it often.
     fn headroom(&self, key: &BucketKey, per_minute: u64) -> f64;
+}
+
+/// `(key, per_minute, reserved − used)` for every debit whose use differs from its
+/// reservation: what a settlement changes in a local bucket.
+pub(crate) fn adjustments(debits: &[Debit], used: &[u64]) -> Vec<Adjustment> {
+    let mut out = Vec::new();
+    for (i, d) in debits.iter().enumerate() {
+        let used = used.get(i).copied().unwrap_or(d.amount);
+        if used != d.amount {
+            // Positive = refund of the unused part, negative = the excess charged.
+            out.push((d.key.clone(), d.per_minute, d.amount as f64 - used as f64));
+        }
+    }
+    out
 }
 
 /// The closed set of store implementations. Callers use it only through [`QuotaStore`] and
@@ -91,6 +122,7 @@ pub trait QuotaStore: Send + Sync {
 #[derive(Debug)]
 pub enum Quotas {
     InProcess(InProcessQuotas),
+    Redis(RedisQuotas),
 }
 
 impl Quotas {
@@ -99,34 +131,44 @@ impl Quotas {
         Self::InProcess(InProcessQuotas::new())
     }
 
-    /// Settlement from a `Drop` (no `.await` possible there). The in-process store applies it
-    /// synchronously. A networked variant would do, instead:
-    /// `if let Ok(h) = tokio::runtime::Handle::try_current() { let q = Arc::clone(self);
-    /// h.spawn(async move { q.adjust(&adjustments).await }); }` and, with no runtime left
-    /// (shutdown), rely on the reservation record's TTL to return the tokens.
-    pub(crate) fn adjust_detached(self: &Arc<Self>, adjustments: Vec<Adjustment>) {
-        match &**self {
-            Quotas::InProcess(q) => q.adjust_now(&adjustments),
+    /// Settlement from a `Drop` (no `.await` possible there). The in-process store applies
+    /// it synchronously; the Redis store spawns it, and with no runtime left (shutdown)
+    /// relies on the lease's TTL to return the reservation.
+    pub(crate) fn settle_detached(&self, lease: Lease, debits: Vec<Debit>, used: Vec<u64>) {
+        match self {
+            Quotas::InProcess(q) => q.adjust_now(&adjustments(&debits, &used)),
+            Quotas::Redis(q) => q.settle_detached(lease, debits, used),
+        }
+    }
+
+    /// Whether the shared store answers (always true for the in-process one).
+    pub fn shared_store_up(&self) -> bool {
+        match self {
+            Quotas::InProcess(_) => true,
+            Quotas::Redis(q) => q.is_up(),
         }
     }
 }
 
 impl QuotaStore for Quotas {
-    async fn reserve(&self, debits: &[Debit]) -> Result<(), Throttled> {
+    async fn reserve(&self, debits: &[Debit]) -> Result<Lease, Throttled> {
         match self {
             Quotas::InProcess(q) => q.reserve(debits).await,
+            Quotas::Redis(q) => q.reserve(debits).await,
         }
     }
 
-    async fn adjust(&self, adjustments: &[Adjustment]) {
+    async fn settle(&self, lease: Lease, debits: Vec<Debit>, used: Vec<u64>) {
         match self {
-            Quotas::InProcess(q) => q.adjust(adjustments).await,
+            Quotas::InProcess(q) => q.settle(lease, debits, used).await,
+            Quotas::Redis(q) => q.settle(lease, debits, used).await,
         }
     }
 
     fn headroom(&self, key: &BucketKey, per_minute: u64) -> f64 {
         match self {
             Quotas::InProcess(q) => q.headroom(key, per_minute),
+            Quotas::Redis(q) => q.headroom(key, per_minute),
         }
     }
 }

@@ -9,7 +9,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use crate::{Adjustment, Bucket, BucketKey, Debit, QuotaStore, Throttled};
+use crate::{adjustments, Adjustment, Bucket, BucketKey, Debit, Lease, LeaseKind, QuotaStore, Throttled};
 
 /// Milliseconds on a monotonic clock; injectable so tests can freeze or step time.
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
@@ -121,12 +121,12 @@ fn apply(buckets: &mut HashMap<BucketKey, Bucket>, key: &BucketKey, per_minute: 
 }
 
 impl QuotaStore for InProcessQuotas {
-    async fn reserve(&self, debits: &[Debit]) -> Result<(), Throttled> {
-        self.try_reserve(debits)
+    async fn reserve(&self, debits: &[Debit]) -> Result<Lease, Throttled> {
+        self.try_reserve(debits).map(|()| Lease(LeaseKind::Local))
     }
 
-    async fn adjust(&self, adjustments: &[Adjustment]) {
-        self.adjust_now(adjustments);
+    async fn settle(&self, _lease: Lease, debits: Vec<Debit>, used: Vec<u64>) {
+        self.adjust_now(&adjustments(&debits, &used));
     }
 
     fn headroom(&self, key: &BucketKey, per_minute: u64) -> f64 {
@@ -154,12 +154,15 @@ mod tests {
     fn all_or_nothing_across_two_buckets() {
         let (_clock, q) = frozen();
         // 100 RPM has room, 1_000 TPM does not fit 1_500 tokens: neither is debited.
-        assert_eq!(block_on(q.reserve(&call("m", 100, 1_000, 1_500))), Err(Throttled { limit: Limit::Tokens }));
+        assert_eq!(
+            block_on(q.reserve(&call("m", 100, 1_000, 1_500))).map(drop),
+            Err(Throttled { limit: Limit::Tokens })
+        );
         assert_eq!(q.headroom(&key("m", Limit::Requests), 100), 1.0);
         assert_eq!(q.headroom(&key("m", Limit::Tokens), 1_000), 1.0);
         // And the other way round: RPM exhausted blocks the TPM debit.
-        assert_eq!(block_on(q.reserve(&call("n", 1, 1_000, 10))), Ok(()));
-        assert_eq!(block_on(q.reserve(&call("n", 1, 1_000, 10))), Err(Throttled { limit: Limit::Requests }));
+        assert!(block_on(q.reserve(&call("n", 1, 1_000, 10))).is_ok());
+        assert_eq!(block_on(q.reserve(&call("n", 1, 1_000, 10))).map(drop), Err(Throttled { limit: Limit::Requests }));
         assert!((q.headroom(&key("n", Limit::Tokens), 1_000) - 0.99).abs() < 1e-9);
     }
 

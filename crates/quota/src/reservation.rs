@@ -7,14 +7,14 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::{Adjustment, Debit, QuotaStore, Quotas, Throttled};
+use crate::{Debit, Lease, QuotaStore, Quotas, Throttled};
 
 /// Admits a request: debits every bucket in `debits` or none. The in-process store has no
-/// await point, so the debit and the guard's creation cannot be separated by cancellation; a
-/// networked store covers that gap with a TTL on its reservation record.
+/// await point, so the debit and the guard's creation cannot be separated by cancellation;
+/// the Redis store covers that gap with the TTL of its lease record.
 pub async fn reserve(quotas: &Arc<Quotas>, debits: Vec<Debit>) -> Result<Reservation, Throttled> {
-    quotas.reserve(&debits).await?;
-    Ok(Reservation { quotas: Arc::clone(quotas), debits, observed: None, settled: false })
+    let lease = quotas.reserve(&debits).await?;
+    Ok(Reservation { quotas: Arc::clone(quotas), debits, observed: None, lease: Some(lease) })
 }
 
 pub struct Reservation {
@@ -22,7 +22,9 @@ pub struct Reservation {
     debits: Vec<Debit>,
     /// Real usage reported so far by the stream; what `Drop` settles to.
     observed: Option<Vec<u64>>,
-    settled: bool,
+    /// Taken by the one path that settles (`settle`, `release` or `Drop`), so no path can
+    /// apply twice.
+    lease: Option<Lease>,
 }
 
 impl fmt::Debug for Reservation {
@@ -30,7 +32,7 @@ impl fmt::Debug for Reservation {
         f.debug_struct("Reservation")
             .field("debits", &self.debits)
             .field("observed", &self.observed)
-            .field("settled", &self.settled)
+            .field("lease", &self.lease)
             .finish_non_exhaustive()
     }
 }
@@ -52,51 +54,31 @@ impl Reservation {
     /// (going below zero so the next requests wait). If this future is dropped before its
     /// first poll, `Drop` settles to the last observed amounts instead.
     pub async fn settle(mut self, actual: &[u64]) {
-        let adjustments = self.settle_to(actual);
-        if !adjustments.is_empty() {
-            self.quotas.adjust(&adjustments).await;
+        if let Some(lease) = self.lease.take() {
+            let debits = std::mem::take(&mut self.debits);
+            self.quotas.settle(lease, debits, actual.to_vec()).await;
         }
     }
 
     /// The call failed before the backend answered: everything goes back (a settlement to
     /// zero usage).
     pub async fn release(mut self) {
-        let adjustments = self.take_settlement(|_, _| 0);
-        if !adjustments.is_empty() {
-            self.quotas.adjust(&adjustments).await;
+        if let Some(lease) = self.lease.take() {
+            let debits = std::mem::take(&mut self.debits);
+            let zero = vec![0; debits.len()];
+            self.quotas.settle(lease, debits, zero).await;
         }
-    }
-
-    /// Settles to `actual[i]` per debit, the reserved amount where `actual` is short.
-    fn settle_to(&mut self, actual: &[u64]) -> Vec<Adjustment> {
-        self.take_settlement(|i, d| actual.get(i).copied().unwrap_or(d.amount))
-    }
-
-    /// Marks the reservation settled and returns the adjustments from each debit's real
-    /// usage `used(i, debit)`. Empty when already settled, so no path can apply twice.
-    fn take_settlement(&mut self, used: impl Fn(usize, &Debit) -> u64) -> Vec<Adjustment> {
-        if std::mem::replace(&mut self.settled, true) {
-            return Vec::new();
-        }
-        let mut out = Vec::new();
-        for (i, d) in self.debits.iter().enumerate() {
-            let used = used(i, d);
-            if used != d.amount {
-                // Positive = refund of the unused part, negative = the excess charged.
-                out.push((d.key.clone(), d.per_minute, d.amount as f64 - used as f64));
-            }
-        }
-        out
     }
 }
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        // Nothing observed: the reserved amounts stand (no adjustment at all).
-        let observed = self.observed.take().unwrap_or_default();
-        let adjustments = self.settle_to(&observed);
-        if !adjustments.is_empty() {
-            self.quotas.adjust_detached(adjustments);
+        if let Some(lease) = self.lease.take() {
+            // Nothing observed: the reserved amounts stand (the lease still ends, so a
+            // shared store does not return them when it expires).
+            let observed = self.observed.take().unwrap_or_default();
+            let debits = std::mem::take(&mut self.debits);
+            self.quotas.settle_detached(lease, debits, observed);
         }
     }
 }

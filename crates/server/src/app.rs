@@ -19,7 +19,6 @@ use axum::Router;
 use spillway_backends::Backends;
 use spillway_catalog::Catalog;
 use spillway_invocation_log::{InvocationLogger, LogSettings, S3Endpoint, ShutdownHandle};
-use spillway_quota::{InProcessQuotas, Quotas};
 use spillway_wire::{BedrockError, ErrorCode};
 
 use crate::dispatch::Dispatcher;
@@ -88,9 +87,10 @@ impl AppState {
     ) -> anyhow::Result<(Self, Shutdown)> {
         crate::telemetry::handle();
         let backends = Backends::build(&catalog)?;
-        let quotas = Arc::new(Quotas::InProcess(InProcessQuotas::new()));
+        let quotas = Arc::new(crate::cluster::quotas(&catalog.cluster).await?);
         let dispatcher = Arc::new(Dispatcher::new(Arc::clone(&catalog), backends, quotas));
         let lifecycle = Lifecycle::default();
+        crate::cluster::start_capacity_sync(&dispatcher, &lifecycle);
         // One interval bounds what `kill -9` can lose: usage rows and log batches alike.
         let flush_interval = catalog.server.flush_interval;
         let mut settings = LogSettings::new(data_dir);
@@ -113,22 +113,18 @@ impl AppState {
         let store = Arc::new(Store::open(store_url, data_dir).await.context("opening the control-plane store")?);
         let logs = Arc::new(InvocationLogs::load(&store, logger).await.context("loading logging configurations")?);
         let usage = Arc::new(UsageLedger::default());
-        // Usage sums reach the store every flush interval, off the request path; logging
-        // configurations set through other instances sharing the store are picked up;
-        // histogram samples are folded into their buckets.
-        let (ledger, db, configs) = (Arc::downgrade(&usage), Arc::downgrade(&store), Arc::downgrade(&logs));
+        // Usage sums reach the store every flush interval, off the request path; histogram
+        // samples are folded into their buckets. (Logging configurations set through other
+        // instances sharing the store arrive by notification: crate::control_events.)
+        let (ledger, db) = (Arc::downgrade(&usage), Arc::downgrade(&store));
         let ticks = lifecycle.clone();
         lifecycle.spawn(async move {
             while ticks.tick(flush_interval).await {
-                let (Some(ledger), Some(db), Some(configs)) = (ledger.upgrade(), db.upgrade(), configs.upgrade())
-                else {
+                let (Some(ledger), Some(db)) = (ledger.upgrade(), db.upgrade()) else {
                     break;
                 };
                 ledger.flush(&db).await;
                 crate::telemetry::upkeep();
-                if let Err(e) = configs.reload(&db).await {
-                    tracing::warn!(error = %e, "reloading logging configurations failed");
-                }
             }
         });
         // Provisioned throughput: statuses, reserved capacity and hourly charges.
@@ -157,6 +153,9 @@ impl AppState {
             Arc::clone(dispatcher.imported()),
             data_dir.to_path_buf(),
         ));
+        crate::control_events::start(&store, resolver.apps(), &logs)
+            .await
+            .context("listening for control-plane changes")?;
         let shutdown = Shutdown {
             logs: shutdown,
             usage: Arc::clone(&usage),

@@ -80,6 +80,10 @@ pub struct ServeArgs {
     pub limits: crate::serve::args::ListenerArgs,
     #[command(flatten)]
     pub tls: crate::serve::args::TlsArgs,
+    /// Share quotas with other instances through this Redis (`redis://host:port/db`);
+    /// overrides the config's `[cluster] redis`.
+    #[arg(long, env = "SPILLWAY_REDIS")]
+    pub redis: Option<String>,
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -120,6 +124,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         catalog = catalog.with_sim_backends();
     }
     args.limits.apply(&mut catalog.server)?;
+    if let Some(url) = &args.redis {
+        catalog.cluster.redis = Some(url.clone());
+    }
     // Without accounts every credential is accepted, so only this machine may connect.
     if !args.listen.ip().is_loopback() && catalog.accounts.is_empty() {
         bail!(

@@ -3,9 +3,11 @@
 
 pub mod app;
 pub mod cli;
+mod cluster;
 mod context;
 mod control;
 mod dispatch;
+mod control_events;
 mod error;
 pub mod fetch_model;
 mod imported;

@@ -21,8 +21,8 @@ type Key = (String, String);
 pub const CLIENT_DISCONNECTED: &str = "ClientDisconnected";
 
 /// The configurations live in the control-plane store; this is the copy the request path
-/// reads, written through on every change and reloaded periodically so instances sharing
-/// a store converge.
+/// reads, written through on every change here and reloaded when another instance sharing
+/// the store changes one (crate::control_events).
 pub struct InvocationLogs {
     configs: RwLock<HashMap<Key, Arc<LoggingConfig>>>,
     logger: InvocationLogger,

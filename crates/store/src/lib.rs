@@ -21,6 +21,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use time::OffsetDateTime;
 
+mod changes;
 mod imports;
 mod listing;
 mod logging;
@@ -32,6 +33,8 @@ mod usage;
 
 pub use imports::{ImportJob, ImportJobQuery, ImportJobStatus, ImportedModel};
 pub use listing::ListFilter;
+pub use changes::{Change, Changes, CHANNEL};
+
 pub use profiles::AppProfile;
 pub use prompts::{DraftUpdate, Prompt};
 pub use provisioned::{ProvisionedModel, ProvisionedQuery, ProvisionedStatus};

@@ -39,7 +39,7 @@ pub struct Importer {
     lifecycle: Lifecycle,
 }
 
-/// How often the driver looks for models deleted elsewhere.
+/// How often the driver looks for models deleted elsewhere (at once when notified).
 const RECONCILE_EVERY: Duration = Duration::from_secs(2);
 
 impl Importer {
@@ -77,7 +77,8 @@ impl Importer {
             (Arc::downgrade(&self.store), Arc::downgrade(&self.registry));
         let ticks = self.lifecycle.clone();
         self.lifecycle.spawn(async move {
-            while ticks.tick(RECONCILE_EVERY).await {
+            // Or sooner, when another instance imported or deleted a model.
+            while ticks.wait(crate::control_events::pause(RECONCILE_EVERY, &crate::control_events::IMPORTED)).await {
                 let (Some(store), Some(registry)) = (store.upgrade(), registry.upgrade()) else { break };
                 match store.imported_model_arns().await {
                     Ok(arns) => {

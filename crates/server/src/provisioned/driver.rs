@@ -58,7 +58,8 @@ pub async fn start(
     let tick = (delay / 2).clamp(Duration::from_millis(50), Duration::from_secs(1));
     let ticks = lifecycle.clone();
     lifecycle.spawn(async move {
-        while ticks.tick(tick).await {
+        // Or sooner, when another instance changed a provisioned model.
+        while ticks.wait(crate::control_events::pause(tick, &crate::control_events::PROVISIONED)).await {
             let Some(store) = store.upgrade() else { break };
             if let Err(e) = step(&catalog, &store, &held, &mut warned).await {
                 tracing::warn!(error = %e, "provisioned throughput driver: store failed");

@@ -1,7 +1,8 @@
 //! Application inference profiles on the request path: an ARN used as modelId is looked
 //! up in the store once and cached briefly, so invoking it costs no database round trip
-//! per request. The short lifetime bounds how long another instance sharing the store
-//! can keep serving a profile deleted elsewhere.
+//! per request. On a shared PostgreSQL store every change made through another instance
+//! clears the cache as it commits (crate::control_events); the short lifetime is only a
+//! backstop should a notification be lost.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
@@ -54,6 +55,12 @@ impl AppProfiles {
     pub fn cached(&self, arn: &str) -> Option<AppProfile> {
         let cache = self.cache.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         cache.get(arn).filter(|(_, at)| at.elapsed() < TTL).map(|(app, _)| app.clone())
+    }
+
+    /// Drops every entry: a profile or its tags changed through another instance
+    /// (crate::control_events).
+    pub fn clear(&self) {
+        self.cache.write().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
     }
 
     /// The profile was deleted through this instance: it is gone for every later call.

@@ -49,7 +49,7 @@ impl Resolver {
     }
 
     /// The application-profile cache (the control plane forgets deleted profiles in it).
-    pub fn apps(&self) -> &AppProfiles {
+    pub fn apps(&self) -> &Arc<AppProfiles> {
         &self.apps
     }
 

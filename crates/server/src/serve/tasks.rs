@@ -47,10 +47,16 @@ impl Lifecycle {
 
     /// Waits `period`; `false` once shutdown has begun (the loop should end).
     pub async fn tick(&self, period: Duration) -> bool {
+        self.wait(tokio::time::sleep(period)).await
+    }
+
+    /// Waits for `pause` (a tick that another event may cut short); `false` once
+    /// shutdown has begun.
+    pub async fn wait(&self, pause: impl std::future::Future<Output = ()>) -> bool {
         tokio::select! {
             biased;
             () = self.0.stopping.cancelled() => false,
-            () = tokio::time::sleep(period) => true,
+            () = pause => true,
         }
     }
 

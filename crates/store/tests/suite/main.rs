@@ -14,6 +14,7 @@ use spillway_store::Store;
 use sqlx::Connection;
 
 mod cases;
+mod changes;
 mod imports;
 mod prompts;
 mod provisioned;
@@ -113,4 +114,5 @@ suite!(
     import_job_lifecycle,
     import_names_conflict_and_tokens_are_idempotent,
     imported_models_list_delete_and_survive_restart,
+    changes_are_announced_to_other_instances,
 );

@@ -1,0 +1,211 @@
+//! Admission through Redis against the in-process store, in the same run:
+//! `cargo bench -p spillway-quota --bench redis_admission` (Redis: `SPILLWAY_TEST_REDIS`,
+//! else 127.0.0.1:6379; every run works under a key prefix of its own).
+//!
+//! 0. Baseline: the same client calling a script that does nothing (`return 1`), 128
+//!    concurrent callers: what this machine's Redis and client can do at all right now.
+//! 1. Throughput: requests (one reserve + one settle: one round trip each) per second
+//!    from one store instance and from three (three connections, as three servers would
+//!    hold), 128 concurrent callers in all; printed as scripts/s and as a share of the
+//!    baseline.
+//! 2. Added latency per request (reserve + settle) over the in-process store: one caller
+//!    at a time (one connection, nothing else in flight), and an open loop at 2,000
+//!    requests/s.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use spillway_quota::{reserve, BucketKey, Debit, FailMode, Limit, Quotas, RedisQuotas, RedisSettings};
+
+/// Nothing is ever throttled: we measure decisions, not refusals.
+const PER_MINUTE: u64 = 1_000_000_000_000;
+const CALLERS: usize = 128;
+const THROUGHPUT_FOR: Duration = Duration::from_secs(4);
+const SEQUENTIAL: usize = 5_000;
+const RATE: u64 = 2_000;
+const OPEN_LOOP: usize = 10_000;
+
+fn debits(scope: usize) -> Vec<Debit> {
+    let key = |limit| BucketKey {
+        account: "123456789012".into(),
+        region: "ap-northeast-1".into(),
+        scope: format!("model-{scope}"),
+        limit,
+    };
+    vec![
+        Debit { key: key(Limit::Requests), per_minute: PER_MINUTE, amount: 1 },
+        Debit { key: key(Limit::Tokens), per_minute: PER_MINUTE, amount: 1_000 },
+    ]
+}
+
+async fn one_request(q: &Arc<Quotas>, scope: usize) -> bool {
+    match reserve(q, debits(scope)).await {
+        Ok(r) => {
+            r.settle(&[1, 400]).await;
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+async fn redis_store(url: &str, prefix: &str) -> Arc<Quotas> {
+    let settings = RedisSettings {
+        url: url.to_owned(),
+        fail: FailMode::Closed,
+        timeout: Duration::from_secs(2),
+        lease_ttl: Duration::from_secs(10),
+        instances: 3,
+        key_prefix: prefix.to_owned(),
+    };
+    match RedisQuotas::connect(settings).await {
+        Ok(q) if q.is_up() => Arc::new(Quotas::Redis(q)),
+        _ => {
+            eprintln!("no Redis at {url}: set SPILLWAY_TEST_REDIS");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Requests per second from `CALLERS` tasks spread over `stores`, and the failures.
+async fn throughput(stores: &[Arc<Quotas>]) -> (f64, u64) {
+    let deadline = Instant::now() + THROUGHPUT_FOR;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..CALLERS)
+        .map(|i| {
+            let q = Arc::clone(&stores[i % stores.len()]);
+            tokio::spawn(async move {
+                let (mut done, mut failed) = (0u64, 0u64);
+                while Instant::now() < deadline {
+                    if one_request(&q, i % 16).await {
+                        done += 1;
+                    } else {
+                        failed += 1;
+                    }
+                }
+                (done, failed)
+            })
+        })
+        .collect();
+    let (mut done, mut failed) = (0, 0);
+    for t in tasks {
+        let (d, f) = t.await.unwrap_or((0, 1));
+        done += d;
+        failed += f;
+    }
+    (done as f64 / started.elapsed().as_secs_f64(), failed)
+}
+
+/// Trivial script calls per second through one connection manager, `CALLERS` at once.
+async fn baseline(url: &str) -> f64 {
+    let Ok(client) = redis::Client::open(url) else { return 0.0 };
+    let Ok(conn) = redis::aio::ConnectionManager::new(client).await else { return 0.0 };
+    let script = Arc::new(redis::Script::new("return 1"));
+    let deadline = Instant::now() + THROUGHPUT_FOR;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..CALLERS)
+        .map(|_| {
+            let (mut conn, script) = (conn.clone(), Arc::clone(&script));
+            tokio::spawn(async move {
+                let mut done = 0u64;
+                while Instant::now() < deadline {
+                    if script.prepare_invoke().invoke_async::<i64>(&mut conn).await.is_ok() {
+                        done += 1;
+                    }
+                }
+                done
+            })
+        })
+        .collect();
+    let mut done = 0;
+    for t in tasks {
+        done += t.await.unwrap_or(0);
+    }
+    done as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Latencies (µs, sorted) of requests one at a time.
+async fn sequential(q: &Arc<Quotas>) -> Vec<f64> {
+    let mut out = Vec::with_capacity(SEQUENTIAL);
+    for i in 0..SEQUENTIAL {
+        let t = Instant::now();
+        one_request(q, i % 16).await;
+        out.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    out.sort_by(f64::total_cmp);
+    out
+}
+
+/// Latencies (µs, sorted) of requests started at `RATE` per second whatever the
+/// previous ones are doing (an open loop, as independent clients behave).
+async fn open_loop(q: &Arc<Quotas>) -> Vec<f64> {
+    let mut tick = tokio::time::interval(Duration::from_nanos(1_000_000_000 / RATE));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut tasks = Vec::with_capacity(OPEN_LOOP);
+    for i in 0..OPEN_LOOP {
+        tick.tick().await;
+        let q = Arc::clone(q);
+        tasks.push(tokio::spawn(async move {
+            let t = Instant::now();
+            one_request(&q, i % 16).await;
+            t.elapsed().as_secs_f64() * 1e6
+        }));
+    }
+    let mut out = Vec::with_capacity(OPEN_LOOP);
+    for t in tasks {
+        out.push(t.await.unwrap_or(f64::NAN));
+    }
+    out.sort_by(f64::total_cmp);
+    out
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn report(name: &str, local: &[f64], redis: &[f64]) {
+    let (l50, l99, r50, r99) = (pct(local, 0.5), pct(local, 0.99), pct(redis, 0.5), pct(redis, 0.99));
+    println!(
+        "{name:<22} in-process p50 {l50:>6.1} µs p99 {l99:>6.1} µs | redis p50 {r50:>7.1} µs p99 {r99:>8.1} µs | added p50 {:>7.1} µs",
+        r50 - l50
+    );
+}
+
+fn main() {
+    let url = std::env::var("SPILLWAY_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(cores).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("no runtime: {e}");
+            std::process::exit(2);
+        }
+    };
+    rt.block_on(async {
+        let prefix = format!("bench-{}", std::process::id());
+        println!("spillway-quota Redis admission benchmark ({cores} cores, Redis at {url}, prefix {prefix})");
+        let local = Arc::new(Quotas::in_process());
+        let one = vec![redis_store(&url, &prefix).await];
+        let three = vec![one[0].clone(), redis_store(&url, &prefix).await, redis_store(&url, &prefix).await];
+        // Warm-up: connections, script load, bucket creation.
+        for i in 0..2_000 {
+            one_request(&three[i % 3], i % 16).await;
+            one_request(&local, i % 16).await;
+        }
+        let base = baseline(&url).await;
+        let (ips, _) = throughput(std::slice::from_ref(&local)).await;
+        let (ops1, f1) = throughput(&one).await;
+        let (ops3, f3) = throughput(&three).await;
+        println!("{CALLERS} callers; a request is 1 admission + 1 settlement (2 scripts):");
+        println!("  baseline: `return 1` scripts/s  {base:>10.0}");
+        println!("  in-process store, requests/s    {ips:>10.0}");
+        for (name, ops, failed) in [("redis, 1 instance", ops1, f1), ("redis, 3 instances", ops3, f3)] {
+            println!(
+                "  {name:<18} requests/s  {ops:>10.0}  scripts/s {:>8.0} ({:.0}% of baseline)  failures {failed}",
+                2.0 * ops,
+                200.0 * ops / base.max(1.0)
+            );
+        }
+        report("one at a time", &sequential(&local).await, &sequential(&one[0]).await);
+        report(&format!("open loop {RATE}/s"), &open_loop(&local).await, &open_loop(&one[0]).await);
+    });
+}

@@ -1,0 +1,368 @@
+//! The quota store shared by every instance of a cluster: the buckets live in Redis and
+//! each operation is one Lua script, run atomically by Redis over every bucket the request
+//! touches (one round trip to admit, one to settle). Refill is computed from Redis's clock.
+//!
+//! Every reservation is a lease: a record with an expiry, renewed while the call runs
+//! ([`leases`]), and given back to the buckets by the next script that touches the same
+//! tag once it has expired. Scripts are loaded once and called by their SHA (`EVALSHA`);
+//! after a Redis restart (`NOSCRIPT`) the client loads them again and retries.
+//!
+//! When Redis fails or answers slower than the timeout, the [`link`] goes down and
+//! requests follow the fail mode: `closed` refuses them (a throttle), `local` admits them
+//! against this instance's own buckets of quota ÷ instance count.
+
+mod capacity;
+mod keys;
+mod leases;
+mod link;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Script, Value};
+
+pub use self::capacity::{PoolReport, PoolView};
+use self::keys::{field, same_tag, TagKeys};
+use self::leases::Leases;
+use self::link::Link;
+use crate::{adjustments, BucketKey, Debit, InProcessQuotas, Lease, LeaseKind, QuotaStore, Throttled};
+
+/// What happens to admission while Redis is unreachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailMode {
+    /// Refuse every request that needs a quota (ThrottlingException) until Redis is back.
+    Closed,
+    /// Admit against per-instance buckets of quota ÷ `instances`.
+    Local,
+}
+
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    pub url: String,
+    pub fail: FailMode,
+    /// The longest any request waits on Redis before the fail mode applies.
+    pub timeout: Duration,
+    /// A lease not renewed for this long returns its reservation.
+    pub lease_ttl: Duration,
+    /// How many instances share the quotas (the divisor of `fail = "local"`).
+    pub instances: u32,
+    /// Start of every key (and hash tag), so several deployments or tests share a Redis.
+    pub key_prefix: String,
+}
+
+/// Cheap to clone: everything lives behind one `Arc`.
+#[derive(Clone)]
+pub struct RedisQuotas {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for RedisQuotas {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisQuotas")
+            .field("up", &self.shared.link.is_up())
+            .field("leases", &self.shared.leases.len())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Shared {
+    conn: ConnectionManager,
+    settings: RedisSettings,
+    link: Link,
+    leases: Leases,
+    /// The per-instance buckets of `fail = "local"`.
+    local: InProcessQuotas,
+    /// Last level Redis reported per bucket, for [`QuotaStore::headroom`] (approximate).
+    seen: Mutex<HashMap<BucketKey, (f64, Instant)>>,
+    instance: String,
+    next_lease: AtomicU64,
+    reserve: Script,
+    settle: Script,
+    renew: Script,
+    capacity: Script,
+}
+
+const PRELUDE: &str = include_str!("prelude.lua");
+
+impl RedisQuotas {
+    /// Connects (inside a Tokio runtime) and starts the upkeep task. A Redis that does not
+    /// answer yet is not an error: the store starts down and follows the fail mode until
+    /// the first probe succeeds. Only a malformed URL fails.
+    pub async fn connect(settings: RedisSettings) -> redis::RedisResult<Self> {
+        let client = redis::Client::open(settings.url.as_str())?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(settings.timeout))
+            .set_response_timeout(Some(settings.timeout))
+            .set_number_of_retries(1);
+        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
+        let script = |body: &str| Script::new(&format!("{PRELUDE}\n{body}"));
+        let shared = Arc::new(Shared {
+            conn,
+            link: Link::new(&settings.url, true),
+            leases: Leases::default(),
+            local: InProcessQuotas::new(),
+            seen: Mutex::new(HashMap::new()),
+            instance: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
+            next_lease: AtomicU64::new(0),
+            reserve: script(include_str!("reserve.lua")),
+            settle: script(include_str!("settle.lua")),
+            renew: script(include_str!("renew.lua")),
+            capacity: capacity::script(),
+            settings,
+        });
+        if !shared.ping().await {
+            shared.link.went_down("no answer at startup", shared.fail_name());
+        }
+        let renew_every = shared.settings.lease_ttl / 3;
+        tokio::spawn(leases::upkeep(Arc::downgrade(&shared), renew_every));
+        Ok(Self { shared })
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.shared.link.is_up()
+    }
+
+    /// Leases this instance holds now (renewed by the upkeep task).
+    pub fn live_leases(&self) -> usize {
+        self.shared.leases.len()
+    }
+
+    pub(crate) fn settle_detached(&self, lease: Lease, debits: Vec<Debit>, used: Vec<u64>) {
+        match lease.0 {
+            LeaseKind::Local => self.shared.settle_local(&debits, &used),
+            LeaseKind::Redis { id } => match tokio::runtime::Handle::try_current() {
+                Ok(rt) => {
+                    let shared = Arc::clone(&self.shared);
+                    rt.spawn(async move { shared.settle_remote(id, debits, used).await });
+                }
+                // Shutting down: the lease's TTL returns the reservation.
+                Err(_) => self.shared.leases.remove(&id),
+            },
+        }
+    }
+}
+
+impl QuotaStore for RedisQuotas {
+    async fn reserve(&self, debits: &[Debit]) -> Result<Lease, Throttled> {
+        let Some(first) = debits.first() else { return Ok(Lease(LeaseKind::Local)) };
+        if !debits.iter().all(|d| same_tag(&first.key, &d.key)) {
+            // Admission never builds such a request (see keys.rs); refusing beats a
+            // non-atomic reserve across shards.
+            tracing::error!(?debits, "one request debits buckets of several accounts or source regions");
+            return Err(Throttled { limit: first.key.limit });
+        }
+        if self.shared.link.is_up() {
+            match self.shared.reserve_remote(debits).await {
+                Ok(result) => return result,
+                Err(e) => self.shared.went_down(&e),
+            }
+        }
+        self.shared.fallback(debits)
+    }
+
+    /// The call runs in its own task, so it completes even if this future is dropped.
+    async fn settle(&self, lease: Lease, debits: Vec<Debit>, used: Vec<u64>) {
+        match lease.0 {
+            LeaseKind::Local => self.shared.settle_local(&debits, &used),
+            LeaseKind::Redis { id } => {
+                let shared = Arc::clone(&self.shared);
+                let _ = tokio::spawn(async move { shared.settle_remote(id, debits, used).await }).await;
+            }
+        }
+    }
+
+    /// From the levels Redis reported to this instance's own calls, refilled since on the
+    /// local clock: approximate (other instances' debits since then are not seen). While
+    /// Redis is down in `local` mode, the per-instance buckets' headroom.
+    fn headroom(&self, key: &BucketKey, per_minute: u64) -> f64 {
+        if per_minute == 0 {
+            return 0.0;
+        }
+        if !self.shared.link.is_up() && self.shared.settings.fail == FailMode::Local {
+            return self.shared.local.headroom(key, self.shared.share(per_minute));
+        }
+        let seen = self.shared.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some((level, at)) = seen.get(key) else { return 1.0 };
+        let pm = per_minute as f64;
+        let refilled = level + at.elapsed().as_secs_f64() * pm / 60.0;
+        (refilled / pm).clamp(0.0, 1.0)
+    }
+}
+
+/// What went wrong talking to Redis (never a throttle: that is an answer).
+#[derive(Debug)]
+pub(crate) enum CallError {
+    Timeout,
+    Redis(redis::RedisError),
+    Reply(String),
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Timeout => f.write_str("no answer within the timeout"),
+            CallError::Redis(e) => write!(f, "{e}"),
+            CallError::Reply(e) => write!(f, "unexpected reply: {e}"),
+        }
+    }
+}
+
+impl Shared {
+    fn fail_name(&self) -> &'static str {
+        match self.settings.fail {
+            FailMode::Closed => "closed",
+            FailMode::Local => "local",
+        }
+    }
+
+    fn went_down(&self, e: &CallError) {
+        self.link.went_down(&e.to_string(), self.fail_name());
+    }
+
+    /// One script call, bounded by the timeout.
+    async fn call(&self, script: &Script, keys: &TagKeys, args: Vec<Vec<u8>>) -> Result<Value, CallError> {
+        let mut inv = script.prepare_invoke();
+        inv.key(&keys.buckets).key(&keys.expiries).key(&keys.contents);
+        for a in args {
+            inv.arg(a);
+        }
+        let mut conn = self.conn.clone();
+        match tokio::time::timeout(self.settings.timeout, inv.invoke_async::<Value>(&mut conn)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(CallError::Redis(e)),
+            Err(_) => Err(CallError::Timeout),
+        }
+    }
+
+    async fn ping(&self) -> bool {
+        let mut conn = self.conn.clone();
+        let ping = redis::cmd("PING");
+        matches!(tokio::time::timeout(self.settings.timeout, ping.query_async::<String>(&mut conn)).await, Ok(Ok(_)))
+    }
+
+    async fn reserve_remote(&self, debits: &[Debit]) -> Result<Result<Lease, Throttled>, CallError> {
+        let keys = Arc::new(TagKeys::of(&self.settings.key_prefix, &debits[0].key));
+        let id = format!("{}-{}", self.instance, self.next_lease.fetch_add(1, Ordering::Relaxed));
+        let mut args = vec![id.clone().into_bytes(), ms(self.settings.lease_ttl).into_bytes()];
+        for d in debits {
+            args.extend([
+                field(&d.key).into_bytes(),
+                d.per_minute.to_string().into_bytes(),
+                d.amount.to_string().into_bytes(),
+            ]);
+        }
+        let pending = self.leases.pending(&id, &keys);
+        let reply = self.call(&self.reserve, &keys, args).await?;
+        let items = array(reply)?;
+        match items.first() {
+            Some(Value::Int(1)) => {
+                pending.keep();
+                self.remember(debits.iter().map(|d| &d.key), &items[1..]);
+                Ok(Ok(Lease(LeaseKind::Redis { id })))
+            }
+            Some(Value::Int(0)) => {
+                let i = match items.get(1) {
+                    Some(Value::Int(i)) => usize::try_from(*i).unwrap_or(0),
+                    _ => 0,
+                };
+                let limit = debits.get(i).unwrap_or(&debits[0]).key.limit;
+                Ok(Err(Throttled { limit }))
+            }
+            other => Err(CallError::Reply(format!("{other:?}"))),
+        }
+    }
+
+    async fn settle_remote(&self, id: String, debits: Vec<Debit>, used: Vec<u64>) {
+        self.leases.remove(&id);
+        let Some(first) = debits.first() else { return };
+        if !self.link.is_up() {
+            // The lease expires and returns the whole reservation (the use is not charged).
+            return;
+        }
+        let keys = TagKeys::of(&self.settings.key_prefix, &first.key);
+        let mut args = vec![id.into_bytes()];
+        for (i, d) in debits.iter().enumerate() {
+            let used = used.get(i).copied().unwrap_or(d.amount);
+            args.extend([
+                field(&d.key).into_bytes(),
+                d.per_minute.to_string().into_bytes(),
+                d.amount.to_string().into_bytes(),
+                used.to_string().into_bytes(),
+            ]);
+        }
+        match self.call(&self.settle, &keys, args).await.and_then(array) {
+            Ok(levels) => self.remember(debits.iter().map(|d| &d.key), &levels),
+            Err(e) => self.went_down(&e),
+        }
+    }
+
+    async fn renew(&self, keys: &TagKeys, ids: &[String]) -> Result<(), CallError> {
+        let mut args = vec![ms(self.settings.lease_ttl).into_bytes()];
+        args.extend(ids.iter().map(|id| id.clone().into_bytes()));
+        self.call(&self.renew, keys, args).await.map(drop)
+    }
+
+    /// The per-instance share of a quota while Redis is down: at least 1 of a non-zero
+    /// quota, so a small quota split many ways does not become zero.
+    fn share(&self, per_minute: u64) -> u64 {
+        if per_minute == 0 {
+            return 0;
+        }
+        (per_minute / u64::from(self.settings.instances.max(1))).max(1)
+    }
+
+    fn scaled(&self, debits: &[Debit]) -> Vec<Debit> {
+        debits.iter().map(|d| Debit { per_minute: self.share(d.per_minute), ..d.clone() }).collect()
+    }
+
+    fn fallback(&self, debits: &[Debit]) -> Result<Lease, Throttled> {
+        match self.settings.fail {
+            FailMode::Closed => Err(Throttled { limit: debits[0].key.limit }),
+            FailMode::Local => self.local.try_reserve(&self.scaled(debits)).map(|()| Lease(LeaseKind::Local)),
+        }
+    }
+
+    fn settle_local(&self, debits: &[Debit], used: &[u64]) {
+        self.local.adjust_now(&adjustments(&self.scaled(debits), used));
+    }
+
+    fn remember<'a>(&self, keys: impl Iterator<Item = &'a BucketKey>, levels: &[Value]) {
+        let now = Instant::now();
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        for (key, level) in keys.zip(levels) {
+            let Some(level) = number(level) else { continue };
+            match seen.get_mut(key) {
+                Some(entry) => *entry = (level, now),
+                None => {
+                    seen.insert(key.clone(), (level, now));
+                }
+            }
+        }
+    }
+}
+
+fn ms(d: Duration) -> String {
+    d.as_millis().to_string()
+}
+
+fn array(v: Value) -> Result<Vec<Value>, CallError> {
+    match v {
+        Value::Array(items) => Ok(items),
+        other => Err(CallError::Reply(format!("{other:?}"))),
+    }
+}
+
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::BulkString(b) => std::str::from_utf8(b).ok()?.parse().ok(),
+        Value::Int(i) => Some(*i as f64),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,210 @@
+//! Against a real Redis: `SPILLWAY_TEST_REDIS` (a URL), else 127.0.0.1:6379 if it answers
+//! (scripts/test.sh starts one). Every test works under a key prefix of its own, so tests
+//! run in parallel and beside other users of the same Redis.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::*;
+use crate::{Limit, Quotas};
+
+const LOCAL: &str = "redis://127.0.0.1:6379";
+
+/// The test Redis, or `None` (with a message) when there is none to use.
+async fn redis_url() -> Option<String> {
+    if let Ok(url) = std::env::var("SPILLWAY_TEST_REDIS") {
+        return Some(url);
+    }
+    let up = async {
+        let client = redis::Client::open(LOCAL).ok()?;
+        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await.ok()
+    };
+    match tokio::time::timeout(Duration::from_secs(2), up).await {
+        Ok(Some(_)) => Some(LOCAL.to_owned()),
+        _ => {
+            eprintln!("SKIPPED: no Redis (set SPILLWAY_TEST_REDIS or run one on 127.0.0.1:6379)");
+            None
+        }
+    }
+}
+
+fn settings(url: &str, prefix: &str) -> RedisSettings {
+    RedisSettings {
+        url: url.to_owned(),
+        fail: FailMode::Closed,
+        timeout: Duration::from_secs(2),
+        lease_ttl: Duration::from_secs(10),
+        instances: 3,
+        key_prefix: prefix.to_owned(),
+    }
+}
+
+fn prefix() -> String {
+    format!("spillway-test-{}", uuid::Uuid::new_v4().simple())
+}
+
+fn debit(scope: &str, limit: Limit, per_minute: u64, amount: u64) -> Debit {
+    let key = BucketKey { account: "123456789012".into(), region: "ap-northeast-1".into(), scope: scope.into(), limit };
+    Debit { key, per_minute, amount }
+}
+
+/// A request on an RPM bucket of 100 and a TPM bucket of 1_000 (16.7 tokens/s refill: a
+/// debit of 100 takes 6 s to refill, far longer than any of these tests' races).
+fn request(tokens: u64) -> Vec<Debit> {
+    vec![debit("m", Limit::Requests, 100, 1), debit("m", Limit::Tokens, 1_000, tokens)]
+}
+
+/// The saved level of a bucket (without refill since the last script touched it).
+async fn saved_level(url: &str, prefix: &str, d: &Debit) -> f64 {
+    let keys = TagKeys::of(prefix, &d.key);
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let raw: String = redis::cmd("HGET").arg(&keys.buckets).arg(field(&d.key)).query_async(&mut conn).await.unwrap();
+    raw.split(',').next().unwrap().parse().unwrap()
+}
+
+async fn three(url: &str, prefix: &str) -> Vec<Arc<Quotas>> {
+    let mut out = Vec::new();
+    for _ in 0..3 {
+        out.push(Arc::new(Quotas::Redis(RedisQuotas::connect(settings(url, prefix)).await.unwrap())));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_instances_racing_admit_exactly_the_quota() {
+    let Some(url) = redis_url().await else { return };
+    let prefix = prefix();
+    let stores = three(&url, &prefix).await;
+    let passed = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for (i, q) in stores.iter().cycle().take(24).enumerate() {
+        let (q, passed) = (Arc::clone(q), Arc::clone(&passed));
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..10 {
+                // Leases are held (never settled here): only the debits count.
+                if let Ok(lease) = q.reserve(&request(100)).await {
+                    passed.fetch_add(1, Ordering::Relaxed);
+                    std::mem::forget(lease);
+                }
+            }
+            i
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // 240 attempts on 1_000 tokens at 100 each: exactly 10, and the RPM bucket shows
+    // exactly 10 debits (all or nothing across both buckets).
+    assert_eq!(passed.load(Ordering::Relaxed), 10);
+    let rpm = saved_level(&url, &prefix, &request(100)[0]).await;
+    assert!((90.0..91.0).contains(&rpm), "{rpm}");
+}
+
+#[tokio::test]
+async fn settle_refunds_charges_and_ends_the_lease() {
+    let Some(url) = redis_url().await else { return };
+    let prefix = prefix();
+    let q = Arc::new(Quotas::Redis(RedisQuotas::connect(settings(&url, &prefix)).await.unwrap()));
+    let tpm = request(0)[1].clone();
+    let r = crate::reserve(&q, request(600)).await.unwrap();
+    assert!(crate::reserve(&q, request(600)).await.is_err(), "400 left, 600 asked");
+    r.settle(&[1, 100]).await; // 500 back
+    let level = saved_level(&url, &prefix, &tpm).await;
+    assert!((900.0..901.0).contains(&level), "{level}");
+    let Quotas::Redis(inner) = &*q else { unreachable!() };
+    assert_eq!(inner.live_leases(), 0);
+    // Excess use goes below zero.
+    crate::reserve(&q, request(900)).await.unwrap().settle(&[1, 2_000]).await;
+    let level = saved_level(&url, &prefix, &tpm).await;
+    assert!(level < -99.0, "{level}");
+    assert!(crate::reserve(&q, request(1)).await.is_err());
+}
+
+#[tokio::test]
+async fn a_dead_instances_leases_return_when_they_expire() {
+    let Some(url) = redis_url().await else { return };
+    let prefix = prefix();
+    let short = RedisSettings { lease_ttl: Duration::from_millis(300), ..settings(&url, &prefix) };
+    let dead = RedisQuotas::connect(short.clone()).await.unwrap();
+    let lease = dead.reserve(&request(800)).await.unwrap();
+    // `kill -9`: no settlement, no more renewals.
+    drop(dead);
+    let LeaseKind::Redis { id } = lease.0 else { unreachable!() };
+    let survivor = RedisQuotas::connect(short).await.unwrap();
+    assert!(survivor.reserve(&request(800)).await.is_err(), "the dead instance's lease still holds");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    // The next script on the tag reaps the lease: its 800 tokens are back.
+    let again = survivor.reserve(&request(800)).await.unwrap();
+    // A late settlement of the reaped lease charges only its use.
+    survivor.settle(Lease(LeaseKind::Redis { id }), request(800), vec![1, 50]).await;
+    survivor.settle(again, request(800), vec![1, 800]).await;
+    let level = saved_level(&url, &prefix, &request(0)[1]).await;
+    assert!((150.0..160.0).contains(&level), "{level}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_calls_lease_is_renewed() {
+    let Some(url) = redis_url().await else { return };
+    let prefix = prefix();
+    let short = RedisSettings { lease_ttl: Duration::from_millis(300), ..settings(&url, &prefix) };
+    let q = Arc::new(Quotas::Redis(RedisQuotas::connect(short.clone()).await.unwrap()));
+    let held = crate::reserve(&q, request(800)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_000)).await; // > 3 TTLs
+    let other = RedisQuotas::connect(short).await.unwrap();
+    assert!(other.reserve(&request(800)).await.is_err(), "a renewed lease must not be reaped");
+    held.release().await;
+    assert!(other.reserve(&request(800)).await.is_ok());
+}
+
+#[tokio::test]
+async fn scripts_are_reloaded_after_noscript() {
+    let Some(url) = redis_url().await else { return };
+    let prefix = prefix();
+    let q = RedisQuotas::connect(settings(&url, &prefix)).await.unwrap();
+    q.reserve(&request(1)).await.unwrap();
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut conn).await.unwrap();
+    q.reserve(&request(1)).await.unwrap();
+    assert!(q.is_up());
+}
+
+#[tokio::test]
+async fn unreachable_redis_follows_the_fail_mode() {
+    // Port 1 on loopback: nothing listens, the connection is refused at once.
+    let dead = "redis://127.0.0.1:1";
+    let closed = RedisQuotas::connect(settings(dead, "x")).await.unwrap();
+    assert!(!closed.is_up());
+    assert_eq!(closed.reserve(&request(1)).await.unwrap_err(), Throttled { limit: Limit::Requests });
+    // Local: quota ÷ 3 per instance (1_000 TPM → 333).
+    let local = RedisQuotas::connect(RedisSettings { fail: FailMode::Local, ..settings(dead, "x") }).await.unwrap();
+    let lease = local.reserve(&request(300)).await.unwrap();
+    assert!(local.reserve(&request(100)).await.is_err());
+    local.settle(lease, request(300), vec![1, 200]).await;
+    assert!(local.reserve(&request(100)).await.is_ok());
+    assert!((local.headroom(&request(0)[1].key, 1_000) - 33.0 / 333.0).abs() < 0.01);
+}
+
+#[tokio::test]
+async fn instances_share_backend_load_and_cool_downs() {
+    let Some(url) = redis_url().await else { return };
+    let prefix = prefix();
+    let a = RedisQuotas::connect(settings(&url, &prefix)).await.unwrap();
+    let b = RedisQuotas::connect(settings(&url, &prefix)).await.unwrap();
+    let report =
+        |in_flight, cooling_ms| vec![PoolReport { pool: "us-east-1/sim".into(), in_flight, slots: 4, cooling_ms }];
+    let view = a.sync_capacity(&report(3, 0), 400).await.unwrap();
+    assert_eq!(view[0], PoolView { others_in_flight: 0, others_slots: 0, cooling_ms: 0 });
+    // b saw a fault: its cool-down is shared.
+    let view = b.sync_capacity(&report(1, 5_000), 400).await.unwrap();
+    assert_eq!((view[0].others_in_flight, view[0].others_slots), (3, 4));
+    let view = a.sync_capacity(&report(3, 0), 400).await.unwrap();
+    assert_eq!((view[0].others_in_flight, view[0].others_slots), (1, 4));
+    assert!((4_000..=5_000).contains(&view[0].cooling_ms), "{view:?}");
+    // a stops reporting (killed): after its lease, b no longer counts it.
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let view = b.sync_capacity(&report(1, 0), 400).await.unwrap();
+    assert_eq!((view[0].others_in_flight, view[0].others_slots), (0, 0));
+}
