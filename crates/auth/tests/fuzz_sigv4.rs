@@ -92,13 +92,21 @@ fn apply(params: &mut Vec<String>, (index, d): &(usize, Damage)) {
         Damage::Part(k, s) => {
             let mut parts: Vec<&str> = value.split('/').collect();
             let k = k % (parts.len() + 1);
-            if k < parts.len() { parts[k] = s } else { parts.push(s) }
+            if k < parts.len() {
+                parts[k] = s
+            } else {
+                parts.push(s)
+            }
             params[i] = format!("{name}={}", parts.join("/"));
         }
         Damage::Char(at, c) => {
             let mut chars: Vec<char> = value.chars().collect();
             let at = at % (chars.len() + 1);
-            if at < chars.len() { chars[at] = *c } else { chars.push(*c) }
+            if at < chars.len() {
+                chars[at] = *c
+            } else {
+                chars.push(*c)
+            }
             params[i] = format!("{name}={}", chars.into_iter().collect::<String>());
         }
         Damage::Name(n) => params[i] = format!("{n}={value}"),
@@ -135,7 +143,8 @@ fn fuzz_sigv4_order_and_spacing_do_not_matter() {
         if order & 4 != 0 {
             params.swap(0, 1);
         }
-        let joined: Vec<String> = params.iter().enumerate().map(|(i, p)| format!("{}{p}{}", spaces[2 * i], spaces[2 * i + 1])).collect();
+        let joined: Vec<String> =
+            params.iter().enumerate().map(|(i, p)| format!("{}{p}{}", spaces[2 * i], spaces[2 * i + 1])).collect();
         let value = format!("AWS4-HMAC-SHA256 {}", joined.join(","));
         let headers = with_authorization(headers, value.as_bytes()).unwrap();
         prop_assert!(check(&headers, t0()).is_ok(), "refused {value:?}");
@@ -168,18 +177,27 @@ fn fuzz_sigv4_signed_requests_verify() {
     let path = "/model/([a-z0-9.-]|%3A|%2F){1,30}/(converse|invoke|converse-stream)";
     let extra = vec(("x-[a-z]{1,10}", "[ -~]{0,30}"), 0..4);
     let skew = -300i64..=300;
-    fuzz("sigv4_signed", (path, vec(any::<u8>(), 0..256), extra, "[a-z]{2}-[a-z]{4,9}-[1-3]", skew), |(path, body, extra, region, skew)| {
-        let mut sent: Vec<(&str, &str)> = vec![("host", HOST)];
-        sent.extend(extra.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-        if extra.iter().any(|(n, _)| HeaderName::from_bytes(n.as_bytes()).is_err()) {
-            return Ok(());
-        }
-        let headers = Sign { path: &path, body: &body, region: &region, headers: sent, ..Sign::default() }.headers();
-        let now = if skew < 0 { t0() - Duration::from_secs(skew.unsigned_abs()) } else { t0() + Duration::from_secs(skew as u64) };
-        let got = authenticate(&keyring(), &Method::POST, &path, &headers, &body, now);
-        prop_assert_eq!(got.map(|p| p.region), Ok(Some(region.clone())));
-        Ok(())
-    });
+    fuzz(
+        "sigv4_signed",
+        (path, vec(any::<u8>(), 0..256), extra, "[a-z]{2}-[a-z]{4,9}-[1-3]", skew),
+        |(path, body, extra, region, skew)| {
+            let mut sent: Vec<(&str, &str)> = vec![("host", HOST)];
+            sent.extend(extra.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+            if extra.iter().any(|(n, _)| HeaderName::from_bytes(n.as_bytes()).is_err()) {
+                return Ok(());
+            }
+            let headers =
+                Sign { path: &path, body: &body, region: &region, headers: sent, ..Sign::default() }.headers();
+            let now = if skew < 0 {
+                t0() - Duration::from_secs(skew.unsigned_abs())
+            } else {
+                t0() + Duration::from_secs(skew as u64)
+            };
+            let got = authenticate(&keyring(), &Method::POST, &path, &headers, &body, now);
+            prop_assert_eq!(got.map(|p| p.region), Ok(Some(region.clone())));
+            Ok(())
+        },
+    );
 }
 
 #[test]

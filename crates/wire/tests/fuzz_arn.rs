@@ -90,7 +90,8 @@ fn grammar_arn() -> impl Strategy<Value = (String, [String; 6])> {
 
 /// One edit at a character position: delete, or insert / replace with a delimiter or text.
 fn char_edits() -> impl Strategy<Value = Vec<(usize, u8, String)>> {
-    let insert = prop_oneof![prop::sample::select(vec![":", "/", "arn:", "é", "🦀", ""]).prop_map(str::to_owned), text()];
+    let insert =
+        prop_oneof![prop::sample::select(vec![":", "/", "arn:", "é", "🦀", ""]).prop_map(str::to_owned), text()];
     vec((any::<usize>(), 0..3u8, insert), 0..4)
 }
 
@@ -135,17 +136,18 @@ fn fuzz_arn_builders_round_trip() {
     let version = prop::option::of(0..=99_999u32);
     fuzz("arn_builders", (region, "[0-9]{12}", model, "[0-9a-zA-Z]{10}", version), |(r, acct, m, id, v)| {
         let fm = arn::foundation_model(&r, &m);
-        prop_assert_eq!(Arn::parse(&fm).map(|a| (a.region, a.account, a.resource_type, a.resource)), Some((
-            r.as_str(),
-            "",
-            "foundation-model",
-            m.as_str()
-        )));
+        prop_assert_eq!(
+            Arn::parse(&fm).map(|a| (a.region, a.account, a.resource_type, a.resource)),
+            Some((r.as_str(), "", "foundation-model", m.as_str()))
+        );
         let ip = arn::inference_profile(&r, &acct, &m);
         prop_assert_eq!(Arn::parse(&ip).map(|a| (a.account, a.resource)), Some((acct.as_str(), m.as_str())));
         let p = prompt_arn(&r, &acct, &id, v);
         let parsed = PromptArn::parse(&p).ok_or_else(|| TestCaseError::fail(format!("refused {p:?}")))?;
-        prop_assert_eq!((parsed.region, parsed.account, parsed.id, parsed.version), (r.as_str(), acct.as_str(), id.as_str(), v));
+        prop_assert_eq!(
+            (parsed.region, parsed.account, parsed.id, parsed.version),
+            (r.as_str(), acct.as_str(), id.as_str(), v)
+        );
         model_id(&p)
     });
 }

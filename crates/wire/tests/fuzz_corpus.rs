@@ -99,8 +99,10 @@ fn fuzz_corpus_arns() {
         match sign {
             "+ " => {
                 let a = parsed.unwrap_or_else(|| panic!("not parsed: {id}"));
-                let back =
-                    format!("arn:{}:{}:{}:{}:{}/{}", a.partition, a.service, a.region, a.account, a.resource_type, a.resource);
+                let back = format!(
+                    "arn:{}:{}:{}:{}:{}/{}",
+                    a.partition, a.service, a.region, a.account, a.resource_type, a.resource
+                );
                 assert_eq!(back, id);
             }
             "- " => assert!(parsed.is_none(), "parsed: {id} as {parsed:?}"),

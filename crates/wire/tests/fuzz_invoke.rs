@@ -109,7 +109,11 @@ fn fuzz_invoke_wrong_family() {
 #[test]
 fn huge_integers_are_refused_as_out_of_range() {
     for (format, body) in [
-        (BodyFormat::Anthropic, r#"{"anthropic_version":"bedrock-2023-05-31","max_tokens":18446744073709551615,"messages":[{"role":"user","content":"x"}]}"#),
+        (
+            BodyFormat::Anthropic,
+            r#"{"anthropic_version":"bedrock-2023-05-31","max_tokens":18446744073709551615,
+                "messages":[{"role":"user","content":"x"}]}"#,
+        ),
         (BodyFormat::Llama, r#"{"prompt":"x","max_gen_len":9223372036854775808}"#),
         (BodyFormat::TitanEmbed, r#"{"inputText":"x","dimensions":18446744073709551615}"#),
     ] {

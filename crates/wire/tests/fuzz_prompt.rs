@@ -51,13 +51,15 @@ fn reference_render(s: &str, values: &BTreeMap<String, String>) -> String {
     out
 }
 
+/// Braces that are not placeholders, or only partly.
+const NEAR_MISSES: &[&str] = &["{{", "}}", "{", "}", "{{ x }}", "{{a b}}", "{{-a}}", "{{a--b}}", "{{}}", "{{{{x}}}}"];
+
 /// Template text: placeholders (valid and not), stray and nested braces, unicode.
 fn template() -> impl Strategy<Value = String> {
     let name = "[a-zA-Z0-9]([_-]?[a-zA-Z0-9]){0,4}[_-]?";
     let piece = prop_oneof![
         3 => name.prop_map(|n| format!("{{{{{n}}}}}")),
-        2 => prop::sample::select(vec!["{{", "}}", "{", "}", "{{ x }}", "{{a b}}", "{{-a}}", "{{a--b}}", "{{}}", "{{{{x}}}}"])
-            .prop_map(str::to_owned),
+        2 => prop::sample::select(NEAR_MISSES).prop_map(str::to_owned),
         2 => text(),
     ];
     vec(piece, 0..12).prop_map(|p| p.concat())
@@ -142,7 +144,8 @@ fn fuzz_prompt_missing_variable_is_named() {
 fn prompt_body() -> impl Strategy<Value = Value> {
     let vars = vec("[a-z]{1,8}".prop_map(|n| json!({"name": n})), 0..3);
     let chat = (template(), template(), vars.clone()).prop_map(|(s, m, v)| {
-        json!({"chat": {"system": [{"text": s}], "messages": [{"role": "user", "content": [{"text": m}]}], "inputVariables": v}})
+        let messages = json!([{"role": "user", "content": [{"text": m}]}]);
+        json!({"chat": {"system": [{"text": s}], "messages": messages, "inputVariables": v}})
     });
     let text = (template(), vars).prop_map(|(t, v)| json!({"text": {"text": t, "inputVariables": v}}));
     let config = prop_oneof![chat.prop_map(|c| ("CHAT", c)), text.prop_map(|c| ("TEXT", c))];

@@ -166,7 +166,8 @@ fn image(b: &Obj) -> Result<ImageBlock, BedrockError> {
 
 /// Claude's text-completion prompt (`\n\nHuman: … \n\nAssistant:`) as Converse turns.
 /// Text before the first turn is the system prompt (Claude 2.1); the trailing empty
-/// `Assistant:` only cues the answer. A prompt without a Human turn is one user message.
+/// `Assistant:` only cues the answer. A prompt that does not open with a Human turn is one
+/// user message.
 fn parse_completion(root: &Obj) -> Result<ConverseRequest, BedrockError> {
     let prompt = root.req_str("prompt")?;
     let (inference, extra) = sampling(root, "max_tokens_to_sample")?;
@@ -190,7 +191,10 @@ fn parse_completion(root: &Obj) -> Result<ConverseRequest, BedrockError> {
         role = Some(r);
         rest = tail.get(len..).unwrap_or_default();
     }
-    if !messages.iter().any(|m| m.role == Role::User) {
+    // Converse conversations start with the user. A prompt whose first non-empty turn is
+    // the assistant's (`\n\nHuman:\n\nAssistant: …`, which Bedrock accepts) goes to the
+    // model whole, like a prompt without turns, rather than being refused (fuzz_invoke).
+    if messages.first().is_none_or(|m| m.role != Role::User) {
         system.clear();
         messages = vec![Message { role: Role::User, content: vec![ContentBlock::Text(prompt.trim().to_owned())] }];
     }
@@ -462,6 +466,17 @@ mod tests {
         assert!(e.message.contains("#/messages/0/content: expected type: String, found: Integer"), "{}", e.message);
         let e = parse(&json!({"anthropic_version": "v1", "max_tokens": 5, "messages": []})).unwrap_err();
         assert!(e.message.contains("#/anthropic_version: v1 is not a valid enum value"), "{}", e.message);
+    }
+
+    /// Found by fuzz_invoke: the empty first Human turn was dropped, leaving an
+    /// assistant-first conversation that was refused, though Bedrock accepts the prompt.
+    #[test]
+    fn completion_with_empty_first_human_turn_is_one_user_prompt() {
+        let prompt = "\n\nHuman:\n\nAssistant: A\n\nHuman: B";
+        let (r, _) = parse(&json!({"prompt": prompt, "max_tokens_to_sample": 1})).unwrap();
+        assert_eq!(r.messages.len(), 1);
+        assert_eq!(r.messages[0].content, vec![ContentBlock::Text(prompt.trim().into())]);
+        assert!(crate::validate::converse(&r).is_ok());
     }
 
     #[test]

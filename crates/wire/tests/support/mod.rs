@@ -26,7 +26,8 @@ where
     S::Value: std::fmt::Debug,
 {
     let path: &'static str = Box::leak(format!("tests/proptest-regressions/{name}.txt").into_boxed_str());
-    let config = Config { failure_persistence: Some(Box::new(FileFailurePersistence::Direct(path))), ..Config::default() };
+    let config =
+        Config { failure_persistence: Some(Box::new(FileFailurePersistence::Direct(path))), ..Config::default() };
     let ran = AtomicUsize::new(0);
     let mut runner = TestRunner::new(config);
     let result = runner.run(&strategy, |value| {
