@@ -124,9 +124,11 @@ fn fuzz_sigv4_damaged_parameters() {
         let value = format!("AWS4-HMAC-SHA256 {}", params.join(", "));
         let Some(headers) = with_authorization(headers, value.as_bytes()) else { return Ok(()) };
         match check(&headers, t0()) {
-            // Only a header that still says the original credential and signature may pass.
+            // Only a header that still says the original credential and signature may pass
+            // (whitespace around a parameter is not part of it: a trailing tab once was).
             Ok(_) => {
-                prop_assert!(params.contains(&original[0]) && params.contains(&original[2]), "accepted {value}");
+                let kept = |p: &String| params.iter().any(|q| q.trim() == p);
+                prop_assert!(kept(&original[0]) && kept(&original[2]), "accepted {value}");
                 Ok(())
             }
             Err(e) => refusal(&e),

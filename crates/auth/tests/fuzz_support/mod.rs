@@ -17,8 +17,13 @@ where
     S::Value: std::fmt::Debug,
 {
     let path: &'static str = Box::leak(format!("tests/proptest-regressions/{name}.txt").into_boxed_str());
-    let config =
+    let mut config =
         Config { failure_persistence: Some(Box::new(FileFailurePersistence::Direct(path))), ..Config::default() };
+    // The normal test run keeps to a modest count (a few seconds a target in a debug build);
+    // scripts/fuzz.sh sets PROPTEST_CASES.
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        config.cases = 128;
+    }
     let ran = AtomicUsize::new(0);
     let mut runner = TestRunner::new(config);
     let result = runner.run(&strategy, |value| {

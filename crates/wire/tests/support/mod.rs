@@ -3,8 +3,7 @@
 //! JSON generators biased toward the inputs that break parsers, structural mutation of JSON
 //! bodies, and the property every refusal must have.
 //!
-//! The case count is proptest's: 256 by default, `PROPTEST_CASES=100000` (scripts/fuzz.sh)
-//! to fuzz hard.
+//! The case count is 128, or `PROPTEST_CASES` when set (scripts/fuzz.sh sets 100000).
 #![allow(dead_code)] // each test binary uses a different subset
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -26,8 +25,13 @@ where
     S::Value: std::fmt::Debug,
 {
     let path: &'static str = Box::leak(format!("tests/proptest-regressions/{name}.txt").into_boxed_str());
-    let config =
+    let mut config =
         Config { failure_persistence: Some(Box::new(FileFailurePersistence::Direct(path))), ..Config::default() };
+    // The normal test run keeps to a modest count (a few seconds a target in a debug build);
+    // scripts/fuzz.sh sets PROPTEST_CASES.
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        config.cases = 128;
+    }
     let ran = AtomicUsize::new(0);
     let mut runner = TestRunner::new(config);
     let result = runner.run(&strategy, |value| {
