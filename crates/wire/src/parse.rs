@@ -85,6 +85,16 @@ mod tests {
         assert!(e.message.contains("`user`"), "{}", e.message);
     }
 
+    /// Found by fuzz_converse: without serde_json's `float_roundtrip` this parsed one ULP off
+    /// (4.303363396616074e130), so the backend saw another number than the client sent.
+    #[test]
+    fn floats_parse_exactly() {
+        let v: serde_json::Value = json(b"[4.303363396616073e130, 0.1, 5e-324]").unwrap();
+        assert_eq!(v[0].as_f64(), Some(4.303363396616073e130));
+        assert_eq!(v[1].as_f64(), Some(0.1));
+        assert_eq!(v[2].as_f64(), Some(5e-324));
+    }
+
     #[test]
     fn unknown_member_is_named_with_its_path() {
         let e = json::<ConverseRequest>(br#"{"messages":[{"role":"user","content":[{"text":"x"}],"name":"bob"}]}"#)

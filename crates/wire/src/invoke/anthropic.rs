@@ -180,31 +180,39 @@ fn image(b: &Obj) -> Result<ImageBlock, BedrockError> {
 
 /// Claude's text-completion prompt (`\n\nHuman: … \n\nAssistant:`) as Converse turns.
 /// Text before the first turn is the system prompt (Claude 2.1); the trailing empty
-/// `Assistant:` only cues the answer. A prompt without a Human turn is one user message.
+/// `Assistant:` only cues the answer. A prompt that does not open with a Human turn is one
+/// user message.
 fn parse_completion(root: &Obj) -> Result<ConverseRequest, BedrockError> {
     let prompt = root.req_str("prompt")?;
     let (inference, extra) = sampling(root, "max_tokens_to_sample")?;
     let text = format!("\n\n{}", prompt.trim_start());
     let (mut system, mut messages) = (Vec::new(), Vec::new());
-    let mut role = None;
-    let mut rest = text.as_str();
+    let (mut role, mut at) = (None, 0);
+    // Where the next marker of each kind starts. Only the one just passed is searched for
+    // again: searching for both from every turn rescanned the whole rest of the prompt for
+    // a marker it lacked, quadratic in the turns (minutes for a 1 MB prompt of Human turns).
+    let mut markers = [(HUMAN, Role::User), (ASSISTANT, Role::Assistant)].map(|(m, r)| (text.find(m), m, r));
     loop {
-        let next = [(HUMAN, Role::User), (ASSISTANT, Role::Assistant)]
-            .into_iter()
-            .filter_map(|(marker, r)| rest.find(marker).map(|i| (i, marker.len(), r)))
-            .min_by_key(|&(i, ..)| i);
-        let (segment, tail) = rest.split_at(next.map_or(rest.len(), |(i, ..)| i));
-        let segment = segment.trim();
+        let next = markers.iter().filter_map(|&(i, m, r)| Some((i?, m, r))).min_by_key(|&(i, ..)| i);
+        let segment = text.get(at..next.map_or(text.len(), |(i, ..)| i)).unwrap_or_default().trim();
         match role {
             _ if segment.is_empty() => {}
             None => system.push(SystemContentBlock::Text(segment.to_owned())),
             Some(r) => body::push_turn(&mut messages, r, segment),
         }
-        let Some((_, len, r)) = next else { break };
+        let Some((i, marker, r)) = next else { break };
         role = Some(r);
-        rest = tail.get(len..).unwrap_or_default();
+        at = i + marker.len();
+        for (pos, m, _) in &mut markers {
+            if pos.is_some_and(|p| p < at) {
+                *pos = text.get(at..).and_then(|rest| rest.find(*m)).map(|j| at + j);
+            }
+        }
     }
-    if !messages.iter().any(|m| m.role == Role::User) {
+    // Converse conversations start with the user. A prompt whose first non-empty turn is
+    // the assistant's (`\n\nHuman:\n\nAssistant: …`, which Bedrock accepts) goes to the
+    // model whole, like a prompt without turns, rather than being refused (fuzz_invoke).
+    if messages.first().is_none_or(|m| m.role != Role::User) {
         system.clear();
         messages = vec![Message { role: Role::User, content: vec![ContentBlock::Text(prompt.trim().to_owned())] }];
     }
@@ -476,6 +484,28 @@ mod tests {
         assert!(e.message.contains("#/messages/0/content: expected type: String, found: Integer"), "{}", e.message);
         let e = parse(&json!({"anthropic_version": "v1", "max_tokens": 5, "messages": []})).unwrap_err();
         assert!(e.message.contains("#/anthropic_version: v1 is not a valid enum value"), "{}", e.message);
+    }
+
+    /// Found by fuzz_invoke: the empty first Human turn was dropped, leaving an
+    /// assistant-first conversation that was refused, though Bedrock accepts the prompt.
+    #[test]
+    fn completion_with_empty_first_human_turn_is_one_user_prompt() {
+        let prompt = "\n\nHuman:\n\nAssistant: A\n\nHuman: B";
+        let (r, _) = parse(&json!({"prompt": prompt, "max_tokens_to_sample": 1})).unwrap();
+        assert_eq!(r.messages.len(), 1);
+        assert_eq!(r.messages[0].content, vec![ContentBlock::Text(prompt.trim().into())]);
+        assert!(crate::validate::converse(&r).is_ok());
+    }
+
+    /// Found while writing fuzz_invoke: every turn searched the rest of the prompt for both
+    /// markers, so 100 000 Human turns (1.2 MB) took 200 s in a debug build.
+    #[test]
+    fn many_turns_parse_in_one_pass() {
+        let prompt = format!("{}\n\nAssistant:", "\n\nHuman: x".repeat(200_000));
+        let (r, _) = parse(&json!({"prompt": prompt, "max_tokens_to_sample": 1})).unwrap();
+        assert_eq!(r.messages.len(), 1);
+        let ContentBlock::Text(t) = &r.messages[0].content[0] else { panic!() };
+        assert_eq!(t.len(), "x\n\n".len() * 200_000 - 2);
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub fn parse(body: &Value) -> Result<ConverseRequest, BedrockError> {
 }
 
 /// `<|start_header_id|>role<|end_header_id|>\n\ntext<|eot_id|>` turns; `None` when the
-/// prompt is not in that template (or has no user turn). Tool output (`ipython`, `tool`)
+/// prompt is not in that template (or does not start with a user turn). Tool output (`ipython`, `tool`)
 /// is input to the model, so it becomes user text; the final empty assistant header only
 /// cues the answer and is dropped.
 fn split_chat(prompt: &str) -> Option<(Vec<SystemContentBlock>, Vec<Message>)> {
@@ -55,7 +55,9 @@ fn split_chat(prompt: &str) -> Option<(Vec<SystemContentBlock>, Vec<Message>)> {
             _ => body::push_turn(&mut messages, Role::User, text),
         }
     }
-    messages.iter().any(|m| m.role == Role::User).then_some((system, messages))
+    // Bedrock hands Llama the prompt as it is, so a template whose first turn is not the
+    // user's (which Converse cannot express) goes to the model whole (fuzz_invoke).
+    messages.first().is_some_and(|m| m.role == Role::User).then_some((system, messages))
 }
 
 fn stop_reason(finish: Option<&Finish>) -> &'static str {
@@ -147,6 +149,19 @@ mod tests {
         let r = parse(&json!({"prompt": "[INST] hi [/INST]"})).unwrap();
         assert_eq!(r.messages[0].content, vec![ContentBlock::Text("[INST] hi [/INST]".into())]);
         assert!(r.inference_config.is_none());
+    }
+
+    /// Found by fuzz_invoke: an assistant turn first made a conversation Converse refuses
+    /// ("must start with a user message"), though Bedrock runs any Llama prompt.
+    #[test]
+    fn template_starting_with_the_assistant_is_one_user_prompt() {
+        let prompt = "<|start_header_id|>assistant<|end_header_id|>\n\nHi<|eot_id|>\
+            <|start_header_id|>user<|end_header_id|>\n\nBye<|eot_id|>";
+        let r = parse(&json!({"prompt": prompt})).unwrap();
+        assert_eq!(r.messages.len(), 1);
+        assert_eq!(r.messages[0].role, Role::User);
+        assert_eq!(r.messages[0].content, vec![ContentBlock::Text(prompt.into())]);
+        assert!(crate::validate::converse(&r).is_ok());
     }
 
     #[test]

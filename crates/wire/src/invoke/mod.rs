@@ -270,7 +270,17 @@ pub(crate) mod body {
         }
 
         pub fn int(&self, key: &str) -> Result<Option<i64>, BedrockError> {
-            self.get(key).map(|v| v.as_i64().ok_or_else(|| expected(&self.at(key), "Integer", v))).transpose()
+            self.get(key)
+                .map(|v| match v.as_i64() {
+                    Some(n) => Ok(n),
+                    // An integer past i64 is still an integer: say it is too big, not that
+                    // an Integer was expected (found by fuzz_invoke).
+                    None if v.is_u64() => {
+                        Err(malformed(&self.at(key), format!("{v} is not less or equal to {}", i64::MAX)))
+                    }
+                    None => Err(expected(&self.at(key), "Integer", v)),
+                })
+                .transpose()
         }
 
         /// An integer of at least `min` (token limits).
@@ -377,5 +387,22 @@ pub(crate) mod body {
             word /= base;
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by fuzz_invoke: `max_tokens` of 2^64-1 was refused with "expected type:
+    /// Integer, found: Integer".
+    #[test]
+    fn integer_past_i64_is_out_of_range() {
+        let body = br#"{"prompt":"x","max_gen_len":18446744073709551615}"#;
+        let e = parse(BodyFormat::Llama, body).unwrap_err();
+        assert_eq!(
+            e.message,
+            "Malformed input request: #/max_gen_len: 18446744073709551615 is not less or equal to 9223372036854775807, please reformat your input and try again."
+        );
     }
 }
