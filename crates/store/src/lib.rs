@@ -21,6 +21,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use time::OffsetDateTime;
 
+mod batch;
 mod imports;
 mod logging;
 mod profiles;
@@ -29,6 +30,9 @@ mod provisioned;
 mod tags;
 mod usage;
 
+pub use batch::{
+    AsyncInvoke, AsyncInvokeQuery, AsyncInvokeStatus, BatchJob, BatchJobQuery, BatchJobStatus, RecordResult,
+};
 pub use imports::{ImportJob, ImportJobQuery, ImportJobStatus, ImportedModel, ImportedQuery};
 pub use profiles::AppProfile;
 pub use prompts::{DraftUpdate, Prompt};
