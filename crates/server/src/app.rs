@@ -47,6 +47,8 @@ pub struct AppState {
     /// Runs model import jobs. Behind an `Arc` like the rest: the state is cloned a few
     /// times per request, and the importer's paths would be copied each time.
     pub importer: Arc<Importer>,
+    /// Runs batch inference jobs and async invocations on spare capacity.
+    pub batch: Arc<crate::batch::Batch>,
 }
 
 /// What must run when the server stops: the invocation logs and the usage ledger are
@@ -92,6 +94,7 @@ impl AppState {
         }
         // Import jobs read model data through the same buckets as invocation logs.
         let objects = Objects::new(data_dir.to_path_buf(), settings.s3_endpoint.clone());
+        let batch_objects = objects.clone();
         let (logger, shutdown) = InvocationLogger::start(settings);
         let store = Arc::new(Store::open(store_url, data_dir).await.context("opening the control-plane store")?);
         let logs = Arc::new(InvocationLogs::load(&store, logger).await.context("loading logging configurations")?);
@@ -126,9 +129,20 @@ impl AppState {
         ));
         importer.start().await;
         let apps = Arc::new(AppProfiles::default());
+        // Batch jobs and async invocations: the unfinished ones run again, here or on any
+        // instance sharing the store.
+        let batch = Arc::new(crate::batch::Batch::new(
+            Arc::clone(&catalog),
+            Arc::clone(&store),
+            Arc::clone(&engine),
+            Arc::clone(&apps),
+            Arc::clone(&usage),
+            batch_objects,
+        ));
+        batch.start();
         let shutdown = Shutdown { logs: shutdown, usage: Arc::clone(&usage), store: Arc::clone(&store) };
         let keyring = (!catalog.accounts.is_empty()).then(|| Arc::new(Keyring::new(&catalog.accounts)));
-        Ok((Self { catalog, engine, logs, store, apps, usage, keyring, importer }, shutdown))
+        Ok((Self { catalog, engine, logs, store, apps, usage, keyring, importer, batch }, shutdown))
     }
 }
 
@@ -165,6 +179,12 @@ pub fn build_router(state: AppState) -> Router {
             "/imported-models/{model_identifier}",
             get(control::imports::get_model).delete(control::imports::delete_model),
         )
+        .route("/model-invocation-job", post(control::batch::create))
+        .route("/model-invocation-jobs", get(control::batch::list))
+        .route("/model-invocation-job/{job_identifier}", get(control::batch::get))
+        .route("/model-invocation-job/{job_identifier}/stop", post(control::batch::stop))
+        .route("/async-invoke", post(runtime::async_invoke::start).get(runtime::async_invoke::list))
+        .route("/async-invoke/{invocation_arn}", get(runtime::async_invoke::get))
         .route(
             "/logging/modelinvocations",
             get(control::logging::get).put(control::logging::put).delete(control::logging::delete),

@@ -3,6 +3,7 @@
 
 pub mod app;
 mod apps;
+mod batch;
 pub mod cli;
 mod context;
 mod control;

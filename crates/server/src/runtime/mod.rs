@@ -1,6 +1,7 @@
 //! bedrock-runtime handlers. Each one parses (wire), resolves (route), runs (engine) and
 //! encodes (wire); the checks they share live here.
 
+pub mod async_invoke;
 pub mod converse;
 pub mod count_tokens;
 pub mod invoke;
