@@ -7,13 +7,14 @@ import json
 import pathlib
 import re
 import signal
+import subprocess
 import time
 import urllib.request
 
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import CONFIGS
+from conftest import BINARY, CONFIGS
 
 ROLE = "arn:aws:iam::123456789012:role/BedrockBatch"
 FAST = "us.anthropic.claude-3-haiku-20240307-v1:0"
@@ -118,6 +119,13 @@ def test_a_thousand_records_across_the_profiles_regions(server):
     assert manifest["errorRecordCount"] == 0
     assert manifest["inputTokenCount"] == sum(l["modelOutput"]["usage"]["input_tokens"] for l in lines)
     assert manifest["outputTokenCount"] == sum(l["modelOutput"]["usage"]["output_tokens"] for l in lines)
+
+    # Billed at the batch price: half the on-demand price of the same tokens.
+    status, _, body = server.raw("GET", "/spillway/usage?by=model")
+    row = next(r for r in json.loads(body)["rows"] if r["key"] == FAST)
+    assert (row["invocations"], row["inputTokens"], row["outputTokens"]) == (1000, manifest["inputTokenCount"], manifest["outputTokenCount"])
+    on_demand = (manifest["inputTokenCount"] * 0.00025 + manifest["outputTokenCount"] * 0.00125) / 1000
+    assert 0.45 < row["costUsd"] / on_demand < 0.55, (row, on_demand)
 
     # Spread over the profile's three regions (spare capacity everywhere, none kept idle).
     regions = {r: metric_sum(server, "spillway_batch_records_total", region=r, outcome="ok") for r in ("us-east-1", "us-west-2", "us-east-2")}
@@ -273,3 +281,23 @@ def test_async_invoke_end_to_end(server):
             modelId=FAST, modelInput={"prompt": "x"}, outputDataConfig={"s3OutputDataConfig": {"s3Uri": "s3://async-out/x"}}
         )
     assert code(e) == "ValidationException"
+
+
+def test_batch_watch_follows_a_job_to_its_end(server):
+    bedrock = server.client("bedrock")
+    put_object(server, "batch-in", "watch/r.jsonl", jsonl(llama_record(i) for i in range(100)))
+    out_dir(server, "batch-out").mkdir(parents=True)
+    arn = create(bedrock, "watched", SLOW, "s3://batch-in/watch/", "s3://batch-out/")
+    # Not a terminal: one line per change, the last one the end.
+    watch = subprocess.run(
+        [str(BINARY), "batch", "watch", arn, "--endpoint", server.url, "--region", "us-east-1", "--interval-ms", "200"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert watch.returncode == 0, watch.stderr
+    lines = watch.stdout.strip().splitlines()
+    assert lines[-1].startswith("Completed: 100 of 100 records, 0 errors"), lines
+    assert any(re.match(r"InProgress: \d+ of 100 records", l) for l in lines), lines
+    missing = subprocess.run(
+        [str(BINARY), "batch", "watch", "aaaaaaaaaaaa", "--endpoint", server.url], capture_output=True, text=True, timeout=30
+    )
+    assert missing.returncode != 0 and "couldn't be found" in missing.stderr
