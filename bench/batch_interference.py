@@ -116,9 +116,9 @@ def main():
                     "messages": [{"role": "user", "content": f"Item {i}"}]}}) + "\n"
         for i in range(args.records)
     )
-    (data / "s3" / "in").mkdir(parents=True)
-    (data / "s3" / "out").mkdir(parents=True)
-    (data / "s3" / "in" / "records.jsonl").write_text(records)
+    (data / "s3" / "bench-in").mkdir(parents=True)
+    (data / "s3" / "bench-out").mkdir(parents=True)
+    (data / "s3" / "bench-in" / "records.jsonl").write_text(records)
     proc = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data), "--config", str(config)],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=dict(os.environ, RUST_LOG="warn"))
     try:
@@ -130,8 +130,8 @@ def main():
             alone, thr_alone = interactive(base, args.calls, c)
             status, created = request(base + "/model-invocation-job", "POST", {
                 "jobName": f"bench-{c}", "roleArn": "arn:aws:iam::123456789012:role/b", "modelId": PROFILE,
-                "inputDataConfig": {"s3InputDataConfig": {"s3Uri": "s3://in/records.jsonl"}},
-                "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "s3://out/"}}})
+                "inputDataConfig": {"s3InputDataConfig": {"s3Uri": "s3://bench-in/records.jsonl"}},
+                "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "s3://bench-out/"}}})
             assert status == 200, created
             job = urllib.request.quote(created["jobArn"], safe="")
             while request(f"{base}/model-invocation-job/{job}")[1].get("processedRecordCount", 0) < 50:
