@@ -301,3 +301,22 @@ def test_batch_watch_follows_a_job_to_its_end(server):
         [str(BINARY), "batch", "watch", "aaaaaaaaaaaa", "--endpoint", server.url], capture_output=True, text=True, timeout=30
     )
     assert missing.returncode != 0 and "couldn't be found" in missing.stderr
+
+
+def test_an_application_profile_runs_on_what_it_copies(server):
+    bedrock = server.client("bedrock")
+    app = bedrock.create_inference_profile(
+        inferenceProfileName="batch-app",
+        modelSource={"copyFrom": f"arn:aws:bedrock:us-east-1:123456789012:inference-profile/{FAST}"},
+    )["inferenceProfileArn"]
+    put_object(server, "batch-in", "app/r.jsonl", jsonl(anthropic_record(i) for i in range(100)))
+    out_dir(server, "batch-out").mkdir(parents=True)
+    arn = create(bedrock, "via-app", app, "s3://batch-in/app/r.jsonl", "s3://batch-out/")
+    job = wait(bedrock, arn, ended)
+    assert (job["status"], job["modelId"], job["successRecordCount"]) == ("Completed", app, 100)
+    status, _, body = server.raw("GET", "/spillway/usage?by=profile")
+    assert next(r for r in json.loads(body)["rows"] if r["key"] == app)["invocations"] == 100
+    # Provisioned and imported models do not run batch jobs (Bedrock's rule).
+    with pytest.raises(ClientError) as e:
+        create(bedrock, "no", "arn:aws:bedrock:us-east-1:123456789012:provisioned-model/abcdefghijkl", "s3://batch-in/app/", "s3://batch-out/")
+    assert code(e) == "ValidationException" and "isn't supported" in str(e.value)
