@@ -22,30 +22,21 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::future::{BoxFuture, FutureExt};
-use futures::stream::FuturesUnordered;
-use futures::StreamExt;
-use spillway_route::Plan;
-use spillway_store::{BatchJob, BatchJobStatus, RecordResult};
+use spillway_store::{BatchJob, BatchJobStatus};
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
-use super::call::{self, Failure, Shape};
-use super::io::{self, InputFile, Output};
-use super::records::{self, Input, Record};
+use super::call::{self, Shape};
+use super::io::{self, InputFile};
+use super::output::write_outputs;
+use super::records::{self, Record};
+use super::runner::Runner;
 use super::{Batch, LEASE, RENEW};
 use crate::imported::source::S3Uri;
-use crate::usage::Usage;
-
-/// Answers stored together (a crash re-runs at most this many, plus those in flight).
-const FLUSH_EVERY: usize = 32;
-const FLUSH_AFTER: Duration = Duration::from_millis(250);
-/// Tries of a record that meets no capacity or a backend fault before it is an error.
-const ATTEMPTS: u32 = 5;
 
 /// What the lease keeper has seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Control {
+pub enum Control {
     Run,
     Stop,
     Expire,
@@ -248,227 +239,6 @@ async fn read_input(batch: &Batch, job: &BatchJob) -> Result<(Vec<InputFile>, Ve
     }
     Ok((files, all))
 }
-
-/// Step 2 for one job.
-struct Runner<'a, 'c> {
-    batch: &'a Arc<Batch>,
-    job: &'a BatchJob,
-    plan: &'a Plan<'c>,
-    shape: Shape,
-    /// The input files' names, by index.
-    names: Vec<String>,
-}
-
-impl Runner<'_, '_> {
-    /// Runs the pending records; the keeper's word when it said stop, else `Run` once
-    /// every record was answered and stored.
-    async fn work(&self, pending: &[&Record], control: &mut watch::Receiver<Control>) -> Control {
-        // Index of the next record to start (an iterator held across the awaits below
-        // would make the task's future not provably Send).
-        let mut next = 0;
-        let mut running = FuturesUnordered::new();
-        let mut done: Vec<RecordResult> = Vec::new();
-        let mut flushed = Instant::now();
-        let mut in_progress = false;
-        let mut state = Control::Run;
-        loop {
-            // Malformed records need no capacity: answered in place.
-            while let Some(r) = pending.get(next).filter(|r| matches!(r.input, Input::Bad { .. })) {
-                done.push(self.refused(r));
-                next += 1;
-            }
-            if done.len() >= FLUSH_EVERY || (!done.is_empty() && flushed.elapsed() >= FLUSH_AFTER) {
-                if !self.flush(&mut done).await {
-                    return Control::Lost;
-                }
-                flushed = Instant::now();
-            }
-            let more = next < pending.len();
-            if state != Control::Run || (!more && running.is_empty()) {
-                break;
-            }
-            tokio::select! {
-                Some(result) = running.next(), if !running.is_empty() => done.push(result),
-                got = call::slot(&self.batch.scheduler, &self.batch.engine, self.plan), if more => {
-                    let (Some((slot, offer)), Some(record)) = (got, pending.get(next).copied()) else {
-                        return Control::Lost;
-                    };
-                    next += 1;
-                    if !in_progress {
-                        in_progress = true;
-                        let now = OffsetDateTime::now_utc();
-                        let _ = self.batch.store
-                            .advance_batch_job(&self.job.arn, &self.batch.owner, BatchJobStatus::InProgress, None, None, now)
-                            .await;
-                    }
-                    running.push(self.answer(record, slot, offer));
-                }
-                _ = tokio::time::sleep(FLUSH_AFTER) => {}
-                changed = control.changed() => {
-                    state = if changed.is_ok() { *control.borrow() } else { Control::Lost };
-                }
-            }
-        }
-        if state == Control::Lost {
-            return state;
-        }
-        // Stopping or expiring: the calls already running finish (one request each).
-        while let Some(result) = running.next().await {
-            done.push(result);
-        }
-        if !self.flush(&mut done).await {
-            return Control::Lost;
-        }
-        state
-    }
-
-    /// Stores `done`; false when the lease was lost.
-    async fn flush(&self, done: &mut Vec<RecordResult>) -> bool {
-        if done.is_empty() {
-            return true;
-        }
-        let now = OffsetDateTime::now_utc();
-        match self.batch.store.record_batch_results(&self.job.arn, &self.batch.owner, done, now).await {
-            Ok(Some(_)) => {
-                done.clear();
-                true
-            }
-            Ok(None) => false,
-            // Kept for the next flush; a store that stays down loses the lease too.
-            Err(e) => {
-                tracing::warn!(job = %self.job.arn, error = %e, "batch job: cannot store answers yet");
-                true
-            }
-        }
-    }
-
-    fn file(&self, r: &Record) -> String {
-        self.names.get(r.file).cloned().unwrap_or_default()
-    }
-
-    fn refused(&self, r: &Record) -> RecordResult {
-        let Input::Bad { model_input, message } = &r.input else {
-            return self.error(r, None, 400, "The record has no modelInput.");
-        };
-        metrics::counter!("spillway_batch_records_total", "region" => "none", "outcome" => "error").increment(1);
-        self.error(r, model_input.as_ref(), 400, message)
-    }
-
-    fn error(&self, r: &Record, input: Option<&serde_json::Value>, code: u16, message: &str) -> RecordResult {
-        let output = records::failed(&r.record_id, input, code, message);
-        RecordResult { seq: r.seq, file: self.file(r), output, ok: false, input_tokens: 0, output_tokens: 0 }
-    }
-
-    /// Runs one record, trying again (on a newly granted slot) while the failure is
-    /// one of capacity. Boxed: the set of running records holds these futures, and
-    /// naming the type (with `Send`) is what lets the job's task be spawned.
-    fn answer<'p>(
-        &'p self,
-        r: &'p Record,
-        slot: super::scheduler::Slot,
-        offer: &'p spillway_catalog::Offer,
-    ) -> BoxFuture<'p, RecordResult> {
-        self.answer_now(r, slot, offer).boxed()
-    }
-
-    async fn answer_now<'p>(
-        &'p self,
-        r: &'p Record,
-        slot: super::scheduler::Slot,
-        offer: &'p spillway_catalog::Offer,
-    ) -> RecordResult {
-        let Input::Model(input) = &r.input else { return self.refused(r) };
-        let (mut slot, mut offer) = (slot, offer);
-        let mut attempt = 1;
-        loop {
-            match call::run(&self.batch.engine, self.plan, offer, slot, self.shape, input).await {
-                Ok(answer) => {
-                    metrics::counter!("spillway_batch_records_total", "region" => answer.region.clone(), "outcome" => "ok")
-                        .increment(1);
-                    self.bill(answer.usage);
-                    let output = records::answered(&r.record_id, input, &answer.output);
-                    let (input_tokens, output_tokens) =
-                        (u64::from(answer.usage.input_tokens), u64::from(answer.usage.output_tokens));
-                    return RecordResult {
-                        seq: r.seq,
-                        file: self.file(r),
-                        output,
-                        ok: true,
-                        input_tokens,
-                        output_tokens,
-                    };
-                }
-                Err(Failure { retry: true, .. }) if attempt < ATTEMPTS => {
-                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
-                    attempt += 1;
-                    match call::slot(&self.batch.scheduler, &self.batch.engine, self.plan).await {
-                        Some((s, o)) => (slot, offer) = (s, o),
-                        None => return self.error(r, Some(input), 500, "No region of the model is running."),
-                    }
-                }
-                Err(f) => {
-                    metrics::counter!("spillway_batch_records_total", "region" => offer.region.clone(), "outcome" => "error")
-                        .increment(1);
-                    return self.error(r, Some(input), f.code, &f.message);
-                }
-            }
-        }
-    }
-
-    /// Usage and cost at the batch price, attributed like an on-demand call.
-    fn bill(&self, usage: spillway_wire::converse::TokenUsage) {
-        self.batch.usage.add_batch(
-            &self.batch.catalog,
-            Usage {
-                account: &self.job.account,
-                model_id: &self.job.model_id,
-                foundation_model: &self.plan.model.id,
-                profile_arn: self.plan.application.as_deref(),
-                source_region: &self.job.region,
-                usage,
-                throttled: false,
-                failed: false,
-            },
-        );
-    }
-}
-
-/// Step 3: one output object per input file, then the manifest.
-async fn write_outputs(batch: &Batch, job: &BatchJob, names: Vec<String>) -> Result<(), String> {
-    const PAGE: u32 = 1000;
-    let out =
-        S3Uri::parse(&job.output_s3_uri).ok_or_else(|| format!("The s3Uri {} is not valid.", job.output_s3_uri))?;
-    let store = batch.objects.store(&out.bucket)?;
-    let failed = |e: spillway_store::StoreError| format!("The control-plane store failed: {e}");
-    for name in names {
-        let mut output = Output::create(&store, &io::output_path(&out, &job.id, &format!("{name}.out"))).await?;
-        let mut after = None;
-        loop {
-            let page = batch.store.batch_output_page(&job.arn, &name, after, PAGE).await.map_err(failed)?;
-            for (_, line) in &page {
-                output.line(line);
-            }
-            match page.last() {
-                Some((seq, _)) if page.len() == PAGE as usize => after = Some(*seq),
-                _ => break,
-            }
-        }
-        output.finish().await?;
-    }
-    let now = batch.store.batch_job(&job.arn).await.map_err(failed)?;
-    let manifest = records::manifest(
-        now.total_records.unwrap_or(now.processed_records),
-        now.processed_records,
-        now.success_records,
-        now.error_records,
-        now.input_tokens,
-        now.output_tokens,
-    );
-    let mut output = Output::create(&store, &io::output_path(&out, &job.id, "manifest.json.out")).await?;
-    output.line(&manifest);
-    output.finish().await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,8 @@
 //! - [`scheduler`]: which region has spare capacity for one more batch call;
 //! - [`call`]: resolving a batch modelId and running one model input on one region;
 //! - [`io`]: the input files and the atomic output uploads in the object store;
-//! - [`job`]: the runner of one job; [`async_run`]: of one async invocation;
+//! - [`job`]: the runner of one job (its steps: [`runner`], [`output`]);
+//!   [`async_run`]: of one async invocation;
 //! - [`watch`]: `spillway batch watch`, the progress of a job on the terminal.
 //!
 //! Work is found through the store, not handed over in memory: a driver on every
@@ -17,7 +18,9 @@ pub mod async_run;
 pub mod call;
 pub mod io;
 pub mod job;
+pub mod output;
 pub mod records;
+pub mod runner;
 pub mod scheduler;
 pub mod watch;
 
