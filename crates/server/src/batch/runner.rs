@@ -21,6 +21,9 @@ use crate::usage::Usage;
 /// Answers stored together (a crash re-runs at most this many, plus those in flight).
 const FLUSH_EVERY: usize = 32;
 const FLUSH_AFTER: Duration = Duration::from_millis(250);
+/// Tries to store the last answers, a pause apart, before giving the job up.
+const FINAL_TRIES: u32 = 5;
+const RETRY_STORE: Duration = Duration::from_secs(1);
 /// Tries of a record that meets no capacity or a backend fault before it is an error.
 const ATTEMPTS: u32 = 5;
 
@@ -91,10 +94,18 @@ impl Runner<'_, '_> {
         while let Some(result) = running.next().await {
             done.push(result);
         }
-        if !self.flush(&mut done).await {
-            return Control::Lost;
+        // Every answer must be stored before the output is assembled from the store: a
+        // store that keeps failing leaves the job to be taken over once the lease lapses.
+        for _ in 0..FINAL_TRIES {
+            if !self.flush(&mut done).await {
+                return Control::Lost;
+            }
+            if done.is_empty() {
+                return state;
+            }
+            tokio::time::sleep(RETRY_STORE).await;
         }
-        state
+        Control::Lost
     }
 
     /// Stores `done`; false when the lease was lost.
