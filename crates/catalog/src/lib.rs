@@ -5,6 +5,7 @@
 //! (unknown keys are errors, and serde reports the key path), then [`load`] checks the
 //! references between sections and builds the [`Catalog`] the rest of the service reads.
 
+pub mod batch;
 mod builtin;
 pub mod cluster;
 pub mod imported;

@@ -205,6 +205,9 @@ fn build(raw: raw::Config) -> Result<Catalog, ConfigError> {
         }
     }
 
+    if let Err((key, message)) = raw.batch.check() {
+        return Err(invalid(key, message));
+    }
     let mut prices = HashMap::new();
     for (model, price) in raw.prices {
         if !model_index.contains_key(&model) {
@@ -280,6 +283,7 @@ fn build(raw: raw::Config) -> Result<Catalog, ConfigError> {
         provisioning: raw.provisioning,
         imported_models: raw.imported_models,
         server: raw.server,
+        batch: raw.batch,
         prices,
         model_index,
         profile_index,

@@ -130,6 +130,7 @@ pub struct Catalog {
     pub provisioning: Provisioning,
     pub imported_models: ImportedModels,
     pub server: crate::server::ServerSettings,
+    pub batch: crate::batch::BatchSettings,
     /// (model id, region) → price; `None` region key is the model's default price.
     pub(crate) prices: HashMap<String, (Price, HashMap<String, Price>)>,
     pub(crate) model_index: HashMap<String, usize>,

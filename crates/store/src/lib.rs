@@ -21,6 +21,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use time::OffsetDateTime;
 
+mod batch;
 mod changes;
 mod imports;
 mod listing;
@@ -31,9 +32,13 @@ mod provisioned;
 mod tags;
 mod usage;
 
+pub use changes::{Change, Changes, CHANNEL};
 pub use imports::{ImportJob, ImportJobQuery, ImportJobStatus, ImportedModel};
 pub use listing::ListFilter;
-pub use changes::{Change, Changes, CHANNEL};
+
+pub use batch::{
+    AsyncInvoke, AsyncInvokeQuery, AsyncInvokeStatus, BatchJob, BatchJobQuery, BatchJobStatus, RecordResult,
+};
 
 pub use profiles::AppProfile;
 pub use prompts::{DraftUpdate, Prompt};

@@ -7,6 +7,7 @@
 //! parse every answer.
 
 pub mod app_profiles;
+pub mod batch;
 pub mod foundation_models;
 pub mod imports;
 pub mod inference_profiles;

@@ -90,6 +90,10 @@ async fn owned(state: &AppState, caller: &Caller, arn: &str) -> Result<(), ApiEr
             let lookup = state.store.get_imported_model(&caller.account, parsed.region, arn).await;
             found(lookup).map_err(|e| store_error(e, arn))?.map(|_| ()).ok_or_else(not_found)
         }
+        "model-invocation-job" => {
+            let lookup = state.store.get_batch_job(&caller.account, parsed.region, arn).await;
+            found(lookup).map_err(|e| store_error(e, arn))?.map(|_| ()).ok_or_else(not_found)
+        }
         "model-import-job" => {
             let lookup = state.store.get_import_job(&caller.account, parsed.region, arn).await;
             found(lookup).map_err(|e| store_error(e, arn))?.map(|_| ()).ok_or_else(not_found)

@@ -72,7 +72,7 @@ impl Dispatcher {
             .admit(origin.account, origin.source_region, plan, count_request_tokens(request), max_tokens)
             .await?;
         let started = Instant::now();
-        let unary = Unary { request, max_tokens, progress, admitted: &mut admitted };
+        let unary = Unary { request, max_tokens, progress, admitted: Some(&mut admitted) };
         let landed = self.attempt(plan, origin.source_region, Some(progress), unary).await;
         match landed {
             Ok(landed) => {
@@ -85,6 +85,36 @@ impl Dispatcher {
                 Err(failure.into_error(Declared::ModelError))
             }
         }
+    }
+
+    /// Generate to the end on the plan's candidates without admission: for work whose
+    /// capacity and quota are decided elsewhere (batch jobs on spare capacity).
+    pub async fn complete(
+        &self,
+        plan: &Plan<'_>,
+        source_region: &str,
+        request: &ConverseRequest,
+        max_tokens: u32,
+    ) -> Result<Completed, BedrockError> {
+        let progress = Progress::default();
+        let started = Instant::now();
+        let unary = Unary { request, max_tokens, progress: &progress, admitted: None };
+        let landed = self.attempt(plan, source_region, Some(&progress), unary).await;
+        let landed = landed.map_err(|f| f.into_error(Declared::ModelError))?;
+        Ok(Completed { region: landed.region, output: landed.value, backend_time: started.elapsed() })
+    }
+
+    /// Embed on the plan's candidates without admission (see [`Dispatcher::complete`]).
+    pub async fn embed(
+        &self,
+        plan: &Plan<'_>,
+        source_region: &str,
+        request: &EmbedRequest,
+        default_dimensions: u32,
+    ) -> Result<Embedded, BedrockError> {
+        let landed = self.attempt(plan, source_region, None, Embed { request, default_dimensions }).await;
+        let landed = landed.map_err(|f| f.into_error(Declared::ModelError))?;
+        Ok(Embedded { region: landed.region, output: landed.value })
     }
 
     /// Admit and open a stream. The reservation comes back with it: the stream settles it.
@@ -144,7 +174,8 @@ struct Unary<'r> {
     request: &'r ConverseRequest,
     max_tokens: u32,
     progress: &'r Progress,
-    admitted: &'r mut Admitted,
+    /// `None` for work admitted elsewhere (batch jobs have their own scheduler).
+    admitted: Option<&'r mut Admitted>,
 }
 
 impl Attempt for Unary<'_> {
@@ -160,7 +191,9 @@ impl Attempt for Unary<'_> {
             let event = event?;
             self.progress.see(&event);
             usage.see(&event);
-            self.admitted.observe(usage.current());
+            if let Some(admitted) = self.admitted.as_deref_mut() {
+                admitted.observe(usage.current());
+            }
             out.push(event);
         }
         if out.is_finished() {

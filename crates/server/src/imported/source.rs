@@ -66,7 +66,8 @@ impl Objects {
         Self { data_dir, endpoint }
     }
 
-    fn store(&self, bucket: &str) -> Result<Arc<dyn ObjectStore>, String> {
+    /// The object store of `bucket` (batch jobs read and write through it too).
+    pub(crate) fn store(&self, bucket: &str) -> Result<Arc<dyn ObjectStore>, String> {
         match &self.endpoint {
             Some(endpoint) => build_s3_store(endpoint, bucket).map_err(|e| format!("The S3 endpoint failed: {e}")),
             None => {

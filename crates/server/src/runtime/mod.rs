@@ -2,6 +2,7 @@
 //! ([`crate::dispatch`]) and encodes (wire); the checks they share live here, and every
 //! call is recorded (metrics, usage, invocation log) through [`record`].
 
+pub mod async_invoke;
 pub mod converse;
 pub mod count_tokens;
 pub mod invoke;

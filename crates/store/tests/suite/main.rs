@@ -13,6 +13,7 @@ use futures::FutureExt;
 use spillway_store::Store;
 use sqlx::Connection;
 
+mod batch;
 mod cases;
 mod changes;
 mod imports;
@@ -115,4 +116,7 @@ suite!(
     import_names_conflict_and_tokens_are_idempotent,
     imported_models_list_delete_and_survive_restart,
     changes_are_announced_to_other_instances,
+    batch_job_create_get_list_stop,
+    batch_job_lease_records_and_takeover,
+    async_invoke_lifecycle,
 );
