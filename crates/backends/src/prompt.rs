@@ -44,7 +44,12 @@ pub fn count_tokens(text: &str) -> u32 {
 pub fn render_prompt(req: &ConverseRequest) -> String {
     let mut out = String::new();
     for block in &req.system {
-        if let SystemContentBlock::Text(t) = block {
+        let text = match block {
+            SystemContentBlock::Text(t) => Some(t.as_str()),
+            SystemContentBlock::GuardContent(g) => g.pointer("/text/text").and_then(|v| v.as_str()),
+            _ => None,
+        };
+        if let Some(t) = text {
             out.push_str(t);
             out.push('\n');
         }

@@ -92,6 +92,13 @@ pub struct Profile {
     pub tpm: Option<u32>,
 }
 
+impl Profile {
+    /// A `global.` profile: it may route to any commercial region of the catalog.
+    pub fn is_global(&self) -> bool {
+        self.id.starts_with("global.")
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Price {
     pub input_per_1k: f64,

@@ -389,10 +389,19 @@ pub struct Profile {
     pub name: String,
     pub description: Option<String>,
     pub model: String,
-    pub regions: Vec<String>,
+    pub regions: ProfileRegions,
     /// Cross-region quota per source region; default twice the on-demand quota there.
     pub rpm: Option<u32>,
     pub tpm: Option<u32>,
+}
+
+/// A profile's regions: listed, or `"all"`, every region of the catalog (a `global.`
+/// profile routes to any commercial region).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ProfileRegions {
+    Listed(Vec<String>),
+    Keyword(String),
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -7,10 +7,15 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::options::{
+    CachePointBlock, GuardrailConfiguration, OutputConfig, PerformanceConfiguration, ReasoningContentBlock, ServiceTier,
+};
 use crate::union::smithy_union;
 
+/// Every struct of the request refuses members it does not model, so nothing a client
+/// sends is dropped unseen: [`crate::parse::json`] words the refusal with the member path.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConverseRequest {
     /// Not required by the model: a prompt ARN as modelId can supply the messages.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -22,7 +27,7 @@ pub struct ConverseRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_config: Option<ToolConfig>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub guardrail_config: Option<Value>,
+    pub guardrail_config: Option<GuardrailConfiguration>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub additional_model_request_fields: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -32,11 +37,11 @@ pub struct ConverseRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_metadata: Option<BTreeMap<String, String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub performance_config: Option<Value>,
+    pub performance_config: Option<PerformanceConfiguration>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub service_tier: Option<Value>,
+    pub service_tier: Option<ServiceTier>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub output_config: Option<Value>,
+    pub output_config: Option<OutputConfig>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +52,7 @@ pub enum Role {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Message {
     pub role: Role,
     pub content: Vec<ContentBlock>,
@@ -60,8 +66,8 @@ smithy_union! {
         Document(DocumentBlock) = "document",
         ToolUse(ToolUseBlock) = "toolUse",
         ToolResult(ToolResultBlock) = "toolResult",
-        CachePoint(Value) = "cachePoint",
-        ReasoningContent(Value) = "reasoningContent",
+        CachePoint(CachePointBlock) = "cachePoint",
+        ReasoningContent(ReasoningContentBlock) = "reasoningContent",
     }
 }
 
@@ -69,11 +75,12 @@ smithy_union! {
     pub enum SystemContentBlock {
         Text(String) = "text",
         GuardContent(Value) = "guardContent",
-        CachePoint(Value) = "cachePoint",
+        CachePoint(CachePointBlock) = "cachePoint",
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ImageBlock {
     pub format: String,
     pub source: ImageSource,
@@ -88,6 +95,7 @@ smithy_union! {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DocumentBlock {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
@@ -105,7 +113,7 @@ smithy_union! {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ToolUseBlock {
     pub tool_use_id: String,
     pub name: String,
@@ -113,7 +121,7 @@ pub struct ToolUseBlock {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ToolResultBlock {
     pub tool_use_id: String,
     pub content: Vec<ToolResultContentBlock>,
@@ -131,7 +139,7 @@ smithy_union! {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct InferenceConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<i64>,
@@ -144,7 +152,7 @@ pub struct InferenceConfig {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ToolConfig {
     pub tools: Vec<Tool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -154,12 +162,12 @@ pub struct ToolConfig {
 smithy_union! {
     pub enum Tool {
         ToolSpec(ToolSpec) = "toolSpec",
-        CachePoint(Value) = "cachePoint",
+        CachePoint(CachePointBlock) = "cachePoint",
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ToolSpec {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -182,6 +190,7 @@ smithy_union! {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SpecificToolChoice {
     pub name: String,
 }

@@ -9,9 +9,13 @@ pub mod converse;
 pub mod error;
 pub mod eventstream;
 pub mod invoke;
+pub mod options;
 pub mod parse;
 pub mod prompt;
+pub mod reasoning;
 pub mod stream;
+pub mod structured;
+pub mod surface;
 mod union;
 
 pub use error::{BedrockError, ErrorCode};

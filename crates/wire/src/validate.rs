@@ -51,7 +51,8 @@ pub fn converse(req: &ConverseRequest) -> Result<(), BedrockError> {
             ));
         }
     }
-    conversation(req)
+    conversation(req)?;
+    crate::surface::check(req)
 }
 
 /// Bedrock's conversation rules: starts with a user turn, alternates, no empty turns.

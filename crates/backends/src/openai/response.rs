@@ -34,6 +34,9 @@ struct Choice {
 #[derive(Debug, Deserialize)]
 struct ResponseMessage {
     content: Option<String>,
+    /// The model's reasoning, under either name servers use for it.
+    reasoning_content: Option<String>,
+    reasoning: Option<String>,
     tool_calls: Option<Vec<ResponseToolCall>>,
 }
 
@@ -93,11 +96,16 @@ pub(super) fn completion_events(c: Completion, input_estimate: u32) -> Result<Ve
     let mut generated = String::new();
     let input = c.usage.map_or(input_estimate, |u| u.prompt_tokens);
     events.push(ModelEvent::InputTokens(input));
-    if let Some(text) = choice.message.content.filter(|t| !t.is_empty()) {
+    let message = choice.message;
+    if let Some(thought) = message.reasoning_content.or(message.reasoning).filter(|t| !t.is_empty()) {
+        generated.push_str(&thought);
+        events.push(ModelEvent::Reasoning(thought));
+    }
+    if let Some(text) = message.content.filter(|t| !t.is_empty()) {
         generated.push_str(&text);
         events.push(ModelEvent::Text(text));
     }
-    let calls = choice.message.tool_calls.unwrap_or_default();
+    let calls = message.tool_calls.unwrap_or_default();
     let had_tool_calls = !calls.is_empty();
     for (i, call) in calls.into_iter().enumerate() {
         let args = arguments_text(&call.function.arguments);

@@ -72,6 +72,9 @@ impl SimBackend {
             events.push(ModelEvent::Finish(Finish::new(StopReason::ToolUse, usage)));
             return Plan { input_tokens, events };
         }
+        if let Some(format) = spillway_wire::structured::format_of(req).ok().flatten() {
+            return structured_answer(&mut rng, input_tokens, &format.schema, max_tokens, events);
+        }
         let natural = self.cfg.output_tokens.max(1);
         let natural = natural / 2 + rng.below(u64::from(natural)) as u32 + 1;
         let pieces = text::pieces(&mut rng, natural.min(max_tokens));
@@ -93,6 +96,39 @@ impl SimBackend {
         }));
         Plan { input_tokens, events }
     }
+}
+
+/// An answer that follows the request's JSON schema, as constrained decoding yields it:
+/// one JSON document, cut (and `max_tokens`) only if the limit is smaller than it.
+fn structured_answer(
+    rng: &mut text::Rng,
+    input_tokens: u32,
+    schema: &serde_json::Value,
+    max_tokens: u32,
+    mut events: Vec<ModelEvent>,
+) -> Plan {
+    let full = text::value_for_schema(rng, schema).to_string();
+    let (answer, stop_reason) = if count_tokens(&full) <= max_tokens {
+        (full, StopReason::EndTurn)
+    } else {
+        let mut cut: String = String::new();
+        for c in full.chars() {
+            cut.push(c);
+            if count_tokens(&cut) > max_tokens {
+                cut.pop();
+                break;
+            }
+        }
+        (cut, StopReason::MaxTokens)
+    };
+    let output_tokens = count_tokens(&answer);
+    events.push(ModelEvent::Text(answer));
+    events.push(ModelEvent::Finish(Finish {
+        stop_reason,
+        usage: TokenUsage::new(input_tokens, output_tokens),
+        stop_sequence: None,
+    }));
+    Plan { input_tokens, events }
 }
 
 /// Whether to answer with a tool call: when the caller forces one (`any` / `tool`), or
