@@ -214,10 +214,15 @@ fn build(raw: raw::Config) -> Result<Catalog, ConfigError> {
                     format!("region `{region}` is not defined"),
                 ));
             }
-            by_region.insert(region, Price { input_per_1k: rp.input_per_1k, output_per_1k: rp.output_per_1k });
+            by_region.insert(region, Price::new(rp.input_per_1k, rp.output_per_1k, None, None));
         }
-        prices
-            .insert(model, (Price { input_per_1k: price.input_per_1k, output_per_1k: price.output_per_1k }, by_region));
+        prices.insert(
+            model,
+            (
+                Price::new(price.input_per_1k, price.output_per_1k, price.cache_read_per_1k, price.cache_write_per_1k),
+                by_region,
+            ),
+        );
     }
 
     let mut account_ids = HashSet::new();

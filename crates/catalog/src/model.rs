@@ -103,6 +103,25 @@ impl Profile {
 pub struct Price {
     pub input_per_1k: f64,
     pub output_per_1k: f64,
+    pub cache_read_per_1k: f64,
+    pub cache_write_5m_per_1k: f64,
+    pub cache_write_1h_per_1k: f64,
+}
+
+impl Price {
+    /// Input and output prices, with the prompt cache priced as Bedrock prices Claude's
+    /// (reads 0.1x, 5-minute writes 1.25x, 1-hour writes 2x the input price) unless
+    /// `cache_read` / `cache_write` (5 minutes) say otherwise.
+    pub fn new(input_per_1k: f64, output_per_1k: f64, cache_read: Option<f64>, cache_write: Option<f64>) -> Self {
+        let write_5m = cache_write.unwrap_or(input_per_1k * 1.25);
+        Self {
+            input_per_1k,
+            output_per_1k,
+            cache_read_per_1k: cache_read.unwrap_or(input_per_1k * 0.1),
+            cache_write_5m_per_1k: write_5m,
+            cache_write_1h_per_1k: write_5m * 1.6,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -14,7 +14,7 @@ use crate::converse::{
     ToolChoice, ToolConfig, ToolInputSchema, ToolResultContentBlock,
 };
 use crate::error::BedrockError;
-use crate::options::{Latency, ServiceTierType};
+use crate::options::{CacheTtl, Latency, ServiceTierType};
 use crate::parse::value_violation;
 
 /// The refusal of one member: `<what> is not supported by this endpoint: <path>`.
@@ -62,9 +62,7 @@ pub fn check(req: &ConverseRequest) -> Result<(), BedrockError> {
                     return Err(not_supported("Guard content images", &format!("system[{i}].guardContent.image")));
                 }
             }
-            SystemContentBlock::CachePoint(_) => {
-                return Err(not_supported("Prompt caching", &format!("system[{i}].cachePoint")))
-            }
+            SystemContentBlock::CachePoint(_) => {}
             SystemContentBlock::Unknown(m) => return Err(member(&format!("system[{i}]"), m)),
         }
     }
@@ -76,7 +74,55 @@ pub fn check(req: &ConverseRequest) -> Result<(), BedrockError> {
     if let Some(cfg) = &req.tool_config {
         tool_config(cfg)?;
     }
-    crate::reasoning::check_history(req)
+    crate::reasoning::check_history(req)?;
+    cache_points(req).map(drop)
+}
+
+/// Most cache points a request may set.
+pub const MAX_CACHE_POINTS: usize = 4;
+
+/// Every cache point of a request in prefix order (tools, system, messages), with its
+/// path and TTL (5 minutes when it names none).
+pub fn cache_points(req: &ConverseRequest) -> Result<Vec<(String, CacheTtl)>, BedrockError> {
+    let mut found = Vec::new();
+    let ttl = |c: &crate::options::CachePointBlock| c.ttl.unwrap_or(CacheTtl::FiveMinutes);
+    for (i, t) in req.tool_config.iter().flat_map(|c| c.tools.iter()).enumerate() {
+        if let Tool::CachePoint(c) = t {
+            found.push((format!("toolConfig.tools[{i}].cachePoint"), ttl(c)));
+        }
+    }
+    for (i, b) in req.system.iter().enumerate() {
+        if let SystemContentBlock::CachePoint(c) = b {
+            found.push((format!("system[{i}].cachePoint"), ttl(c)));
+        }
+    }
+    for (i, m) in req.messages.iter().enumerate() {
+        for (j, b) in m.content.iter().enumerate() {
+            if let ContentBlock::CachePoint(c) = b {
+                found.push((format!("messages[{i}].content[{j}].cachePoint"), ttl(c)));
+            }
+        }
+    }
+    if let Some((path, _)) = found.get(MAX_CACHE_POINTS) {
+        return Err(BedrockError::validation(format!(
+            "A request can set at most {MAX_CACHE_POINTS} cache points; this one sets {}: {path}",
+            found.len()
+        )));
+    }
+    // A longer-lived entry cannot extend a shorter-lived one: 1h points come first.
+    let mut seen_short = false;
+    for (path, ttl) in &found {
+        match ttl {
+            CacheTtl::FiveMinutes => seen_short = true,
+            CacheTtl::OneHour if seen_short => {
+                return Err(BedrockError::validation(format!(
+                    "A cache point with a 1h TTL must come before every cache point with a 5m TTL: {path}"
+                )))
+            }
+            CacheTtl::OneHour => {}
+        }
+    }
+    Ok(found)
 }
 
 /// A union member this endpoint has no use for, named by its full path.
@@ -101,7 +147,7 @@ fn content_block(at: &str, block: &ContentBlock) -> Result<(), BedrockError> {
             }
             Ok(())
         }
-        ContentBlock::CachePoint(_) => Err(not_supported("Prompt caching", &format!("{at}.cachePoint"))),
+        ContentBlock::CachePoint(_) => Ok(()),
         // Checked with the whole conversation (its role and signature): crate::reasoning.
         ContentBlock::ReasoningContent(_) => Ok(()),
         ContentBlock::Unknown(m) => Err(member(at, m)),
@@ -135,7 +181,7 @@ fn tool_config(cfg: &ToolConfig) -> Result<(), BedrockError> {
                     return Err(member(&format!("{at}.toolSpec.inputSchema"), m));
                 }
             }
-            Tool::CachePoint(_) => return Err(not_supported("Prompt caching", &format!("{at}.cachePoint"))),
+            Tool::CachePoint(_) => {}
             Tool::Unknown(m) => return Err(member(&at, m)),
         }
     }
@@ -210,7 +256,6 @@ mod tests {
             (json!({"promptVariables": {"x": {"text": "y"}}}), "promptVariables"),
             (json!({"outputConfig": {"effort": "high"}}), "outputConfig.effort"),
             (json!({"additionalModelResponseFieldPaths": ["/stop_sequence"]}), "additionalModelResponseFieldPaths"),
-            (json!({"system": [{"text": "s"}, {"cachePoint": {"type": "default"}}]}), "system[1].cachePoint"),
             (
                 json!({"messages": [{"role": "user", "content": [{"video": {"format": "mp4", "source": {"bytes": "AA=="}}}]}]}),
                 "messages[0].content[0].video",
@@ -237,6 +282,18 @@ mod tests {
         ] {
             assert_eq!(refusal(with(extra.clone())), "", "{extra}");
         }
+    }
+
+    #[test]
+    fn cache_points_are_ordered_and_counted() {
+        use serde_json::json;
+        let cp = |ttl: &str| json!({"cachePoint": {"type": "default", "ttl": ttl}});
+        let ok = with(json!({"system": [{"text": "s"}, cp("1h"), {"text": "t"}, cp("5m")]}));
+        assert_eq!(refusal(ok), "");
+        let late = with(json!({"system": [{"text": "s"}, cp("5m"), {"text": "t"}, cp("1h")]}));
+        assert!(refusal(late).ends_with("must come before every cache point with a 5m TTL: system[3].cachePoint"));
+        let five = with(json!({"system": [{"text": "a"}, cp("5m"), cp("5m"), cp("5m"), cp("5m"), cp("5m")]}));
+        assert!(refusal(five).ends_with("this one sets 5: system[5].cachePoint"));
     }
 
     #[test]

@@ -185,7 +185,7 @@ impl Assembler {
         }
         let (stop_reason, stop_sequence) = stop_reason(&reason, self.vllm_stop.as_ref(), self.tool_calls > 0);
         let usage = match self.usage {
-            Some(u) => TokenUsage::new(u.prompt_tokens, u.completion_tokens),
+            Some(u) => u.token_usage(),
             None => TokenUsage::new(self.input_estimate, count_tokens(&self.generated)),
         };
         Ok(ModelEvent::Finish(Finish { stop_reason, usage, stop_sequence }))

@@ -2,6 +2,7 @@
 //! concurrency limit and failure injection. It is how tests, benchmarks and demos run
 //! without a model server, and it is labelled `sim` wherever backends are listed.
 
+mod cache;
 mod text;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +25,7 @@ pub struct SimBackend {
     slots: Arc<Semaphore>,
     /// Counts calls so a failure rate below 1 hits a deterministic share of them.
     calls: AtomicU64,
+    cache: cache::PrefixCache,
 }
 
 /// What the simulator decided to answer, before pacing it out.
@@ -36,7 +38,7 @@ struct Plan {
 impl SimBackend {
     pub fn new(cfg: SimConfig) -> Self {
         let slots = Arc::new(Semaphore::new(cfg.max_concurrency as usize));
-        Self { cfg, slots, calls: AtomicU64::new(0) }
+        Self { cfg, slots, calls: AtomicU64::new(0), cache: cache::PrefixCache::default() }
     }
 
     fn acquire(&self) -> Result<OwnedSemaphorePermit, BackendError> {
@@ -95,6 +97,24 @@ impl SimBackend {
             stop_sequence,
         }));
         Plan { input_tokens, events }
+    }
+}
+
+impl SimBackend {
+    /// Reads and writes the prompt cache at the request's cache points and reports it in
+    /// the answer's usage (the input tokens less what the cache read or wrote).
+    fn use_cache(&self, model: &str, req: &ConverseRequest, plan: &mut Plan) {
+        let prefixes = crate::prompt::cache_prefixes(req);
+        if prefixes.is_empty() {
+            return;
+        }
+        let used = self.cache.apply(model, &prefixes, self.cfg.cache_min_tokens, Instant::now());
+        for event in &mut plan.events {
+            if let ModelEvent::Finish(f) = event {
+                let u = f.usage;
+                f.usage = TokenUsage::cached(u.input_tokens, u.output_tokens, used.read, used.write_5m, used.write_1h);
+            }
+        }
     }
 }
 
@@ -208,7 +228,8 @@ impl ModelBackend for SimBackend {
             }
             _ => {}
         }
-        let plan = self.plan(call.model, call.request, call.max_tokens);
+        let mut plan = self.plan(call.model, call.request, call.max_tokens);
+        self.use_cache(call.model, call.request, &mut plan);
         let fail_after = match failure {
             Some((SimFailureKind::MidStream, n)) => Some(n),
             _ => None,
