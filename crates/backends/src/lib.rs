@@ -27,7 +27,7 @@ use spillway_wire::stream::ModelEvent;
 
 pub use error::{BackendError, RetryClass};
 pub use health::Pool;
-pub use prompt::{count_request_tokens, count_tokens, render_prompt};
+pub use prompt::{cache_prefixes, count_request_tokens, count_tokens, render_prompt};
 pub use reserve::{Lane, ReserveError, Reserved};
 
 /// The events of one generation, in order, ending with `ModelEvent::Finish` or an error.

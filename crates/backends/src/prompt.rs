@@ -7,6 +7,7 @@
 //! what this tokenizer counts in its output.
 
 use spillway_wire::converse::{ContentBlock, ConverseRequest, SystemContentBlock, Tool, ToolResultContentBlock};
+use spillway_wire::options::CacheTtl;
 
 /// Fixed cost of each message's turn markers, as chat templates add them.
 const TOKENS_PER_MESSAGE: u32 = 3;
@@ -44,7 +45,12 @@ pub fn count_tokens(text: &str) -> u32 {
 pub fn render_prompt(req: &ConverseRequest) -> String {
     let mut out = String::new();
     for block in &req.system {
-        if let SystemContentBlock::Text(t) = block {
+        let text = match block {
+            SystemContentBlock::Text(t) => Some(t.as_str()),
+            SystemContentBlock::GuardContent(g) => g.pointer("/text/text").and_then(|v| v.as_str()),
+            _ => None,
+        };
+        if let Some(t) = text {
             out.push_str(t);
             out.push('\n');
         }
@@ -80,6 +86,56 @@ pub fn render_prompt(req: &ConverseRequest) -> String {
                 _ => {}
             }
             out.push('\n');
+        }
+    }
+    out
+}
+
+/// The prompt prefix each cache point closes, in Bedrock's prefix order (tools, system,
+/// messages), with the point's TTL (5 minutes unless it names one).
+pub fn cache_prefixes(req: &ConverseRequest) -> Vec<(String, CacheTtl)> {
+    let ttl = |c: &spillway_wire::options::CachePointBlock| c.ttl.unwrap_or(CacheTtl::FiveMinutes);
+    let mut out = Vec::new();
+    let mut text = String::new();
+    for tool in req.tool_config.iter().flat_map(|c| c.tools.iter()) {
+        match tool {
+            Tool::ToolSpec(spec) => {
+                text.push_str(&spec.name);
+                text.push(' ');
+                text.push_str(spec.description.as_deref().unwrap_or(""));
+                if let spillway_wire::converse::ToolInputSchema::Json(v) = &spec.input_schema {
+                    text.push_str(&v.to_string());
+                }
+                text.push('\n');
+            }
+            Tool::CachePoint(c) => out.push((text.clone(), ttl(c))),
+            Tool::Unknown(_) => {}
+        }
+    }
+    for block in &req.system {
+        match block {
+            SystemContentBlock::Text(t) => {
+                text.push_str(t);
+                text.push('\n');
+            }
+            SystemContentBlock::CachePoint(c) => out.push((text.clone(), ttl(c))),
+            _ => {}
+        }
+    }
+    for m in &req.messages {
+        text.push_str(if m.role == spillway_wire::converse::Role::User { "user:" } else { "assistant:" });
+        for block in &m.content {
+            match block {
+                ContentBlock::CachePoint(c) => out.push((text.clone(), ttl(c))),
+                ContentBlock::Text(t) => text.push_str(t),
+                ContentBlock::ToolUse(t) => {
+                    text.push_str(&t.name);
+                    text.push_str(&t.input.to_string());
+                }
+                ContentBlock::ToolResult(r) => text.push_str(&serde_json::to_string(&r.content).unwrap_or_default()),
+                other => text.push_str(&serde_json::to_string(other).unwrap_or_default()),
+            }
+            text.push('\n');
         }
     }
     out

@@ -92,8 +92,13 @@ impl Catalog {
     /// there times `[batch].price_factor`.
     pub fn batch_price(&self, model: &str, region: &str) -> Option<Price> {
         let f = self.batch.price_factor;
-        self.price(model, region)
-            .map(|p| Price { input_per_1k: p.input_per_1k * f, output_per_1k: p.output_per_1k * f })
+        self.price(model, region).map(|p| Price {
+            input_per_1k: p.input_per_1k * f,
+            output_per_1k: p.output_per_1k * f,
+            cache_read_per_1k: p.cache_read_per_1k * f,
+            cache_write_5m_per_1k: p.cache_write_5m_per_1k * f,
+            cache_write_1h_per_1k: p.cache_write_1h_per_1k * f,
+        })
     }
 }
 

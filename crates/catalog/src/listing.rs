@@ -309,13 +309,18 @@ pub fn get_inference_profile(
 
 fn profile_summary(catalog: &Catalog, profile: &Profile, region: &str, account: &str) -> InferenceProfileSummary {
     // Destinations: the profile's regions that serve its model, in the profile's order.
+    // A global profile names no regions: the caller's region's model and the regionless
+    // foundation-model ARN (what IAM policies for global inference name).
     let models = catalog
         .model(&profile.model)
         .map(|m| {
+            let global = profile.is_global();
             profile
                 .regions
                 .iter()
-                .filter_map(|r| m.offer(r).map(|o| (r, o)))
+                .filter(|r| !global || *r == region)
+                .filter_map(|r| m.offer(r).map(|o| (r.as_str(), o)))
+                .chain(global.then(|| m.offers.values().next().map(|o| ("", o))).flatten())
                 .map(|(r, o)| InferenceProfileModel {
                     model_arn: arn::foundation_model(r, &m.id),
                     spillway_backend: backend_kind(catalog, o),

@@ -151,11 +151,18 @@ fn build(raw: raw::Config) -> Result<Catalog, ConfigError> {
                 format!("model `{}` is not defined under [[models]]", p.model),
             ));
         };
-        if p.regions.is_empty() {
+        let regions = match p.regions {
+            crate::raw::ProfileRegions::Listed(list) => list,
+            crate::raw::ProfileRegions::Keyword(k) if k == "all" => raw.regions.keys().cloned().collect(),
+            crate::raw::ProfileRegions::Keyword(k) => {
+                return Err(invalid(format!("{key}.regions"), format!("`{k}`: expected a list of regions or \"all\"")))
+            }
+        };
+        if regions.is_empty() {
             return Err(invalid(format!("{key}.regions"), "a profile needs at least one region"));
         }
         let mut seen = HashSet::new();
-        for (j, r) in p.regions.iter().enumerate() {
+        for (j, r) in regions.iter().enumerate() {
             if !raw.regions.contains_key(r) {
                 return Err(invalid(
                     format!("{key}.regions[{j}]"),
@@ -166,7 +173,7 @@ fn build(raw: raw::Config) -> Result<Catalog, ConfigError> {
                 return Err(invalid(format!("{key}.regions[{j}]"), format!("region `{r}` is listed twice")));
             }
         }
-        if !p.regions.iter().any(|r| models[mi].offers.contains_key(r)) {
+        if !regions.iter().any(|r| models[mi].offers.contains_key(r)) {
             return Err(invalid(
                 format!("{key}.regions"),
                 format!("model `{}` is offered in none of these regions, so the profile could never run", p.model),
@@ -174,16 +181,8 @@ fn build(raw: raw::Config) -> Result<Catalog, ConfigError> {
         }
         let description = p
             .description
-            .unwrap_or_else(|| format!("Routes requests to {} in {}.", models[mi].name, p.regions.join(", ")));
-        profiles.push(Profile {
-            id: p.id,
-            name: p.name,
-            description,
-            model: p.model,
-            regions: p.regions,
-            rpm: p.rpm,
-            tpm: p.tpm,
-        });
+            .unwrap_or_else(|| format!("Routes requests to {} in {}.", models[mi].name, regions.join(", ")));
+        profiles.push(Profile { id: p.id, name: p.name, description, model: p.model, regions, rpm: p.rpm, tpm: p.tpm });
     }
 
     let taken = |id: &str| model_index.contains_key(id) || profile_index.contains_key(id);
@@ -221,10 +220,15 @@ fn build(raw: raw::Config) -> Result<Catalog, ConfigError> {
                     format!("region `{region}` is not defined"),
                 ));
             }
-            by_region.insert(region, Price { input_per_1k: rp.input_per_1k, output_per_1k: rp.output_per_1k });
+            by_region.insert(region, Price::new(rp.input_per_1k, rp.output_per_1k, None, None));
         }
-        prices
-            .insert(model, (Price { input_per_1k: price.input_per_1k, output_per_1k: price.output_per_1k }, by_region));
+        prices.insert(
+            model,
+            (
+                Price::new(price.input_per_1k, price.output_per_1k, price.cache_read_per_1k, price.cache_write_per_1k),
+                by_region,
+            ),
+        );
     }
 
     let mut account_ids = HashSet::new();

@@ -92,10 +92,36 @@ pub struct Profile {
     pub tpm: Option<u32>,
 }
 
+impl Profile {
+    /// A `global.` profile: it may route to any commercial region of the catalog.
+    pub fn is_global(&self) -> bool {
+        self.id.starts_with("global.")
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Price {
     pub input_per_1k: f64,
     pub output_per_1k: f64,
+    pub cache_read_per_1k: f64,
+    pub cache_write_5m_per_1k: f64,
+    pub cache_write_1h_per_1k: f64,
+}
+
+impl Price {
+    /// Input and output prices, with the prompt cache priced as Bedrock prices Claude's
+    /// (reads 0.1x, 5-minute writes 1.25x, 1-hour writes 2x the input price) unless
+    /// `cache_read` / `cache_write` (5 minutes) say otherwise.
+    pub fn new(input_per_1k: f64, output_per_1k: f64, cache_read: Option<f64>, cache_write: Option<f64>) -> Self {
+        let write_5m = cache_write.unwrap_or(input_per_1k * 1.25);
+        Self {
+            input_per_1k,
+            output_per_1k,
+            cache_read_per_1k: cache_read.unwrap_or(input_per_1k * 0.1),
+            cache_write_5m_per_1k: write_5m,
+            cache_write_1h_per_1k: write_5m * 1.6,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

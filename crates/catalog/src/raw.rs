@@ -162,9 +162,16 @@ pub struct SimBackend {
     #[serde(default)]
     pub seed: u64,
     pub failure: Option<SimFailure>,
+    /// Shortest prefix (in tokens) a cache point caches, as a model's minimum cacheable
+    /// length; shorter checkpoints are ignored, as Bedrock ignores them.
+    #[serde(default = "SimBackend::default_cache_min")]
+    pub cache_min_tokens: u32,
 }
 
 impl SimBackend {
+    fn default_cache_min() -> u32 {
+        1024
+    }
     fn default_ttft() -> u64 {
         20
     }
@@ -188,6 +195,7 @@ impl Default for SimBackend {
             output_tokens: Self::default_output(),
             seed: 0,
             failure: None,
+            cache_min_tokens: Self::default_cache_min(),
         }
     }
 }
@@ -398,10 +406,19 @@ pub struct Profile {
     pub name: String,
     pub description: Option<String>,
     pub model: String,
-    pub regions: Vec<String>,
+    pub regions: ProfileRegions,
     /// Cross-region quota per source region; default twice the on-demand quota there.
     pub rpm: Option<u32>,
     pub tpm: Option<u32>,
+}
+
+/// A profile's regions: listed, or `"all"`, every region of the catalog (a `global.`
+/// profile routes to any commercial region).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ProfileRegions {
+    Listed(Vec<String>),
+    Keyword(String),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -411,6 +428,11 @@ pub struct Price {
     pub input_per_1k: f64,
     /// USD per 1,000 output tokens.
     pub output_per_1k: f64,
+    /// USD per 1,000 prompt-cache tokens read; default a tenth of the input price.
+    pub cache_read_per_1k: Option<f64>,
+    /// USD per 1,000 tokens written to the cache with the 5-minute TTL; default 1.25x
+    /// the input price (the 1-hour TTL costs 2x the input price, or 1.6x this value).
+    pub cache_write_per_1k: Option<f64>,
     /// Region-specific prices, keyed by region.
     #[serde(default)]
     pub regions: BTreeMap<String, RegionPrice>,

@@ -15,9 +15,13 @@ pub fn reserved_tokens(input_estimate: u32, max_tokens: u32, burndown: f64) -> u
     u64::from(input_estimate) + (f64::from(max_tokens) * burndown).ceil() as u64
 }
 
-/// What a finished call really cost: input plus output at the burn-down rate.
+/// What a finished call really cost: input and cache writes, plus output at the
+/// burn-down rate. Cache reads do not count against TPM (Bedrock's quota formula:
+/// input + cacheWrite + output x burndown).
 pub fn used_tokens(usage: TokenUsage, burndown: f64) -> u64 {
-    u64::from(usage.input_tokens) + (f64::from(usage.output_tokens) * burndown).ceil() as u64
+    u64::from(usage.input_tokens)
+        + u64::from(usage.cache_write_input_tokens())
+        + (f64::from(usage.output_tokens) * burndown).ceil() as u64
 }
 
 /// The debits of one request: (requests, tokens) on demand, (tokens) on provisioned
@@ -63,6 +67,13 @@ pub fn debits(catalog: &Catalog, plan: &Plan<'_>, account: &str, source_region: 
 mod tests {
     use super::*;
     use crate::resolve;
+
+    #[test]
+    fn cache_writes_count_against_tpm_and_reads_do_not() {
+        // 1500 prompt tokens: 1000 read from the cache, 300 written to it, 200 plain.
+        let u = TokenUsage::cached(1500, 10, 1000, 300, 0);
+        assert_eq!(used_tokens(u, 5.0), 200 + 300 + 50);
+    }
 
     #[test]
     fn direct_call_debits_the_source_regions_model_buckets() {

@@ -119,6 +119,10 @@ impl InvocationLogs {
         );
         record.input.input_body_json = serde_json::from_slice(entry.input).ok();
         record.input.input_token_count = u64::from(entry.usage.input_tokens);
+        if entry.usage.uses_cache() {
+            record.input.cache_read_input_token_count = Some(u64::from(entry.usage.cache_read_input_tokens));
+            record.input.cache_write_input_token_count = Some(u64::from(entry.usage.cache_write_input_tokens()));
+        }
         record.output.output_body_json = entry.output;
         record.output.output_token_count = u64::from(entry.usage.output_tokens);
         if entry.embedding {

@@ -47,8 +47,13 @@ pub fn hour_now() -> String {
 /// USD cost in millionths, at the source region's price (as Bedrock bills).
 pub fn cost_micros(catalog: &Catalog, model: &str, source_region: &str, usage: TokenUsage) -> i64 {
     catalog.price(model, source_region).map_or(0, |p| {
-        let usd = f64::from(usage.input_tokens) / 1000.0 * p.input_per_1k
-            + f64::from(usage.output_tokens) / 1000.0 * p.output_per_1k;
+        let per_1k = |n: u32, price: f64| f64::from(n) / 1000.0 * price;
+        // Cache reads and writes are billed apart from the input, at their own prices.
+        let usd = per_1k(usage.input_tokens, p.input_per_1k)
+            + per_1k(usage.output_tokens, p.output_per_1k)
+            + per_1k(usage.cache_read_input_tokens, p.cache_read_per_1k)
+            + per_1k(usage.cache_write_5m, p.cache_write_5m_per_1k)
+            + per_1k(usage.cache_write_1h, p.cache_write_1h_per_1k);
         (usd * 1_000_000.0).round() as i64
     })
 }

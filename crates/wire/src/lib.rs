@@ -10,9 +10,13 @@ pub mod error;
 pub mod eventstream;
 pub mod invoke;
 mod members;
+pub mod options;
 pub mod parse;
 pub mod prompt;
+pub mod reasoning;
 pub mod stream;
+pub mod structured;
+pub mod surface;
 mod union;
 
 pub use error::{BedrockError, ErrorCode};

@@ -26,13 +26,27 @@ pub fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, BedrockError> {
                 "Malformed input request: {inner}, please reformat your input and try again."
             ))
         } else {
-            violation(&path, &strip_position(&inner.to_string()))
+            let msg = strip_position(&inner.to_string());
+            unknown_member(&path, &msg).unwrap_or_else(|| violation(&path, &msg))
         }
     })?;
     de.end().map_err(|e| {
         BedrockError::validation(format!("Malformed input request: {e}, please reformat your input and try again."))
     })?;
     Ok(value)
+}
+
+/// A member the request types do not model (`deny_unknown_fields`) is refused by its
+/// path, like the modelled members this endpoint does not honour ([`crate::surface`]).
+fn unknown_member(path: &str, msg: &str) -> Option<BedrockError> {
+    let rest = msg.strip_prefix("unknown field `")?;
+    let name = &rest[..rest.find('`')?];
+    let full = match path {
+        "" | "." => name.to_owned(),
+        p if p == name || p.ends_with(&format!(".{name}")) => p.to_owned(),
+        p => format!("{p}.{name}"),
+    };
+    Some(crate::surface::not_supported(&format!("The member {name}"), &full))
 }
 
 /// serde_json appends " at line 1 column 40" to data errors; the path says it better.
@@ -103,6 +117,19 @@ mod tests {
         assert!(e.message.contains("unknown field `name`"), "{}", e.message);
         let e = json::<ConverseRequest>(br#"{"messages":[],"inferenceConfig":{"maxToken":5}}"#).unwrap_err();
         assert!(e.message.contains("'inferenceConfig.maxToken'"), "{}", e.message);
+    }
+
+    #[test]
+    fn unmodelled_member_is_refused_by_path() {
+        let body = br#"{"messages":[{"role":"user","content":[{"text":"a"}]}],"toolConfig":{"tools":[{"toolSpec":{"name":"t","inputSchema":{"json":{}},"strict":true}}]}}"#;
+        let e = json::<ConverseRequest>(body).unwrap_err();
+        assert!(
+            e.message.ends_with("is not supported by this endpoint: toolConfig.tools[0].toolSpec.strict"),
+            "{}",
+            e.message
+        );
+        let e = json::<ConverseRequest>(br#"{"messages":[],"modelId":"x"}"#).unwrap_err();
+        assert!(e.message.ends_with("is not supported by this endpoint: modelId"), "{}", e.message);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use crate::converse::{
     ContentBlock, ConverseOutput, ConverseResponse, Message, Metrics, Role, StopReason, TokenUsage, ToolUseBlock,
 };
+use crate::options::{ReasoningContentBlock, ReasoningTextBlock};
 
 /// What a backend produces, in order. Text and tool-use blocks may interleave; a new
 /// block starts whenever the kind changes or a new tool use starts.
@@ -15,6 +16,9 @@ use crate::converse::{
 pub enum ModelEvent {
     /// Prompt tokens, when the backend knows them before generating.
     InputTokens(u32),
+    /// A fragment of the model's reasoning; a reasoning block is signed when it ends
+    /// ([`crate::reasoning::sign`]).
+    Reasoning(String),
     Text(String),
     ToolUseStart {
         id: String,
@@ -43,7 +47,10 @@ impl Finish {
 impl ModelEvent {
     /// Whether this event carries generated content (the point where a stream commits).
     pub fn is_content(&self) -> bool {
-        matches!(self, Self::Text(_) | Self::ToolUseStart { .. } | Self::ToolUseInput(_) | Self::Finish(_))
+        matches!(
+            self,
+            Self::Reasoning(_) | Self::Text(_) | Self::ToolUseStart { .. } | Self::ToolUseInput(_) | Self::Finish(_)
+        )
     }
 }
 
@@ -68,6 +75,7 @@ impl StreamEvent {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Block {
     None,
+    Reasoning(u32),
     Text(u32),
     Tool(u32),
 }
@@ -81,6 +89,8 @@ pub struct ConverseStreamEncoder {
     started: bool,
     block: Block,
     next_index: u32,
+    /// The open reasoning block's text, signed when the block ends.
+    reasoning: String,
 }
 
 impl Default for ConverseStreamEncoder {
@@ -91,11 +101,19 @@ impl Default for ConverseStreamEncoder {
 
 impl ConverseStreamEncoder {
     pub fn new() -> Self {
-        Self { started: false, block: Block::None, next_index: 0 }
+        Self { started: false, block: Block::None, next_index: 0, reasoning: String::new() }
     }
 
     fn close(&mut self, out: &mut Vec<StreamEvent>) {
         match self.block {
+            Block::Reasoning(i) => {
+                let signature = crate::reasoning::sign(&std::mem::take(&mut self.reasoning));
+                out.push(StreamEvent::new(
+                    "contentBlockDelta",
+                    json!({"contentBlockIndex": i, "delta": {"reasoningContent": {"signature": signature}}}),
+                ));
+                out.push(StreamEvent::new("contentBlockStop", json!({"contentBlockIndex": i})));
+            }
             Block::Text(i) | Block::Tool(i) => {
                 out.push(StreamEvent::new("contentBlockStop", json!({"contentBlockIndex": i})));
             }
@@ -119,6 +137,23 @@ impl ConverseStreamEncoder {
         }
         match event {
             ModelEvent::InputTokens(_) => {}
+            // Like text, reasoning starts implicitly with its first delta.
+            ModelEvent::Reasoning(text) => {
+                let index = match self.block {
+                    Block::Reasoning(i) => i,
+                    _ => {
+                        self.close(&mut out);
+                        let i = self.open();
+                        self.block = Block::Reasoning(i);
+                        i
+                    }
+                };
+                self.reasoning.push_str(&text);
+                out.push(StreamEvent::new(
+                    "contentBlockDelta",
+                    json!({"contentBlockIndex": index, "delta": {"reasoningContent": {"text": text}}}),
+                ));
+            }
             ModelEvent::Text(text) => {
                 let index = match self.block {
                     Block::Text(i) => i,
@@ -177,15 +212,28 @@ impl Collector {
     pub fn push(&mut self, event: ModelEvent) {
         match event {
             ModelEvent::InputTokens(n) => self.input_tokens = Some(n),
-            ModelEvent::Text(text) => {
+            ModelEvent::Reasoning(text) => {
                 self.flush_tool();
+                match self.content.last_mut() {
+                    Some(ContentBlock::ReasoningContent(ReasoningContentBlock::ReasoningText(r)))
+                        if r.signature.is_none() =>
+                    {
+                        r.text.push_str(&text)
+                    }
+                    _ => self.content.push(ContentBlock::ReasoningContent(ReasoningContentBlock::ReasoningText(
+                        ReasoningTextBlock { text, signature: None },
+                    ))),
+                }
+            }
+            ModelEvent::Text(text) => {
+                self.seal();
                 match self.content.last_mut() {
                     Some(ContentBlock::Text(t)) => t.push_str(&text),
                     _ => self.content.push(ContentBlock::Text(text)),
                 }
             }
             ModelEvent::ToolUseStart { id, name } => {
-                self.flush_tool();
+                self.seal();
                 self.content.push(ContentBlock::ToolUse(ToolUseBlock { tool_use_id: id, name, input: Value::Null }));
                 self.tool_input = Some(String::new());
             }
@@ -195,10 +243,20 @@ impl Collector {
                 }
             }
             ModelEvent::Finish(finish) => {
-                self.flush_tool();
+                self.seal();
                 self.finish = Some(finish);
             }
         }
+    }
+
+    /// Ends the open block: a reasoning block gets its signature, a tool use its input.
+    fn seal(&mut self) {
+        if let Some(ContentBlock::ReasoningContent(ReasoningContentBlock::ReasoningText(r))) = self.content.last_mut() {
+            if r.signature.is_none() {
+                r.signature = Some(crate::reasoning::sign(&r.text));
+            }
+        }
+        self.flush_tool();
     }
 
     fn flush_tool(&mut self) {
@@ -246,7 +304,7 @@ impl Collector {
     /// The Converse response. A stream that ended without `Finish` is reported by the
     /// caller as an error, so `end_turn` here is only the fallback for an empty output.
     pub fn into_response(mut self, latency_ms: u64) -> ConverseResponse {
-        self.flush_tool();
+        self.seal();
         let Finish { stop_reason, usage, .. } =
             self.finish.unwrap_or_else(|| Finish::new(StopReason::EndTurn, TokenUsage::default()));
         ConverseResponse {

@@ -52,7 +52,8 @@ pub fn converse(req: &ConverseRequest) -> Result<(), BedrockError> {
         }
     }
     crate::members::check(req)?;
-    conversation(req)
+    conversation(req)?;
+    crate::surface::check(req)
 }
 
 /// Bedrock's conversation rules: starts with a user turn, alternates, no empty turns.

@@ -323,6 +323,12 @@ fn refuse_tools(request: &ConverseRequest) -> Result<(), BackendError> {
     if request.tool_config.as_ref().is_some_and(|c| !c.tools.is_empty()) {
         return Err(BackendError::Unsupported("This model doesn't support tool use.".into()));
     }
+    // The engine samples freely: it cannot keep an answer to a JSON schema yet.
+    if request.output_config.as_ref().is_some_and(|o| o.text_format.is_some()) {
+        return Err(BackendError::Unsupported(
+            "Structured output is not supported by this model: outputConfig.textFormat".into(),
+        ));
+    }
     Ok(())
 }
 

@@ -10,7 +10,7 @@ use crate::BackendError;
 
 /// Members the backend itself controls: letting `additionalModelRequestFields` override
 /// them would send the request to another model or change the response's framing.
-const RESERVED: &[&str] = &["model", "messages", "stream", "stream_options"];
+const RESERVED: &[&str] = &["model", "messages", "stream", "stream_options", "response_format"];
 
 /// The chat-completions body for `request`.
 pub(super) fn chat_body(
@@ -83,6 +83,11 @@ pub(super) fn chat_body(
             }
         }
     }
+    if let Some(format) =
+        spillway_wire::structured::format_of(request).map_err(|e| BackendError::Unsupported(e.message))?
+    {
+        body.insert("response_format".into(), response_format(format));
+    }
     if stream {
         body.insert("stream".into(), json!(true));
         // Without this the server sends no usage at all while streaming.
@@ -97,6 +102,20 @@ pub(super) fn chat_body(
         }
     }
     Ok(Value::Object(body))
+}
+
+/// OpenAI's `response_format` for a JSON schema; `strict` asks the server to constrain
+/// decoding to it (vLLM, llama.cpp and OpenAI all honour it).
+fn response_format(format: spillway_wire::structured::JsonSchemaFormat) -> Value {
+    let mut schema = json!({
+        "name": format.name.unwrap_or_else(|| "response".to_owned()),
+        "schema": format.schema,
+        "strict": true,
+    });
+    if let Some(d) = format.description {
+        schema["description"] = json!(d);
+    }
+    json!({"type": "json_schema", "json_schema": schema})
 }
 
 fn unsupported(at: &str, kind: &str) -> BackendError {

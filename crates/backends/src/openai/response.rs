@@ -14,6 +14,22 @@ pub(super) struct Usage {
     pub prompt_tokens: u32,
     #[serde(default)]
     pub completion_tokens: u32,
+    /// The server's own prefix cache (vLLM, SGLang, OpenAI): prompt tokens it read from
+    /// it. Servers report no cache writes, so none are ever claimed.
+    pub prompt_tokens_details: Option<PromptTokensDetails>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+pub(super) struct PromptTokensDetails {
+    #[serde(default)]
+    pub cached_tokens: u32,
+}
+
+impl Usage {
+    pub(super) fn token_usage(&self) -> TokenUsage {
+        let read = self.prompt_tokens_details.map_or(0, |d| d.cached_tokens.min(self.prompt_tokens));
+        TokenUsage::cached(self.prompt_tokens, self.completion_tokens, read, 0, 0)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -34,6 +50,9 @@ struct Choice {
 #[derive(Debug, Deserialize)]
 struct ResponseMessage {
     content: Option<String>,
+    /// The model's reasoning, under either name servers use for it.
+    reasoning_content: Option<String>,
+    reasoning: Option<String>,
     tool_calls: Option<Vec<ResponseToolCall>>,
 }
 
@@ -93,11 +112,16 @@ pub(super) fn completion_events(c: Completion, input_estimate: u32) -> Result<Ve
     let mut generated = String::new();
     let input = c.usage.map_or(input_estimate, |u| u.prompt_tokens);
     events.push(ModelEvent::InputTokens(input));
-    if let Some(text) = choice.message.content.filter(|t| !t.is_empty()) {
+    let message = choice.message;
+    if let Some(thought) = message.reasoning_content.or(message.reasoning).filter(|t| !t.is_empty()) {
+        generated.push_str(&thought);
+        events.push(ModelEvent::Reasoning(thought));
+    }
+    if let Some(text) = message.content.filter(|t| !t.is_empty()) {
         generated.push_str(&text);
         events.push(ModelEvent::Text(text));
     }
-    let calls = choice.message.tool_calls.unwrap_or_default();
+    let calls = message.tool_calls.unwrap_or_default();
     let had_tool_calls = !calls.is_empty();
     for (i, call) in calls.into_iter().enumerate() {
         let args = arguments_text(&call.function.arguments);
@@ -113,8 +137,8 @@ pub(super) fn completion_events(c: Completion, input_estimate: u32) -> Result<Ve
     }
     let finish_reason = choice.finish_reason.unwrap_or_default();
     let (stop_reason, stop_sequence) = stop_reason(&finish_reason, choice.stop_reason.as_ref(), had_tool_calls);
-    let output = c.usage.map_or_else(|| count_tokens(&generated), |u| u.completion_tokens);
-    events.push(ModelEvent::Finish(Finish { stop_reason, usage: TokenUsage::new(input, output), stop_sequence }));
+    let usage = c.usage.map_or_else(|| TokenUsage::new(input, count_tokens(&generated)), |u| u.token_usage());
+    events.push(ModelEvent::Finish(Finish { stop_reason, usage, stop_sequence }));
     Ok(events)
 }
 

@@ -33,6 +33,10 @@ struct ChunkChoice {
 #[derive(Debug, Default, Deserialize)]
 struct Delta {
     content: Option<String>,
+    /// The model's reasoning: `reasoning_content` (vLLM, DeepSeek, llama.cpp) or
+    /// `reasoning` (Ollama, newer vLLM).
+    reasoning_content: Option<String>,
+    reasoning: Option<String>,
     tool_calls: Option<Vec<ToolCallDelta>>,
 }
 
@@ -102,11 +106,16 @@ impl Assembler {
         let mut out = Vec::new();
         // Only `n = 1` is ever requested, so the first choice is the answer.
         let Some(choice) = chunk.choices.into_iter().next() else { return Ok(out) };
-        if let Some(text) = choice.delta.content.filter(|t| !t.is_empty()) {
+        let delta = choice.delta;
+        if let Some(thought) = delta.reasoning_content.or(delta.reasoning).filter(|t| !t.is_empty()) {
+            self.generated.push_str(&thought);
+            out.push(ModelEvent::Reasoning(thought));
+        }
+        if let Some(text) = delta.content.filter(|t| !t.is_empty()) {
             self.generated.push_str(&text);
             out.push(ModelEvent::Text(text));
         }
-        for call in choice.delta.tool_calls.unwrap_or_default() {
+        for call in delta.tool_calls.unwrap_or_default() {
             self.tool_delta(call, &mut out)?;
         }
         if let Some(reason) = choice.finish_reason {
@@ -176,7 +185,7 @@ impl Assembler {
         }
         let (stop_reason, stop_sequence) = stop_reason(&reason, self.vllm_stop.as_ref(), self.tool_calls > 0);
         let usage = match self.usage {
-            Some(u) => TokenUsage::new(u.prompt_tokens, u.completion_tokens),
+            Some(u) => u.token_usage(),
             None => TokenUsage::new(self.input_estimate, count_tokens(&self.generated)),
         };
         Ok(ModelEvent::Finish(Finish { stop_reason, usage, stop_sequence }))

@@ -2,6 +2,7 @@
 //! concurrency limit and failure injection. It is how tests, benchmarks and demos run
 //! without a model server, and it is labelled `sim` wherever backends are listed.
 
+mod cache;
 mod text;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +25,7 @@ pub struct SimBackend {
     slots: Arc<Semaphore>,
     /// Counts calls so a failure rate below 1 hits a deterministic share of them.
     calls: AtomicU64,
+    cache: cache::PrefixCache,
 }
 
 /// What the simulator decided to answer, before pacing it out.
@@ -36,7 +38,7 @@ struct Plan {
 impl SimBackend {
     pub fn new(cfg: SimConfig) -> Self {
         let slots = Arc::new(Semaphore::new(cfg.max_concurrency as usize));
-        Self { cfg, slots, calls: AtomicU64::new(0) }
+        Self { cfg, slots, calls: AtomicU64::new(0), cache: cache::PrefixCache::default() }
     }
 
     fn acquire(&self) -> Result<OwnedSemaphorePermit, BackendError> {
@@ -72,6 +74,9 @@ impl SimBackend {
             events.push(ModelEvent::Finish(Finish::new(StopReason::ToolUse, usage)));
             return Plan { input_tokens, events };
         }
+        if let Some(format) = spillway_wire::structured::format_of(req).ok().flatten() {
+            return structured_answer(&mut rng, input_tokens, &format.schema, max_tokens, events);
+        }
         let natural = self.cfg.output_tokens.max(1);
         let natural = natural / 2 + rng.below(u64::from(natural)) as u32 + 1;
         let pieces = text::pieces(&mut rng, natural.min(max_tokens));
@@ -93,6 +98,57 @@ impl SimBackend {
         }));
         Plan { input_tokens, events }
     }
+}
+
+impl SimBackend {
+    /// Reads and writes the prompt cache at the request's cache points and reports it in
+    /// the answer's usage (the input tokens less what the cache read or wrote).
+    fn use_cache(&self, model: &str, req: &ConverseRequest, plan: &mut Plan) {
+        let prefixes = crate::prompt::cache_prefixes(req);
+        if prefixes.is_empty() {
+            return;
+        }
+        let used = self.cache.apply(model, &prefixes, self.cfg.cache_min_tokens, Instant::now());
+        for event in &mut plan.events {
+            if let ModelEvent::Finish(f) = event {
+                let u = f.usage;
+                f.usage = TokenUsage::cached(u.input_tokens, u.output_tokens, used.read, used.write_5m, used.write_1h);
+            }
+        }
+    }
+}
+
+/// An answer that follows the request's JSON schema, as constrained decoding yields it:
+/// one JSON document, cut (and `max_tokens`) only if the limit is smaller than it.
+fn structured_answer(
+    rng: &mut text::Rng,
+    input_tokens: u32,
+    schema: &serde_json::Value,
+    max_tokens: u32,
+    mut events: Vec<ModelEvent>,
+) -> Plan {
+    let full = text::value_for_schema(rng, schema).to_string();
+    let (answer, stop_reason) = if count_tokens(&full) <= max_tokens {
+        (full, StopReason::EndTurn)
+    } else {
+        let mut cut: String = String::new();
+        for c in full.chars() {
+            cut.push(c);
+            if count_tokens(&cut) > max_tokens {
+                cut.pop();
+                break;
+            }
+        }
+        (cut, StopReason::MaxTokens)
+    };
+    let output_tokens = count_tokens(&answer);
+    events.push(ModelEvent::Text(answer));
+    events.push(ModelEvent::Finish(Finish {
+        stop_reason,
+        usage: TokenUsage::new(input_tokens, output_tokens),
+        stop_sequence: None,
+    }));
+    Plan { input_tokens, events }
 }
 
 /// Whether to answer with a tool call: when the caller forces one (`any` / `tool`), or
@@ -178,7 +234,8 @@ impl ModelBackend for SimBackend {
         if let Some(kind) = failure.map(|f| f.0) {
             fail_before_answer(kind, ttft).await?;
         }
-        let plan = self.plan(call.model, call.request, call.max_tokens);
+        let mut plan = self.plan(call.model, call.request, call.max_tokens);
+        self.use_cache(call.model, call.request, &mut plan);
         let fail_after = match failure {
             Some((SimFailureKind::MidStream, n)) => Some(n),
             _ => None,

@@ -37,6 +37,20 @@ fn ids(r: &ListFoundationModelsResponse) -> Vec<&str> {
     r.model_summaries.iter().map(|s| s.model_id.as_str()).collect()
 }
 
+/// The first of today's models in the built-in catalog: the seeds' listings are what is
+/// listed of the models before it.
+const FIRST_2026_MODEL: &str = "anthropic.claude-3-5-sonnet-20241022-v2:0";
+
+fn seed_era(c: &Catalog) -> impl Fn(&str) -> bool + '_ {
+    let first = c.models.iter().position(|m| m.id == FIRST_2026_MODEL).unwrap();
+    move |id| c.models.iter().position(|m| m.id == id).unwrap() < first
+}
+
+fn seed_era_profile(c: &Catalog) -> impl Fn(&str) -> bool + '_ {
+    let model_is_seed = seed_era(c);
+    move |id| c.profile(id).is_some_and(|p| model_is_seed(&p.model))
+}
+
 fn message(e: BedrockError) -> (ErrorCode, String) {
     (e.code, e.message)
 }
@@ -64,11 +78,15 @@ fn tokyo_on_demand_models_are_seed_003_rows_in_order() {
 fn tokyo_sonnet_3_is_listed_only_as_inference_profile() {
     let c = builtin().unwrap();
     let all = list_foundation_models(&c, TOKYO, &ModelFilters::default()).unwrap();
-    assert_eq!(all.model_summaries.len(), 9);
+    let seed = seed_era(&c);
+    assert_eq!(ids(&all).into_iter().filter(|id| seed(id)).count(), 9);
     let s = all.model_summaries.iter().find(|s| s.model_id == SONNET3).unwrap();
     assert_eq!(s.inference_types_supported, ["INFERENCE_PROFILE"]);
     let f = filters(|f| f.by_inference_type = Some("INFERENCE_PROFILE".into()));
-    assert_eq!(ids(&list_foundation_models(&c, TOKYO, &f).unwrap()), [SONNET3]);
+    let only = list_foundation_models(&c, TOKYO, &f).unwrap();
+    assert_eq!(ids(&only).into_iter().filter(|id| seed(id)).collect::<Vec<_>>(), [SONNET3]);
+    // Today's Claude 4.x models are profile-only in Tokyo (jp., apac., global.).
+    assert!(ids(&only).contains(&"anthropic.claude-sonnet-4-5-20250929-v1:0"));
     let details = get_foundation_model(&c, TOKYO, SONNET3).unwrap().model_details;
     assert_eq!(details.inference_types_supported, ["INFERENCE_PROFILE"]);
     // In Virginia it is on demand.
@@ -116,7 +134,14 @@ fn filters_by_provider_modality_and_customization() {
         f.by_output_modality = Some("TEXT".into());
     });
     assert!(list_foundation_models(&c, TOKYO, &f).unwrap().model_summaries.is_empty());
-    assert_eq!(ids(&list_foundation_models(&c, "us-east-1", &f).unwrap()), ["meta.llama3-8b-instruct-v1:0"]);
+    assert_eq!(
+        ids(&list_foundation_models(&c, "us-east-1", &f).unwrap()),
+        [
+            "meta.llama3-8b-instruct-v1:0",
+            "meta.llama4-maverick-17b-instruct-v1:0",
+            "meta.llama4-scout-17b-instruct-v1:0"
+        ]
+    );
 }
 
 #[test]
@@ -161,9 +186,11 @@ fn tokyo_system_profiles_are_seed_003_rows() {
     let q = ProfileQuery { type_equals: Some("SYSTEM_DEFINED".into()), ..ProfileQuery::default() };
     let list = list_inference_profiles(&c, TOKYO, ACCOUNT, &q, Vec::new()).unwrap();
     assert!(list.next_token.is_none());
+    let seed = seed_era_profile(&c);
     let rows: Vec<_> = list
         .inference_profile_summaries
         .iter()
+        .filter(|p| seed(&p.inference_profile_id))
         .map(|p| {
             (
                 p.inference_profile_name.as_str(),
@@ -237,7 +264,10 @@ fn get_profile_by_arn_needs_the_callers_region_and_account() {
 fn profiles_paginate_with_opaque_tokens() {
     let c = builtin().unwrap();
     let all = list_inference_profiles(&c, "us-east-1", ACCOUNT, &ProfileQuery::default(), Vec::new()).unwrap();
-    assert_eq!(all.inference_profile_summaries.len(), 4);
+    let callable = c.profiles.iter().filter(|p| p.regions.iter().any(|r| r == "us-east-1")).count();
+    assert_eq!(all.inference_profile_summaries.len(), callable);
+    let seed = seed_era_profile(&c);
+    assert_eq!(all.inference_profile_summaries.iter().filter(|p| seed(&p.inference_profile_id)).count(), 4);
     let mut seen = Vec::new();
     let mut token = None;
     loop {
@@ -271,6 +301,27 @@ fn profiles_paginate_with_opaque_tokens() {
     }
     let q = ProfileQuery { type_equals: Some("system_defined".into()), ..ProfileQuery::default() };
     assert!(list_inference_profiles(&c, TOKYO, ACCOUNT, &q, Vec::new()).is_err());
+}
+
+#[test]
+fn global_profiles_are_callable_everywhere_and_name_the_regionless_model() {
+    let c = builtin().unwrap();
+    let id = "global.anthropic.claude-sonnet-4-5-20250929-v1:0";
+    let p = c.profile(id).unwrap();
+    assert!(p.is_global());
+    assert_eq!(p.regions.len(), c.regions.len());
+    let got = get_inference_profile(&c, "eu-west-3", ACCOUNT, id).unwrap();
+    let arns: Vec<&str> = got.models.iter().map(|m| m.model_arn.as_str()).collect();
+    assert_eq!(
+        arns,
+        [
+            "arn:aws:bedrock:eu-west-3::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "arn:aws:bedrock:::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0"
+        ]
+    );
+    // Geographic profiles keep their geography.
+    let jp = c.profile("jp.anthropic.claude-sonnet-4-5-20250929-v1:0").unwrap();
+    assert_eq!(jp.regions, ["ap-northeast-1", "ap-northeast-3"]);
 }
 
 #[test]

@@ -23,7 +23,9 @@ impl UsageTracker {
     pub fn see(&mut self, event: &ModelEvent) {
         match event {
             ModelEvent::InputTokens(n) => self.input = *n,
-            ModelEvent::Text(t) | ModelEvent::ToolUseInput(t) => self.output += count_tokens(t),
+            ModelEvent::Reasoning(t) | ModelEvent::Text(t) | ModelEvent::ToolUseInput(t) => {
+                self.output += count_tokens(t)
+            }
             ModelEvent::ToolUseStart { .. } => {}
             ModelEvent::Finish(f) => self.finished = Some(f.usage),
         }

@@ -21,8 +21,10 @@ use crate::dispatch::{Declared, Progress};
 use crate::error::ApiError;
 use crate::stream_body;
 
-/// Bodies are JSON; Bedrock rejects other content types for these models.
+/// Bodies are JSON; Bedrock rejects other content types for these models. The
+/// `X-Amzn-Bedrock-*` headers each work or are refused by name.
 fn check_content_type(headers: &HeaderMap) -> Result<(), BedrockError> {
+    invoke::headers::check(headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())))?;
     match headers.get("content-type").and_then(|v| v.to_str().ok()) {
         None => Ok(()),
         Some(ct) if ct.starts_with("application/json") || ct == "*/*" => Ok(()),

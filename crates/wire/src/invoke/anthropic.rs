@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use super::body::{self, Obj};
+use super::members::only;
 use super::{invocation_metrics, Dialect, Timing};
 use crate::converse::{
     ContentBlock, ConverseRequest, ImageBlock, ImageSource, InferenceConfig, Message, Role, SpecificToolChoice,
@@ -11,6 +12,10 @@ use crate::converse::{
     ToolResultContentBlock, ToolSpec, ToolUseBlock,
 };
 use crate::error::BedrockError;
+use crate::options::{
+    JsonSchemaDefinition, OutputConfig, OutputFormat, OutputFormatStructure, OutputFormatType, ReasoningContentBlock,
+    ReasoningTextBlock,
+};
 use crate::stream::{Collector, Finish, ModelEvent};
 
 const VERSION: &str = "bedrock-2023-05-31";
@@ -28,6 +33,33 @@ const MESSAGES_KEYS: [&str; 10] = [
     "tool_choice",
 ];
 const IMAGE_TYPES: [&str; 4] = ["image/jpeg", "image/png", "image/gif", "image/webp"];
+/// Members of the Messages body this endpoint honours.
+const ROOT_KEYS: &[&str] = &[
+    "anthropic_version",
+    "max_tokens",
+    "messages",
+    "system",
+    "temperature",
+    "top_p",
+    "top_k",
+    "stop_sequences",
+    "tools",
+    "tool_choice",
+    // `user_id` is an opaque caller tag for the provider's abuse monitoring: accepting
+    // it has no effect on the answer, here as on Bedrock.
+    "metadata",
+    "output_config",
+];
+/// Members Anthropic models take on Bedrock that this endpoint does not provide yet.
+const ROOT_UNHONOURED: &[(&str, &str)] = &[
+    ("thinking", "Extended thinking"),
+    ("cache_control", "Prompt caching"),
+    ("anthropic_beta", "Anthropic beta features"),
+    ("service_tier", "Service tiers"),
+];
+/// Members every content block, tool and system block may carry but this endpoint does
+/// not honour.
+const BLOCK_UNHONOURED: &[(&str, &str)] = &[("cache_control", "Prompt caching"), ("citations", "Citations")];
 const HUMAN: &str = "\n\nHuman:";
 const ASSISTANT: &str = "\n\nAssistant:";
 const ALNUM: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -39,8 +71,13 @@ pub fn parse(body: &Value) -> Result<(ConverseRequest, Dialect), BedrockError> {
     }
     root.only(&MESSAGES_KEYS)?;
     let version = root.req_str("anthropic_version")?;
-    if version != VERSION {
+    if !known_version(version) {
         return Err(body::not_enum(&root.at("anthropic_version"), version));
+    }
+    only(&root, ROOT_KEYS, ROOT_UNHONOURED)?;
+    if let Some(meta) = root.obj("metadata")? {
+        only(&meta, &["user_id"], &[])?;
+        meta.str("user_id")?;
     }
     let (inference, extra) = sampling(&root, "max_tokens")?;
     let items = root.arr("messages")?.ok_or_else(|| root.missing("messages"))?;
@@ -53,12 +90,18 @@ pub fn parse(body: &Value) -> Result<(ConverseRequest, Dialect), BedrockError> {
         Some(Value::String(s)) if s.is_empty() => Vec::new(),
         Some(Value::String(s)) => vec![SystemContentBlock::Text(s.clone())],
         Some(Value::Array(items)) => body::each(items, "#/system", |v, path| {
-            typed(v, path, "text")?.req_str("text").map(|t| SystemContentBlock::Text(t.into()))
+            let b = typed(v, path, "text")?;
+            only(&b, &["type", "text"], BLOCK_UNHONOURED)?;
+            b.req_str("text").map(|t| SystemContentBlock::Text(t.into()))
         })?,
         Some(other) => return Err(body::expected("#/system", "String", other)),
     };
     let mut tools = body::each(root.arr("tools")?.unwrap_or_default(), "#/tools", tool)?;
-    let tool_choice = match root.obj("tool_choice")? {
+    let choice = root.obj("tool_choice")?;
+    if let Some(c) = &choice {
+        only(c, &["type", "name"], &[("disable_parallel_tool_use", "Disabling parallel tool use")])?;
+    }
+    let tool_choice = match choice {
         None => None,
         Some(c) => match c.req_str("type")? {
             "auto" => Some(ToolChoice::Auto(json!({}))),
@@ -73,15 +116,52 @@ pub fn parse(body: &Value) -> Result<(ConverseRequest, Dialect), BedrockError> {
         },
     };
     let tool_config = (!tools.is_empty()).then_some(ToolConfig { tools, tool_choice });
+    let output_config = root.obj("output_config")?.map(|o| output_config(&o)).transpose()?;
     let request = ConverseRequest {
         messages,
         system,
         inference_config: Some(inference),
         tool_config,
         additional_model_request_fields: extra,
+        output_config,
         ..ConverseRequest::default()
     };
     Ok((request, Dialect::AnthropicMessages))
+}
+
+/// `bedrock-2023-05-31`, Bedrock's own, or a dated Anthropic API version
+/// (`YYYY-MM-DD`, 2023-06-01 or later), which the official Anthropic SDKs send to
+/// Bedrock as they send it to Anthropic's API.
+fn known_version(version: &str) -> bool {
+    if version == VERSION {
+        return true;
+    }
+    let b = version.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let shape = b.len() == 10 && b[4] == b'-' && b[7] == b'-' && digits(0..4) && digits(5..7) && digits(8..10);
+    let month = version.get(5..7).and_then(|m| m.parse::<u8>().ok()).unwrap_or(0);
+    let day = version.get(8..10).and_then(|d| d.parse::<u8>().ok()).unwrap_or(0);
+    shape && (1..=12).contains(&month) && (1..=31).contains(&day) && version >= "2023-06-01"
+}
+
+/// `output_config.format` (a JSON schema object) as Converse's `outputConfig.textFormat`
+/// (the same schema as a string); it is checked with every Converse request.
+fn output_config(o: &Obj) -> Result<OutputConfig, BedrockError> {
+    only(o, &["format"], &[("effort", "Reasoning effort")])?;
+    let Some(f) = o.obj("format")? else { return Ok(OutputConfig::default()) };
+    only(&f, &["type", "schema"], &[])?;
+    match f.req_str("type")? {
+        "json_schema" => {}
+        other => return Err(body::not_enum(&f.at("type"), other)),
+    }
+    let schema = f.req("schema")?;
+    Obj::new(schema, f.at("schema"))?;
+    let structure = OutputFormatStructure::JsonSchema(JsonSchemaDefinition {
+        schema: schema.to_string(),
+        name: None,
+        description: None,
+    });
+    Ok(OutputConfig { text_format: Some(OutputFormat { kind: OutputFormatType::JsonSchema, structure }), effort: None })
 }
 
 /// Sampling members both bodies share; only the name of the token limit differs.
@@ -109,6 +189,7 @@ fn typed<'a>(v: &'a Value, path: String, kind: &str) -> Result<Obj<'a>, BedrockE
 
 fn message(v: &Value, path: String) -> Result<Message, BedrockError> {
     let m = Obj::new(v, path)?;
+    only(&m, &["role", "content"], &[])?;
     let role = match m.req_str("role")? {
         "user" => Role::User,
         "assistant" => Role::Assistant,
@@ -124,8 +205,28 @@ fn message(v: &Value, path: String) -> Result<Message, BedrockError> {
 
 fn block(v: &Value, path: String) -> Result<ContentBlock, BedrockError> {
     let b = Obj::new(v, path)?;
-    Ok(match b.req_str("type")? {
+    let kind = b.req_str("type")?;
+    let keys: &[&str] = match kind {
+        "text" => &["type", "text"],
+        "image" => &["type", "source"],
+        "tool_use" => &["type", "id", "name", "input"],
+        "tool_result" => &["type", "tool_use_id", "content", "is_error"],
+        "thinking" => &["type", "thinking", "signature"],
+        "redacted_thinking" => &["type", "data"],
+        "document" => return Err(crate::surface::not_supported("Document blocks", &b.at("type"))),
+        _ => &[],
+    };
+    only(&b, keys, BLOCK_UNHONOURED)?;
+    Ok(match kind {
         "text" => ContentBlock::Text(b.req_str("text")?.to_owned()),
+        // Thinking sent back is checked against its signature with the conversation.
+        "thinking" => ContentBlock::ReasoningContent(ReasoningContentBlock::ReasoningText(ReasoningTextBlock {
+            text: b.req_str("thinking")?.to_owned(),
+            signature: b.str("signature")?.map(str::to_owned),
+        })),
+        "redacted_thinking" => {
+            ContentBlock::ReasoningContent(ReasoningContentBlock::RedactedContent(b.req_str("data")?.to_owned()))
+        }
         "image" => ContentBlock::Image(image(&b)?),
         "tool_use" => ContentBlock::ToolUse(ToolUseBlock {
             tool_use_id: b.req_str("id")?.to_owned(),
@@ -152,7 +253,11 @@ fn block(v: &Value, path: String) -> Result<ContentBlock, BedrockError> {
 
 fn result_block(v: &Value, path: String) -> Result<ToolResultContentBlock, BedrockError> {
     let b = Obj::new(v, path)?;
-    match b.req_str("type")? {
+    let kind = b.req_str("type")?;
+    if kind == "text" || kind == "image" {
+        only(&b, &["type", if kind == "text" { "text" } else { "source" }], BLOCK_UNHONOURED)?;
+    }
+    match kind {
         "text" => Ok(ToolResultContentBlock::Text(b.req_str("text")?.to_owned())),
         "image" => image(&b).map(ToolResultContentBlock::Image),
         other => Err(body::not_enum(&b.at("type"), other)),
@@ -161,6 +266,7 @@ fn result_block(v: &Value, path: String) -> Result<ToolResultContentBlock, Bedro
 
 fn tool(v: &Value, path: String) -> Result<Tool, BedrockError> {
     let t = Obj::new(v, path)?;
+    only(&t, &["name", "description", "input_schema"], BLOCK_UNHONOURED)?;
     let schema = t.req("input_schema")?;
     Obj::new(schema, t.at("input_schema"))?;
     Ok(Tool::ToolSpec(ToolSpec {
@@ -282,6 +388,9 @@ pub fn messages_response(model_id: &str, out: &Collector) -> Value {
         .content()
         .iter()
         .filter_map(|b| match b {
+            ContentBlock::ReasoningContent(ReasoningContentBlock::ReasoningText(r)) => {
+                Some(json!({"type": "thinking", "thinking": r.text, "signature": r.signature}))
+            }
             ContentBlock::Text(text) => Some(json!({"type": "text", "text": text})),
             ContentBlock::ToolUse(t) => {
                 Some(json!({"type": "tool_use", "id": t.tool_use_id, "name": t.name, "input": t.input}))
@@ -310,6 +419,7 @@ pub fn completion_response(out: &Collector) -> Value {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kind {
+    Thinking,
     Text,
     Tool,
 }
@@ -324,6 +434,8 @@ pub struct MessagesStream {
     finished: bool,
     block: Option<(u32, Kind)>,
     next_index: u32,
+    /// The open thinking block's text, signed when the block ends.
+    thinking: String,
 }
 
 impl MessagesStream {
@@ -335,11 +447,17 @@ impl MessagesStream {
             finished: false,
             block: None,
             next_index: 0,
+            thinking: String::new(),
         }
     }
 
     fn close(&mut self, out: &mut Vec<Value>) {
-        if let Some((index, _)) = self.block.take() {
+        if let Some((index, kind)) = self.block.take() {
+            if kind == Kind::Thinking {
+                let signature = crate::reasoning::sign(&std::mem::take(&mut self.thinking));
+                let delta = json!({"type": "signature_delta", "signature": signature});
+                out.push(json!({"type": "content_block_delta", "index": index, "delta": delta}));
+            }
             out.push(json!({"type": "content_block_stop", "index": index}));
         }
     }
@@ -372,6 +490,15 @@ impl MessagesStream {
         }
         match event {
             ModelEvent::InputTokens(_) => {}
+            ModelEvent::Reasoning(text) => {
+                let index = match self.block {
+                    Some((i, Kind::Thinking)) => i,
+                    _ => self.start_block(Kind::Thinking, json!({"type": "thinking", "thinking": ""}), &mut out),
+                };
+                self.thinking.push_str(&text);
+                let delta = json!({"type": "thinking_delta", "thinking": text});
+                out.push(json!({"type": "content_block_delta", "index": index, "delta": delta}));
+            }
             ModelEvent::Text(text) => {
                 let index = match self.block {
                     Some((i, Kind::Text)) => i,
@@ -506,6 +633,28 @@ mod tests {
         assert_eq!(r.messages.len(), 1);
         let ContentBlock::Text(t) = &r.messages[0].content[0] else { panic!() };
         assert_eq!(t.len(), "x\n\n".len() * 200_000 - 2);
+    }
+
+    #[test]
+    fn sdk_versions_are_accepted_and_unhonoured_members_named() {
+        let msgs = json!([{"role": "user", "content": [{"type": "text", "text": "hi"}]}]);
+        for v in ["bedrock-2023-05-31", "2023-06-01", "2026-10-21"] {
+            assert!(parse(&json!({"anthropic_version": v, "max_tokens": 5, "messages": msgs})).is_ok(), "{v}");
+        }
+        for v in ["2023-05-31", "2026-13-01", "2026-1-01", "bedrock-2024-01-01"] {
+            assert!(parse(&json!({"anthropic_version": v, "max_tokens": 5, "messages": msgs})).is_err(), "{v}");
+        }
+        let thinking = json!({"anthropic_version": VERSION, "max_tokens": 5, "messages": msgs,
+            "thinking": {"type": "enabled", "budget_tokens": 1024}});
+        let e = parse(&thinking).unwrap_err();
+        assert!(e.message.ends_with("not supported by this endpoint: #/thinking"), "{}", e.message);
+        let cached = json!({"anthropic_version": VERSION, "max_tokens": 5, "messages": [{"role": "user",
+            "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]}]});
+        let e = parse(&cached).unwrap_err();
+        assert!(e.message.ends_with("endpoint: #/messages/0/content/0/cache_control"), "{}", e.message);
+        let extra = json!({"anthropic_version": VERSION, "max_tokens": 5, "messages": msgs, "foo": 1});
+        let e = parse(&extra).unwrap_err();
+        assert!(e.message.contains("#: extraneous key [foo] is not permitted"), "{}", e.message);
     }
 
     #[test]

@@ -116,8 +116,8 @@ impl Stream {
                     "amazon-bedrock-invocationMetrics": invocation_metrics(finish.usage, timing),
                 })];
             }
-            // Llama's native body has no tool use.
-            ModelEvent::ToolUseStart { .. } | ModelEvent::ToolUseInput(_) => {}
+            // Llama's native body has no tool use, nor a place for reasoning.
+            ModelEvent::ToolUseStart { .. } | ModelEvent::ToolUseInput(_) | ModelEvent::Reasoning(_) => {}
         }
         Vec::new()
     }

@@ -7,7 +7,9 @@
 
 pub mod anthropic;
 pub mod cohere;
+pub mod headers;
 pub mod llama;
+mod members;
 pub mod titan;
 
 use serde::{Deserialize, Serialize};
@@ -32,11 +34,37 @@ pub enum BodyFormat {
     CohereEmbed,
     /// Meta Llama (`prompt`, `max_gen_len`).
     Llama,
+    /// Amazon Nova (`schemaVersion: messages-v1`).
+    Nova,
+    /// Mistral AI (`prompt` with `[INST]`, or chat `messages`).
+    Mistral,
+    /// DeepSeek (`prompt`, `max_tokens`).
+    Deepseek,
+    /// OpenAI gpt-oss (a chat-completions body).
+    OpenaiChat,
+    /// Cohere Command R (`message`, `chat_history`).
+    CohereCommand,
 }
 
 impl BodyFormat {
     pub fn is_embedding(self) -> bool {
         matches!(self, Self::TitanEmbed | Self::CohereEmbed)
+    }
+
+    /// The family's name as the catalog writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Anthropic => "anthropic",
+            Self::TitanText => "titan-text",
+            Self::TitanEmbed => "titan-embed",
+            Self::CohereEmbed => "cohere-embed",
+            Self::Llama => "llama",
+            Self::Nova => "nova",
+            Self::Mistral => "mistral",
+            Self::Deepseek => "deepseek",
+            Self::OpenaiChat => "openai-chat",
+            Self::CohereCommand => "cohere-command",
+        }
     }
 }
 
@@ -97,6 +125,15 @@ pub fn parse(format: BodyFormat, body: &[u8]) -> Result<InvokeRequest, BedrockEr
         }
         BodyFormat::TitanEmbed => titan::parse_embed(&value).map(InvokeRequest::Embed),
         BodyFormat::CohereEmbed => cohere::parse(&value).map(InvokeRequest::Embed),
+        // Converse serves these models; their native bodies are refused by name rather
+        // than half-read.
+        BodyFormat::Nova
+        | BodyFormat::Mistral
+        | BodyFormat::Deepseek
+        | BodyFormat::OpenaiChat
+        | BodyFormat::CohereCommand => {
+            Err(crate::surface::not_supported(&format!("InvokeModel with the {} body format", format.name()), "body"))
+        }
     }
 }
 
@@ -241,6 +278,11 @@ pub(crate) mod body {
                 Some(key) => Err(malformed(&self.path, format!("extraneous key [{key}] is not permitted"))),
                 None => Ok(()),
             }
+        }
+
+        /// The keys set (not `null`).
+        pub fn keys(&self) -> impl Iterator<Item = &'a str> + '_ {
+            self.map.iter().filter(|(_, v)| !v.is_null()).map(|(k, _)| k.as_str())
         }
 
         pub fn has(&self, key: &str) -> bool {

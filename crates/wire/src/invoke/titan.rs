@@ -90,8 +90,8 @@ impl TextStream {
                     "amazon-bedrock-invocationMetrics": invocation_metrics(finish.usage, timing),
                 })];
             }
-            // Titan text has no tool use.
-            ModelEvent::ToolUseStart { .. } | ModelEvent::ToolUseInput(_) => {}
+            // Titan text has no tool use, nor a place for reasoning.
+            ModelEvent::ToolUseStart { .. } | ModelEvent::ToolUseInput(_) | ModelEvent::Reasoning(_) => {}
         }
         Vec::new()
     }

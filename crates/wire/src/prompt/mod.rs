@@ -112,7 +112,7 @@ smithy_union! {
 pub struct TextTemplate {
     pub text: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cache_point: Option<Value>,
+    pub cache_point: Option<crate::options::CachePointBlock>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub input_variables: Option<Vec<InputVariable>>,
 }
