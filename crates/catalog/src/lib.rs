@@ -16,5 +16,7 @@ pub mod raw;
 
 pub use builtin::{builtin, BUILTIN_TOML};
 pub use load::{from_toml, ConfigError};
-pub use local::{default_model_path, model_dir, DEFAULT_MODEL_FILE, DEFAULT_SLOTS, MAX_DEFAULT_THREADS};
+pub use local::{
+    default_model_path, model_dir, DEFAULT_MODEL_FILE, DEFAULT_SLOTS, GEMMA_MODEL_FILE, MAX_DEFAULT_THREADS,
+};
 pub use model::*;

@@ -230,11 +230,26 @@ pub struct TokenUsage {
     pub input_tokens: u32,
     pub output_tokens: u32,
     pub total_tokens: u32,
+    /// Of the input tokens, those read from a prompt cache (the local engine's prefix
+    /// cache); absent when none were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_read_input_tokens: Option<u32>,
 }
 
 impl TokenUsage {
     pub fn new(input_tokens: u32, output_tokens: u32) -> Self {
-        Self { input_tokens, output_tokens, total_tokens: input_tokens.saturating_add(output_tokens) }
+        Self {
+            input_tokens,
+            output_tokens,
+            total_tokens: input_tokens.saturating_add(output_tokens),
+            cache_read_input_tokens: None,
+        }
+    }
+
+    /// This usage with `tokens` of its input read from a cache (none: no field).
+    pub fn with_cache_read(mut self, tokens: u32) -> Self {
+        self.cache_read_input_tokens = (tokens > 0).then_some(tokens);
+        self
     }
 }
 
