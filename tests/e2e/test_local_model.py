@@ -1,6 +1,6 @@
-"""The embedded local model (Gemma 3 270M, base, in-process through llama.cpp) behind the
-built-in catalog, exactly as `spillway serve` runs with no flags. These tests need the
-weights (`spillway fetch-model`, which scripts/test.sh runs first); they assert
+"""The embedded local models (SmolLM2-135M-Instruct for text, Gemma 3 270M for
+embeddings, in-process through llama.cpp) behind the built-in catalog, exactly as
+`spillway serve` runs with no flags. These tests need the weights (`spillway fetch-model`, which scripts/test.sh runs first); they assert
 structure, usage counts, stop reasons and determinism, never the wording of an answer.
 """
 
@@ -31,11 +31,17 @@ def model_file():
     return pathlib.Path(base) / "gemma-3-270m-q4_k_m.gguf"
 
 
+def text_model_file():
+    """The default text model, SmolLM2-135M-Instruct (`model_file()` is Gemma's)."""
+    return model_file().parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
 @pytest.fixture(scope="module")
 def local():
     """The service on its built-in catalog: every model on the local engine."""
-    if not model_file().is_file():
-        pytest.fail(f"{model_file()} is missing: run `target/debug/spillway fetch-model` first")
+    for f in (model_file(), text_model_file()):
+        if not f.is_file():
+            pytest.fail(f"{f} is missing: run `target/debug/spillway fetch-model` first")
     server = Server([])
     yield server
     server.stop()

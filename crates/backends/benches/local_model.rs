@@ -1,11 +1,15 @@
-//! The embedded local model, measured through the backend the service uses:
+//! The embedded local models, measured through the backend the service uses:
 //!
 //!     cargo bench -p spillway-backends --bench local_model
 //!
-//! Prints the load time, time to first token, decode tokens/s and RSS, for one sequence
-//! and for `BENCH_PARALLEL` (default 4) parallel sequences, on a quiet machine and while
-//! another core is busy (a spinning process, pinned with `taskset` to the last core when
-//! it is available): the situation of a service answering traffic while it generates.
+//! For the default text model (SmolLM2-135M-Instruct), prints the load time, time to
+//! first token, decode tokens/s and RSS, for one sequence and for `BENCH_PARALLEL`
+//! (default 4) parallel sequences, on a quiet machine and while another core is busy (a
+//! spinning process, pinned with `taskset` to the last core when it is available): the
+//! situation of a service answering traffic while it generates. For Gemma 3 270M, the
+//! same on a quiet machine, one sequence. For both, the time to first token of a
+//! question after a ~1,000-token system prompt, cold and with the prompt in the prefix
+//! cache, and their ratio.
 //!
 //! The weights must be fetched first (`spillway fetch-model`); `SPILLWAY_MODEL_DIR`,
 //! `SPILLWAY_LOCAL_THREADS` and `BENCH_TOKENS` (default 128) apply.
@@ -18,7 +22,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use spillway_backends::local::LocalBackend;
 use spillway_backends::{ChatCall, ModelBackend};
-use spillway_catalog::LocalBackend as LocalConfig;
+use spillway_catalog::{LocalBackend as LocalConfig, DEFAULT_MODEL_FILE, GEMMA_MODEL_FILE};
 use spillway_wire::converse::{ConverseRequest, StopReason};
 use spillway_wire::stream::ModelEvent;
 
@@ -31,6 +35,7 @@ struct Run {
     /// Decode rate after the first token.
     decode_tps: f64,
     stop: StopReason,
+    cache_read: u32,
 }
 
 async fn one(backend: &LocalBackend, request: &ConverseRequest, max_tokens: u32) -> Run {
@@ -59,6 +64,7 @@ async fn one(backend: &LocalBackend, request: &ConverseRequest, max_tokens: u32)
         output_tokens: finish.usage.output_tokens,
         decode_tps: if span > 0.0 { f64::from(decoded) / span } else { 0.0 },
         stop: finish.stop_reason,
+        cache_read: finish.usage.cache_read_input_tokens,
     }
 }
 
@@ -107,40 +113,69 @@ fn env_u32(name: &str, default: u32) -> u32 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
+/// Time to first token after a long system prompt: cold, then with the prompt cached.
+async fn prefix_cache(backend: &LocalBackend) {
+    let rules: Vec<String> = (0..90).map(|i| format!("Rule {i}: answer politely, briefly and accurately.")).collect();
+    let system = rules.join(" ");
+    let ask = |question: &str| {
+        let body = serde_json::json!({
+            "system": [{"text": system}],
+            "messages": [{"role": "user", "content": [{"text": question}]}],
+            "inferenceConfig": {"temperature": 0},
+        });
+        spillway_wire::parse::json::<ConverseRequest>(body.to_string().as_bytes()).unwrap()
+    };
+    let cold = one(backend, &ask("What is two plus two?"), 4).await;
+    let cached = one(backend, &ask("What is the capital of Japan?"), 4).await;
+    println!(
+        "prefix cache           ttft cold={:>6.0} ms  cached={:>6.0} ms  ratio={:>5.1}x  cache read={} tokens",
+        cold.ttft.as_secs_f64() * 1000.0,
+        cached.ttft.as_secs_f64() * 1000.0,
+        cold.ttft.as_secs_f64() / cached.ttft.as_secs_f64().max(1e-9),
+        cached.cache_read
+    );
+}
+
 #[tokio::main]
 async fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
     let parallel = env_u32("BENCH_PARALLEL", 4).max(1);
     let max_tokens = env_u32("BENCH_TOKENS", 128);
-    let cfg = LocalConfig { slots: Some(parallel), ..LocalConfig::default() };
-    let path = cfg.model_path();
-    if !path.is_file() {
-        eprintln!("{} is missing: run `cargo run --release --bin spillway -- fetch-model` first", path.display());
-        std::process::exit(1);
-    }
-    let backend = LocalBackend::standalone(&cfg);
-    let load = backend.load_time().await.unwrap();
-    println!(
-        "local model {} | threads={} slots={parallel} cores={} | load {:.2} s, rss after load {} MB",
-        path.display(),
-        cfg.resolved_threads(),
-        std::thread::available_parallelism().map_or(1, |n| n.get()),
-        load.as_secs_f64(),
-        rss_mb("VmRSS")
-    );
-    for (label, busy) in [("quiet", false), ("other core busy", true)] {
-        let mut spinner = busy.then(busy_core);
-        if busy {
-            tokio::time::sleep(Duration::from_millis(300)).await;
+    for (i, file) in [DEFAULT_MODEL_FILE, GEMMA_MODEL_FILE].into_iter().enumerate() {
+        let cfg = LocalConfig { slots: Some(parallel), model_file: Some(file.into()), ..LocalConfig::default() };
+        let path = cfg.model_path();
+        if !path.is_file() {
+            eprintln!("{} is missing: run `cargo run --release --bin spillway -- fetch-model` first", path.display());
+            std::process::exit(1);
         }
-        scenario(&backend, 1, max_tokens, label).await;
-        if parallel > 1 {
-            scenario(&backend, parallel as usize, max_tokens, label).await;
+        let backend = LocalBackend::standalone(&cfg);
+        let load = backend.load_time().await.unwrap();
+        println!(
+            "local model {} | threads={} slots={parallel} cores={} | load {:.2} s, rss after load {} MB",
+            path.display(),
+            cfg.resolved_threads(),
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+            load.as_secs_f64(),
+            rss_mb("VmRSS")
+        );
+        // The default model in full; the other one sequence on a quiet machine.
+        let cases: &[(&str, bool)] =
+            if i == 0 { &[("quiet", false), ("other core busy", true)] } else { &[("quiet", false)] };
+        for &(label, busy) in cases {
+            let mut spinner = busy.then(busy_core);
+            if busy {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            scenario(&backend, 1, max_tokens, label).await;
+            if parallel > 1 && i == 0 {
+                scenario(&backend, parallel as usize, max_tokens, label).await;
+            }
+            if let Some(child) = spinner.as_mut() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
         }
-        if let Some(child) = spinner.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        prefix_cache(&backend).await;
     }
     println!("peak rss {} MB", rss_mb("VmHWM"));
 }

@@ -21,7 +21,12 @@ mod tests {
         assert_eq!(c.default_region, "us-east-1");
         assert!(c.regions.len() >= 7);
         assert_eq!(c.backend_kinds(), ["local", "sim"]);
-        assert!(c.models.iter().flat_map(|m| m.offers.values()).all(|o| o.backend == "local"));
+        // Text on SmolLM2 (`local`), embeddings on Gemma (`gemma`).
+        for m in &c.models {
+            let embeds = m.output_modalities.iter().any(|o| o == "EMBEDDING");
+            let expected = if embeds { "gemma" } else { "local" };
+            assert!(m.offers.values().all(|o| o.backend == expected), "{}", m.id);
+        }
         assert_eq!(c.with_sim_backends().backend_kinds(), ["sim"]);
     }
 

@@ -19,6 +19,8 @@ pub mod server;
 
 pub use builtin::{builtin, BUILTIN_TOML};
 pub use load::{from_toml, ConfigError};
-pub use local::{default_model_path, model_dir, DEFAULT_MODEL_FILE, DEFAULT_SLOTS, MAX_DEFAULT_THREADS};
+pub use local::{
+    default_model_path, model_dir, DEFAULT_MODEL_FILE, DEFAULT_SLOTS, GEMMA_MODEL_FILE, MAX_DEFAULT_THREADS,
+};
 pub use model::*;
 pub use server::{parse_duration, ServerSettings};

@@ -103,6 +103,7 @@ fn build(raw: raw::Config) -> Result<Catalog, ConfigError> {
             let backend = offer
                 .backend
                 .clone()
+                .or_else(|| m.backend.clone())
                 .or_else(|| region_cfg.default_backend.clone())
                 .or_else(|| raw.default_backend.clone())
                 .ok_or_else(|| {

@@ -5,8 +5,12 @@ use std::path::PathBuf;
 
 use crate::raw::LocalBackend;
 
-/// File name of the built-in model, Gemma 3 270M (base) quantised to Q4_K_M.
-pub const DEFAULT_MODEL_FILE: &str = "gemma-3-270m-q4_k_m.gguf";
+/// File name of the built-in text model, SmolLM2-135M-Instruct quantised to Q4_1.
+pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// File name of the built-in embedding model (and a text model to choose in the
+/// config), Gemma 3 270M (base) quantised to Q4_K_M.
+pub const GEMMA_MODEL_FILE: &str = "gemma-3-270m-q4_k_m.gguf";
 
 /// Directory of the model cache: `$SPILLWAY_MODEL_DIR`, else `$XDG_CACHE_HOME/spillway`,
 /// else `~/.cache/spillway` (the current directory's `.cache/spillway` without a home).
@@ -41,9 +45,13 @@ pub const DEFAULT_SLOTS: u32 = 4;
 pub const MAX_DEFAULT_THREADS: u32 = 4;
 
 impl LocalBackend {
-    /// The GGUF file this backend runs.
+    /// The GGUF file this backend runs; a relative `model_file` is in the model cache.
     pub fn model_path(&self) -> PathBuf {
-        self.model_file.clone().unwrap_or_else(default_model_path)
+        match &self.model_file {
+            Some(file) if file.is_relative() => model_dir().join(file),
+            Some(file) => file.clone(),
+            None => default_model_path(),
+        }
     }
 
     /// Whether the model file is there (listings say "local (model not fetched)" if not).
@@ -95,6 +103,8 @@ mod tests {
         assert_eq!(b.resolved_threads(), 3);
         assert_eq!(b.model_path(), PathBuf::from("/m.gguf"));
         assert!(!b.model_present());
+        let cached = LocalBackend { model_file: Some(GEMMA_MODEL_FILE.into()), ..LocalBackend::default() };
+        assert_eq!(cached.model_path(), model_dir().join(GEMMA_MODEL_FILE));
         assert!(LocalBackend::default().resolved_threads() >= 1);
     }
 }

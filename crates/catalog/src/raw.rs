@@ -264,7 +264,8 @@ fn yes() -> bool {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LocalBackend {
-    /// The GGUF file; [`crate::default_model_path`] when absent.
+    /// The GGUF file; [`crate::default_model_path`] when absent. A relative path is in
+    /// the model cache ([`crate::model_dir`]), where `spillway fetch-model` puts files.
     pub model_file: Option<std::path::PathBuf>,
     /// Inference threads; `SPILLWAY_LOCAL_THREADS`, else one per core (at most 4) when
     /// absent.
@@ -351,6 +352,9 @@ pub struct Model {
     pub max_tokens_limit: Option<u32>,
     /// The model's name at its backends (an OpenAI `model`); defaults to `id`.
     pub backend_model: Option<String>,
+    /// The backend of the model's regions that name none (before the region's and the
+    /// catalog's default): the built-in embedding models run on the Gemma engine.
+    pub backend: Option<String>,
     /// Embedding vector size, for embedding models.
     pub dimensions: Option<u32>,
     /// Output-token burn-down factor for TPM; the `[quotas]` default when absent.

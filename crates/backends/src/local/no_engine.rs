@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::template::ChatFormat;
+use super::tools::Constraint;
 use super::{Job, Segment, Settings};
 use crate::BackendError;
 
@@ -20,6 +22,10 @@ impl Loaded {
         match *self {}
     }
 
+    pub fn format(&self) -> &ChatFormat {
+        match *self {}
+    }
+
     pub fn tokenize(&self, _segments: &[Segment]) -> Vec<i32> {
         match *self {}
     }
@@ -31,6 +37,11 @@ impl Loaded {
     pub fn submit(&self, _job: Job) -> Result<(), BackendError> {
         match *self {}
     }
+}
+
+/// Grammars come from llama.cpp, which this build does not have.
+pub fn grammar(_constraint: &Constraint) -> Result<String, BackendError> {
+    Err(BackendError::NotReady("this build of spillway has no embedded model engine".into()))
 }
 
 pub fn spawn(

@@ -1,24 +1,31 @@
-//! A Converse conversation in Gemma's turn format. The built-in model is the *base*
-//! Gemma 3 270M, whose GGUF carries no chat template, so the format is written here:
+//! A Converse request as the local model reads it: first a [`Conversation`] (system
+//! text, then alternating turns of plain text), then that conversation in the model's
+//! own chat format ([`super::template`]), or, for a GGUF without a chat template, in one
+//! of the two fallbacks written here:
 //!
-//! ```text
-//! <bos><start_of_turn>user
-//! {system}
+//! * **Gemma turns**, for a vocabulary with `<start_of_turn>`/`<end_of_turn>` (the base
+//!   Gemma 3 270M has the tokens but no template):
 //!
-//! {first user message}<end_of_turn>
-//! <start_of_turn>model
-//! {assistant message}<end_of_turn>
-//! <start_of_turn>user
-//! {next user message}<end_of_turn>
-//! <start_of_turn>model
-//! ```
+//!   ```text
+//!   <bos><start_of_turn>user
+//!   {system}
 //!
-//! Gemma has no system role: the system text opens the first user turn, as Gemma's own
-//! template does. A conversation that ends with an assistant message leaves that turn
-//! open, so the model continues it (Converse's and Anthropic's prefill).
+//!   {first user message}<end_of_turn>
+//!   <start_of_turn>model
+//!   {assistant message}<end_of_turn>
+//!   <start_of_turn>model
+//!   ```
 //!
-//! Turn markers are [`Segment`]s, never text: they become their token ids directly, and a
-//! `<start_of_turn>` typed by a user stays plain text.
+//!   Gemma has no system role: the system text opens the first user turn, as Gemma's
+//!   own template does.
+//! * **A plain transcript** for any other model: `<bos>{system}\n\nUser: …\nAssistant: …`
+//!   ending in `Assistant:`.
+//!
+//! A conversation that ends with an assistant message leaves that turn open, so the
+//! model continues it (Converse's and Anthropic's prefill).
+//!
+//! Markup and text stay apart as [`Segment`]s: only markup may become special tokens,
+//! so a `<start_of_turn>` or `<|im_start|>` typed by a user stays plain text.
 
 use spillway_wire::converse::{
     ContentBlock, ConverseRequest, Role, SystemContentBlock, ToolResultContentBlock, ToolUseBlock,
@@ -26,24 +33,65 @@ use spillway_wire::converse::{
 
 use crate::BackendError;
 
-/// One piece of a prompt: a special token or text to tokenize.
+/// One piece of a prompt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Segment {
+    /// The vocabulary's beginning-of-sequence token.
     Bos,
-    StartOfTurn,
-    EndOfTurn,
+    /// Chat-format markup: its special tokens (`<start_of_turn>`, `<|im_start|>`) are
+    /// parsed as such.
+    Markup(String),
+    /// Text from the request: never special tokens.
     Text(String),
 }
 
-/// The prompt of `request`, or why this model cannot read it.
-pub fn gemma(request: &ConverseRequest) -> Result<Vec<Segment>, BackendError> {
-    let system = system_text(request);
+/// One turn of the conversation, its blocks already written as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Turn {
+    pub role: Role,
+    pub text: String,
+}
+
+/// What the model reads, before any chat format.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Conversation {
+    pub system: String,
+    pub turns: Vec<Turn>,
+}
+
+impl Conversation {
+    /// The conversation of `request`, with `instructions` (how to answer with tools or
+    /// JSON) after its system text; or why this model cannot read it.
+    pub fn of(request: &ConverseRequest, instructions: &str) -> Result<Self, BackendError> {
+        let mut system = system_text(request);
+        if !instructions.is_empty() {
+            if !system.is_empty() {
+                system.push_str("\n\n");
+            }
+            system.push_str(instructions);
+        }
+        let turns = request
+            .messages
+            .iter()
+            .map(|m| Ok(Turn { role: m.role, text: message_text(&m.content)? }))
+            .collect::<Result<_, BackendError>>()?;
+        Ok(Self { system, turns })
+    }
+
+    /// Whether the last turn is the model's own, to be continued.
+    pub fn is_prefill(&self) -> bool {
+        self.turns.last().is_some_and(|t| t.role == Role::Assistant)
+    }
+}
+
+/// The Gemma turn format (a Gemma vocabulary without a chat template).
+pub fn gemma(conversation: &Conversation) -> Vec<Segment> {
     let mut out = vec![Segment::Bos];
-    let mut system_pending = (!system.is_empty()).then_some(system);
-    let last = request.messages.len().saturating_sub(1);
-    for (i, message) in request.messages.iter().enumerate() {
-        let mut text = message_text(&message.content)?;
-        let role = match message.role {
+    let mut system_pending = (!conversation.system.is_empty()).then(|| conversation.system.clone());
+    let last = conversation.turns.len().saturating_sub(1);
+    for (i, turn) in conversation.turns.iter().enumerate() {
+        let mut text = turn.text.clone();
+        let role = match turn.role {
             Role::User => {
                 if let Some(system) = system_pending.take() {
                     text = format!("{system}\n\n{text}");
@@ -59,26 +107,46 @@ pub fn gemma(request: &ConverseRequest) -> Result<Vec<Segment>, BackendError> {
             }
         };
         // The last assistant message is a prefill: its turn stays open.
-        let close = !(i == last && message.role == Role::Assistant);
+        let close = !(i == last && turn.role == Role::Assistant);
         push_turn(&mut out, role, text, close);
     }
     if let Some(system) = system_pending {
         push_turn(&mut out, "user", system, true);
     }
-    if request.messages.last().is_none_or(|m| m.role == Role::User) {
-        out.push(Segment::StartOfTurn);
-        out.push(Segment::Text("model\n".to_owned()));
+    if !conversation.is_prefill() {
+        out.push(Segment::Markup("<start_of_turn>model\n".to_owned()));
     }
-    Ok(out)
+    out
 }
 
 fn push_turn(out: &mut Vec<Segment>, role: &str, text: String, close: bool) {
-    out.push(Segment::StartOfTurn);
-    out.push(Segment::Text(format!("{role}\n{text}")));
+    out.push(Segment::Markup(format!("<start_of_turn>{role}\n")));
+    out.push(Segment::Text(text));
     if close {
-        out.push(Segment::EndOfTurn);
-        out.push(Segment::Text("\n".to_owned()));
+        out.push(Segment::Markup("<end_of_turn>\n".to_owned()));
     }
+}
+
+/// A plain `User:`/`Assistant:` transcript, for a model with neither a chat template
+/// nor Gemma's turn tokens.
+pub fn plain(conversation: &Conversation) -> Vec<Segment> {
+    let mut out = vec![Segment::Bos];
+    if !conversation.system.is_empty() {
+        out.push(Segment::Text(conversation.system.clone()));
+        out.push(Segment::Markup("\n\n".to_owned()));
+    }
+    for turn in &conversation.turns {
+        let role = if turn.role == Role::User { "User: " } else { "Assistant: " };
+        out.push(Segment::Markup(role.to_owned()));
+        out.push(Segment::Text(turn.text.clone()));
+        out.push(Segment::Markup("\n".to_owned()));
+    }
+    if conversation.is_prefill() {
+        out.pop(); // the model goes on with its own line
+    } else {
+        out.push(Segment::Markup("Assistant:".to_owned()));
+    }
+    out
 }
 
 fn system_text(request: &ConverseRequest) -> String {
@@ -90,25 +158,26 @@ fn system_text(request: &ConverseRequest) -> String {
     parts.join("\n")
 }
 
-/// The text of one message's blocks. Tool calls and results are written out as text (the
-/// model reads them; it never calls tools itself). Images and documents need a model
-/// that reads them.
+/// The text of one message's blocks. A tool call is written as the JSON object the
+/// model itself answers with when it calls a tool (`super::tools`), a tool result as
+/// its content. Images and documents need a model that reads them.
 fn message_text(blocks: &[ContentBlock]) -> Result<String, BackendError> {
     let mut parts = Vec::with_capacity(blocks.len());
     for block in blocks {
         match block {
             ContentBlock::Text(t) => parts.push(t.clone()),
-            ContentBlock::ToolUse(ToolUseBlock { name, input, .. }) => {
-                parts.push(format!("[tool call {name}: {input}]"))
-            }
+            ContentBlock::ToolUse(ToolUseBlock { name, input, .. }) => parts.push(super::tools::call_json(name, input)),
             ContentBlock::ToolResult(r) => {
+                let mut result = Vec::with_capacity(r.content.len());
                 for c in &r.content {
                     match c {
-                        ToolResultContentBlock::Text(t) => parts.push(t.clone()),
-                        ToolResultContentBlock::Json(v) => parts.push(v.to_string()),
+                        ToolResultContentBlock::Text(t) => result.push(t.clone()),
+                        ToolResultContentBlock::Json(v) => result.push(v.to_string()),
                         _ => return Err(unsupported_block("tool result")),
                     }
                 }
+                let status = if r.status.as_deref() == Some("error") { " (error)" } else { "" };
+                parts.push(format!("Tool result{status}: {}", result.join("\n")));
             }
             ContentBlock::Image(_) => return Err(unsupported_block("image")),
             ContentBlock::Document(_) => return Err(unsupported_block("document")),
@@ -126,15 +195,13 @@ fn unsupported_block(kind: &str) -> BackendError {
     ))
 }
 
-/// The prompt as text, with the markers spelled out (tests and debugging).
+/// The prompt as text, with `<bos>` spelled out (tests and debugging).
 pub fn render(segments: &[Segment]) -> String {
     segments
         .iter()
         .map(|s| match s {
             Segment::Bos => "<bos>",
-            Segment::StartOfTurn => "<start_of_turn>",
-            Segment::EndOfTurn => "<end_of_turn>",
-            Segment::Text(t) => t.as_str(),
+            Segment::Markup(t) | Segment::Text(t) => t.as_str(),
         })
         .collect()
 }
@@ -145,9 +212,13 @@ mod tests {
 
     use super::*;
 
-    fn prompt(body: &str) -> String {
+    fn conversation(body: &str) -> Conversation {
         let req: ConverseRequest = json(body.as_bytes()).unwrap();
-        render(&gemma(&req).unwrap())
+        Conversation::of(&req, "").unwrap()
+    }
+
+    fn prompt(body: &str) -> String {
+        render(&gemma(&conversation(body)))
     }
 
     #[test]
@@ -174,20 +245,26 @@ mod tests {
 
     #[test]
     fn a_final_assistant_message_is_continued() {
-        let p = prompt(
-            r#"{"messages":[{"role":"user","content":[{"text":"Count"}]},
-                            {"role":"assistant","content":[{"text":"1, 2,"}]}]}"#,
-        );
-        assert_eq!(p, "<bos><start_of_turn>user\nCount<end_of_turn>\n<start_of_turn>model\n1, 2,");
+        let body = r#"{"messages":[{"role":"user","content":[{"text":"Count"}]},
+                            {"role":"assistant","content":[{"text":"1, 2,"}]}]}"#;
+        assert_eq!(prompt(body), "<bos><start_of_turn>user\nCount<end_of_turn>\n<start_of_turn>model\n1, 2,");
+        assert_eq!(render(&plain(&conversation(body))), "<bos>User: Count\nAssistant: 1, 2,");
+    }
+
+    #[test]
+    fn the_plain_transcript_ends_with_the_assistant_cue() {
+        let c =
+            conversation(r#"{"system":[{"text":"Be brief."}],"messages":[{"role":"user","content":[{"text":"Hi"}]}]}"#);
+        assert_eq!(render(&plain(&c)), "<bos>Be brief.\n\nUser: Hi\nAssistant:");
     }
 
     #[test]
     fn markers_typed_by_users_stay_text() {
-        let req: ConverseRequest =
-            json(br#"{"messages":[{"role":"user","content":[{"text":"<end_of_turn>"}]}]}"#).unwrap();
-        let segments = gemma(&req).unwrap();
-        assert_eq!(segments.iter().filter(|s| **s == Segment::EndOfTurn).count(), 1);
-        assert!(segments.contains(&Segment::Text("user\n<end_of_turn>".into())));
+        let segments = gemma(&conversation(r#"{"messages":[{"role":"user","content":[{"text":"<end_of_turn>"}]}]}"#));
+        assert!(segments.contains(&Segment::Text("<end_of_turn>".into())));
+        assert!(segments
+            .iter()
+            .all(|s| !matches!(s, Segment::Markup(m) if m.contains("<end_of_turn>") && m.len() > 15)));
     }
 
     #[test]
@@ -197,13 +274,20 @@ mod tests {
                 {"role":"assistant","content":[{"toolUse":{"toolUseId":"t1","name":"get_weather","input":{"city":"Paris"}}}]},
                 {"role":"user","content":[{"toolResult":{"toolUseId":"t1","content":[{"text":"sunny"}]}}]}]}"#,
         );
-        assert!(p.contains("model\n[tool call get_weather: {\"city\":\"Paris\"}]<end_of_turn>"), "{p}");
-        assert!(p.contains("user\nsunny<end_of_turn>"), "{p}");
+        assert!(p.contains("model\n{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Paris\"}}<end_of_turn>"), "{p}");
+        assert!(p.contains("user\nTool result: sunny<end_of_turn>"), "{p}");
         let req: ConverseRequest = json(
             br#"{"messages":[{"role":"user","content":[{"image":{"format":"png","source":{"bytes":"iVBORw0KGgo="}}}]}]}"#,
         )
         .unwrap();
-        let e = gemma(&req).unwrap_err();
+        let e = Conversation::of(&req, "").unwrap_err();
         assert!(matches!(e, BackendError::Unsupported(ref m) if m.contains("image")), "{e:?}");
+    }
+
+    #[test]
+    fn instructions_follow_the_system_text() {
+        let req: ConverseRequest =
+            json(br#"{"system":[{"text":"S"}],"messages":[{"role":"user","content":[{"text":"Hi"}]}]}"#).unwrap();
+        assert_eq!(Conversation::of(&req, "Answer in JSON.").unwrap().system, "S\n\nAnswer in JSON.");
     }
 }

@@ -46,14 +46,26 @@ async fn without_weights_every_call_says_how_to_fetch_them() {
 }
 
 #[tokio::test]
-async fn tools_and_images_are_refused_before_anything_runs() {
+async fn unreadable_requests_are_refused_before_the_model_is_needed() {
     let b = LocalBackend::standalone(&missing());
-    let req = request(
-        r#"{"messages":[{"role":"user","content":[{"text":"hi"}]}],
-            "toolConfig":{"tools":[{"toolSpec":{"name":"t","inputSchema":{"json":{"type":"object"}}}}]}}"#,
-    );
-    let call = ChatCall { model: "m", request: &req, max_tokens: 10, stream: false };
-    assert!(matches!(b.chat(call).await.err().unwrap(), BackendError::Unsupported(m) if m.contains("tool use")));
+    let refused = |body: &str| {
+        let req = request(body);
+        let b = &b;
+        async move {
+            let call = ChatCall { model: "m", request: &req, max_tokens: 10, stream: false };
+            b.chat(call).await.err().unwrap()
+        }
+    };
+    let image =
+        r#"{"messages":[{"role":"user","content":[{"image":{"format":"png","source":{"bytes":"iVBORw0KGgo="}}}]}]}"#;
+    assert!(matches!(refused(image).await, BackendError::Unsupported(m) if m.contains("image")));
+    let schema = r#"{"messages":[{"role":"user","content":[{"text":"hi"}]}],
+        "outputConfig":{"textFormat":{"type":"json_schema","structure":{"jsonSchema":{"schema":"{oops"}}}}}"#;
+    assert!(matches!(refused(schema).await, BackendError::Unsupported(m) if m.contains("not valid JSON")));
+    // Tools are accepted: only the missing weights stop this one.
+    let tools = r#"{"messages":[{"role":"user","content":[{"text":"hi"}]}],
+        "toolConfig":{"tools":[{"toolSpec":{"name":"t","inputSchema":{"json":{"type":"object"}}}}]}}"#;
+    assert!(matches!(refused(tools).await, BackendError::NotReady(_)));
 }
 
 #[test]

@@ -1,0 +1,336 @@
+//! Tool use and structured output on the local model.
+//!
+//! Small models follow no tool protocol reliably, so the engine makes them: the tools
+//! are described in the system text, and the answer is decoded under a grammar built
+//! from JSON schemas (llama.cpp's JSON-schema-to-grammar and grammar sampler), so what
+//! it writes always parses and validates.
+//!
+//! * `outputConfig.textFormat` (`json_schema`): the answer is JSON of that schema.
+//! * `toolConfig` with `any` or `tool`: the answer is a call, `{"name": …, "arguments":
+//!   …}`, with the arguments under the tool's input schema.
+//! * `toolConfig` with `auto` (the default): the answer is a call as above, or text that
+//!   does not start with `{`.
+//!
+//! Every model reads the same call format, whatever its template's own tool syntax:
+//! earlier calls in the conversation are written as those objects too
+//! ([`call_json`]), so a conversation round-trips. [`CallReader`] turns an answer that
+//! is a call into Converse's toolUse events.
+
+use serde_json::Value;
+use spillway_wire::converse::{ConverseRequest, StopReason, Tool, ToolChoice, ToolInputSchema};
+use spillway_wire::options::OutputFormatStructure;
+use spillway_wire::stream::{Finish, ModelEvent};
+
+use crate::BackendError;
+
+/// A call as the model writes it, and as earlier calls are shown to it.
+pub fn call_json(name: &str, arguments: &Value) -> String {
+    format!("{{\"name\":{},\"arguments\":{arguments}}}", Value::String(name.to_owned()))
+}
+
+/// What the answer must look like.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Constraint {
+    /// Told to the model after the system text.
+    pub instructions: String,
+    /// The JSON schema the answer (or the call) must follow.
+    pub schema: String,
+    /// Whether plain text (not starting with `{`) is an answer too (`auto` tool choice).
+    pub text_allowed: bool,
+    /// The tools a call may name (empty for a JSON answer).
+    pub tools: Vec<String>,
+}
+
+/// The constraint `request` puts on the answer, if any, or why it cannot be met.
+pub fn constraint(request: &ConverseRequest) -> Result<Option<Constraint>, BackendError> {
+    let format = output_schema(request)?;
+    let tools = tool_constraint(request)?;
+    match (format, tools) {
+        (Some(_), Some(_)) => Err(BackendError::Unsupported(
+            "The local model cannot combine outputConfig.textFormat with toolConfig: send one or the other.".into(),
+        )),
+        (Some(schema), None) => Ok(Some(Constraint {
+            instructions: format!("Answer with only a JSON value that follows this JSON schema:\n{schema}"),
+            schema,
+            text_allowed: false,
+            tools: Vec::new(),
+        })),
+        (None, tools) => Ok(tools),
+    }
+}
+
+fn invalid(message: String) -> BackendError {
+    BackendError::Unsupported(message)
+}
+
+/// `outputConfig.textFormat`'s JSON schema, as the wire crate parsed and checked it
+/// (`structure.jsonSchema.schema`, a JSON schema in a string).
+fn output_schema(request: &ConverseRequest) -> Result<Option<String>, BackendError> {
+    let Some(config) = &request.output_config else { return Ok(None) };
+    if config.effort.is_some() {
+        return Err(invalid("outputConfig.effort is not supported by the local model.".into()));
+    }
+    let Some(format) = &config.text_format else { return Ok(None) };
+    let OutputFormatStructure::JsonSchema(definition) = &format.structure else {
+        let member = format.structure.member_name();
+        return Err(invalid(format!(
+            "outputConfig.textFormat.structure.{member} is not supported by the local model."
+        )));
+    };
+    let parsed: Value = serde_json::from_str(&definition.schema)
+        .map_err(|e| invalid(format!("outputConfig.textFormat.structure.jsonSchema.schema is not valid JSON: {e}")))?;
+    if !parsed.is_object() && !parsed.is_boolean() {
+        return Err(invalid(
+            "outputConfig.textFormat.structure.jsonSchema.schema must be a JSON schema object.".into(),
+        ));
+    }
+    Ok(Some(definition.schema.clone()))
+}
+
+fn tool_constraint(request: &ConverseRequest) -> Result<Option<Constraint>, BackendError> {
+    let Some(config) = &request.tool_config else { return Ok(None) };
+    let mut specs = Vec::new();
+    for tool in &config.tools {
+        if let Tool::ToolSpec(spec) = tool {
+            let schema = match &spec.input_schema {
+                ToolInputSchema::Json(v) => v.clone(),
+                _ => return Err(invalid(format!("Tool `{}` has no JSON input schema.", spec.name))),
+            };
+            specs.push((spec.name.clone(), spec.description.clone().unwrap_or_default(), schema));
+        }
+    }
+    if specs.is_empty() {
+        return Ok(None);
+    }
+    let (chosen, text_allowed) = match &config.tool_choice {
+        None | Some(ToolChoice::Auto(_)) => (None, true),
+        Some(ToolChoice::Any(_)) => (None, false),
+        Some(ToolChoice::Tool(t)) => {
+            if !specs.iter().any(|(name, ..)| *name == t.name) {
+                return Err(invalid(format!(
+                    "toolConfig.toolChoice.tool names `{}`, which is not one of the tools.",
+                    t.name
+                )));
+            }
+            (Some(t.name.clone()), false)
+        }
+        Some(_) => return Err(invalid("toolConfig.toolChoice must be auto, any or tool.".into())),
+    };
+    let callable: Vec<_> = specs.iter().filter(|(name, ..)| chosen.as_ref().is_none_or(|c| c == name)).collect();
+    let branches: Vec<String> = callable
+        .iter()
+        .map(|(name, _, schema)| {
+            format!(
+                "{{\"type\":\"object\",\"properties\":{{\"name\":{{\"const\":{}}},\"arguments\":{schema}}},\"required\":[\"name\",\"arguments\"],\"additionalProperties\":false}}",
+                Value::String(name.clone())
+            )
+        })
+        .collect();
+    let schema = match branches.as_slice() {
+        [one] => one.clone(),
+        many => format!("{{\"anyOf\":[{}]}}", many.join(",")),
+    };
+    let mut instructions = String::from("You can call these tools:\n");
+    for (name, description, schema) in &specs {
+        instructions.push_str(&format!("- {name}: {description} Arguments (JSON schema): {schema}\n"));
+    }
+    instructions.push_str(
+        "To call a tool, answer with only a JSON object {\"name\": <tool name>, \"arguments\": <its arguments>}.",
+    );
+    match (&chosen, text_allowed) {
+        (Some(name), _) => instructions.push_str(&format!(" Call {name} now.")),
+        (None, false) => instructions.push_str(" Call one of them now."),
+        (None, true) => instructions.push_str(" If no tool is needed, answer in plain text."),
+    }
+    let tools = callable.iter().map(|(name, ..)| name.clone()).collect();
+    Ok(Some(Constraint { instructions, schema, text_allowed, tools }))
+}
+
+/// Reads a constrained answer as it streams: text goes out as it comes, unless the
+/// answer turns out to be a tool call (its first non-blank character is `{`), which is
+/// held until the end and then sent as toolUse events.
+#[derive(Debug)]
+pub struct CallReader {
+    tools: Vec<String>,
+    id: String,
+    state: State,
+    held: String,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum State {
+    /// Only blanks so far.
+    Undecided,
+    Text,
+    Call,
+}
+
+impl CallReader {
+    /// A reader for a call to one of `tools`, reported with the toolUse id `id`.
+    pub fn new(tools: Vec<String>, id: String) -> Self {
+        Self { tools, id, state: State::Undecided, held: String::new() }
+    }
+
+    /// The events to send for `event`.
+    pub fn push(&mut self, event: ModelEvent) -> Vec<ModelEvent> {
+        match event {
+            ModelEvent::Text(text) => self.text(text),
+            ModelEvent::Finish(finish) => self.finish(finish),
+            other => vec![other],
+        }
+    }
+
+    fn text(&mut self, text: String) -> Vec<ModelEvent> {
+        match self.state {
+            State::Text => vec![ModelEvent::Text(text)],
+            State::Call => {
+                self.held.push_str(&text);
+                Vec::new()
+            }
+            State::Undecided => {
+                self.held.push_str(&text);
+                match self.held.trim_start().chars().next() {
+                    None => Vec::new(),
+                    Some('{') => {
+                        self.state = State::Call;
+                        Vec::new()
+                    }
+                    Some(_) => {
+                        self.state = State::Text;
+                        vec![ModelEvent::Text(std::mem::take(&mut self.held))]
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self, mut finish: Finish) -> Vec<ModelEvent> {
+        let held = std::mem::take(&mut self.held);
+        let call = (self.state == State::Call).then(|| serde_json::from_str::<Value>(&held).ok()).flatten();
+        let named = call.as_ref().and_then(|c| {
+            let name = c.get("name")?.as_str()?;
+            self.tools.iter().any(|t| t == name).then(|| (name.to_owned(), c.get("arguments").cloned()))
+        });
+        let mut out = Vec::new();
+        match named {
+            Some((name, Some(arguments))) => {
+                out.push(ModelEvent::ToolUseStart { id: self.id.clone(), name });
+                out.push(ModelEvent::ToolUseInput(arguments.to_string()));
+                finish.stop_reason = StopReason::ToolUse;
+            }
+            // Cut short (maxTokens, a stop sequence) or not a call: what was written.
+            _ if !held.is_empty() => out.push(ModelEvent::Text(held)),
+            _ => {}
+        }
+        out.push(ModelEvent::Finish(finish));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use spillway_wire::converse::TokenUsage;
+    use spillway_wire::parse::json;
+
+    use super::*;
+
+    fn request(body: &str) -> ConverseRequest {
+        json(body.as_bytes()).unwrap()
+    }
+
+    const WEATHER: &str = r#""toolConfig":{"tools":[
+        {"toolSpec":{"name":"get_weather","description":"Weather of a city.","inputSchema":{"json":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}},
+        {"toolSpec":{"name":"get_time","inputSchema":{"json":{"type":"object"}}}}]"#;
+
+    fn with_tools(choice: &str) -> ConverseRequest {
+        request(&format!(r#"{{"messages":[],{WEATHER}{choice}}}}}"#))
+    }
+
+    fn unsupported(e: BackendError) -> String {
+        match e {
+            BackendError::Unsupported(m) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn auto_allows_text_or_a_call_to_any_tool() {
+        let c = constraint(&with_tools("")).unwrap().unwrap();
+        assert!(c.text_allowed);
+        assert_eq!(c.tools, ["get_weather", "get_time"]);
+        let schema: Value = serde_json::from_str(&c.schema).unwrap();
+        assert_eq!(schema["anyOf"][0]["properties"]["name"]["const"], "get_weather");
+        assert_eq!(schema["anyOf"][0]["properties"]["arguments"]["required"][0], "city");
+        assert!(c.instructions.contains("get_weather: Weather of a city."), "{}", c.instructions);
+    }
+
+    #[test]
+    fn a_chosen_tool_is_the_only_call() {
+        let c = constraint(&with_tools(r#","toolChoice":{"tool":{"name":"get_time"}}"#)).unwrap().unwrap();
+        assert!(!c.text_allowed);
+        assert_eq!(c.tools, ["get_time"]);
+        let schema: Value = serde_json::from_str(&c.schema).unwrap();
+        assert_eq!(schema["properties"]["name"]["const"], "get_time");
+        assert!(!constraint(&with_tools(r#","toolChoice":{"any":{}}"#)).unwrap().unwrap().text_allowed);
+        let e = constraint(&with_tools(r#","toolChoice":{"tool":{"name":"nope"}}"#)).unwrap_err();
+        assert!(unsupported(e).contains("`nope`"));
+    }
+
+    #[test]
+    fn output_schemas_are_checked() {
+        let body = |format: &str| request(&format!(r#"{{"messages":[],"outputConfig":{{"textFormat":{format}}}}}"#));
+        let ok =
+            body(r#"{"type":"json_schema","structure":{"jsonSchema":{"schema":"{\"type\":\"object\"}","name":"x"}}}"#);
+        let c = constraint(&ok).unwrap().unwrap();
+        assert_eq!((c.schema.as_str(), c.text_allowed), ("{\"type\":\"object\"}", false));
+        let bad = body(r#"{"type":"json_schema","structure":{"jsonSchema":{"schema":"{nope"}}}"#);
+        assert!(unsupported(constraint(&bad).unwrap_err()).contains("not valid JSON"));
+        let kind = body(r#"{"type":"text","structure":{}}"#);
+        assert!(unsupported(constraint(&kind).unwrap_err()).contains("json_schema"));
+        let other = request(r#"{"messages":[],"outputConfig":{"effort":"high"}}"#);
+        assert!(unsupported(constraint(&other).unwrap_err()).contains("outputConfig.effort"));
+        assert_eq!(constraint(&request(r#"{"messages":[]}"#)).unwrap(), None);
+    }
+
+    fn finish() -> Finish {
+        Finish::new(StopReason::EndTurn, TokenUsage::new(5, 7))
+    }
+
+    fn read(reader: &mut CallReader, pieces: &[&str]) -> Vec<ModelEvent> {
+        let mut out = Vec::new();
+        for p in pieces {
+            out.extend(reader.push(ModelEvent::Text((*p).to_owned())));
+        }
+        out.extend(reader.push(ModelEvent::Finish(finish())));
+        out
+    }
+
+    #[test]
+    fn a_call_becomes_tool_use_events() {
+        let mut r = CallReader::new(vec!["get_weather".into()], "tooluse_1".into());
+        let events = read(&mut r, &[" ", "{\"name\":\"get_weather\",", "\"arguments\":{\"city\":\"Paris\"}}"]);
+        let mut end = finish();
+        end.stop_reason = StopReason::ToolUse;
+        assert_eq!(
+            events,
+            [
+                ModelEvent::ToolUseStart { id: "tooluse_1".into(), name: "get_weather".into() },
+                ModelEvent::ToolUseInput("{\"city\":\"Paris\"}".into()),
+                ModelEvent::Finish(end),
+            ]
+        );
+    }
+
+    #[test]
+    fn text_streams_and_broken_calls_come_back_as_text() {
+        let mut r = CallReader::new(vec!["f".into()], "t".into());
+        let events = read(&mut r, &["\n", "Hello", " {x}"]);
+        assert_eq!(
+            events,
+            [ModelEvent::Text("\nHello".into()), ModelEvent::Text(" {x}".into()), ModelEvent::Finish(finish())]
+        );
+        let mut r = CallReader::new(vec!["f".into()], "t".into());
+        let events = read(&mut r, &["{\"name\":\"f\",\"argu"]);
+        assert_eq!(events, [ModelEvent::Text("{\"name\":\"f\",\"argu".into()), ModelEvent::Finish(finish())]);
+    }
+}
