@@ -113,10 +113,10 @@ mod tests {
     fn unknown_member_is_named_with_its_path() {
         let e = json::<ConverseRequest>(br#"{"messages":[{"role":"user","content":[{"text":"x"}],"name":"bob"}]}"#)
             .unwrap_err();
-        assert!(e.message.contains("'messages[0].name'"), "{}", e.message);
-        assert!(e.message.contains("unknown field `name`"), "{}", e.message);
+        assert!(e.message.contains("messages[0].name"), "{}", e.message);
+        assert!(e.message.contains("The member name is not supported"), "{}", e.message);
         let e = json::<ConverseRequest>(br#"{"messages":[],"inferenceConfig":{"maxToken":5}}"#).unwrap_err();
-        assert!(e.message.contains("'inferenceConfig.maxToken'"), "{}", e.message);
+        assert!(e.message.contains("inferenceConfig.maxToken"), "{}", e.message);
     }
 
     #[test]

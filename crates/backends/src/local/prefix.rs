@@ -53,11 +53,16 @@ impl PrefixCache {
         (0..self.held.len())
             .filter(|&id| idle(id))
             .map(|id| {
-                let reuse = common_prefix(&self.held[id], prompt).min(limit);
-                Pick { seq: id, reuse: reuse - reuse % self.chunk }
+                let shared = common_prefix(&self.held[id], prompt);
+                let reuse = shared.min(limit);
+                (Pick { seq: id, reuse: reuse - reuse % self.chunk }, shared)
             })
-            // Longest prefix first, then least recently used.
-            .max_by(|a, b| a.reuse.cmp(&b.reuse).then(self.used[b.seq].cmp(&self.used[a.seq])))
+            // Longest usable prefix first, then the longest shared one (the sequence that
+            // holds the whole prompt), then least recently used.
+            .max_by(|(a, sa), (b, sb)| {
+                a.reuse.cmp(&b.reuse).then(sa.cmp(sb)).then(self.used[b.seq].cmp(&self.used[a.seq]))
+            })
+            .map(|(pick, _)| pick)
     }
 
     /// `seq` starts running: what it held is now the running sequence's.

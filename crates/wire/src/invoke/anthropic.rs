@@ -69,7 +69,6 @@ pub fn parse(body: &Value) -> Result<(ConverseRequest, Dialect), BedrockError> {
     if root.has("prompt") && !root.has("messages") {
         return parse_completion(&root).map(|r| (r, Dialect::AnthropicCompletion));
     }
-    root.only(&MESSAGES_KEYS)?;
     let version = root.req_str("anthropic_version")?;
     if !known_version(version) {
         return Err(body::not_enum(&root.at("anthropic_version"), version));

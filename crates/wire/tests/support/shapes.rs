@@ -103,7 +103,8 @@ pub fn converse() -> impl Strategy<Value = Value> {
         t.into_iter().map(|(role, content)| json!({"role": role, "content": content})).collect::<Vec<_>>()
     });
     let system = vec(text().prop_map(|t| json!({"text": t})), 0..3);
-    let metadata = btree_map(name(), text(), 0..16);
+    // requestMetadata keys and values follow the model's patterns (anything else is refused).
+    let metadata = btree_map("[a-zA-Z0-9:_@$#=/+,.-]{1,16}", "[a-zA-Z0-9 :_@$#=/+,.-]{0,16}", 1..16);
     let variables = btree_map(name(), text().prop_map(|t| json!({"text": t})), 0..4);
     (messages, system, of(inference_config()), of(tool_config()), of(metadata), of(variables), of(json(2))).prop_map(
         |(messages, system, inference, tools, metadata, variables, extra)| {
@@ -113,7 +114,9 @@ pub fn converse() -> impl Strategy<Value = Value> {
                 ("inferenceConfig", inference),
                 ("toolConfig", tools),
                 ("requestMetadata", metadata.map(|m| json!(m))),
-                ("promptVariables", variables.map(|v| json!(v))),
+                // Only a prompt ARN takes variables, and rendering removes them before the
+                // request is validated: a plain request with them is refused.
+                ("promptVariables", variables.filter(|_| false).map(|v| json!(v))),
                 ("additionalModelRequestFields", extra.filter(Value::is_object)),
             ])
         },
