@@ -19,19 +19,6 @@ use crate::options::{
 use crate::stream::{Collector, Finish, ModelEvent};
 
 const VERSION: &str = "bedrock-2023-05-31";
-/// The members of a Messages body that are read below.
-const MESSAGES_KEYS: [&str; 10] = [
-    "anthropic_version",
-    "max_tokens",
-    "messages",
-    "system",
-    "temperature",
-    "top_p",
-    "top_k",
-    "stop_sequences",
-    "tools",
-    "tool_choice",
-];
 const IMAGE_TYPES: [&str; 4] = ["image/jpeg", "image/png", "image/gif", "image/webp"];
 /// Members of the Messages body this endpoint honours.
 const ROOT_KEYS: &[&str] = &[

@@ -271,15 +271,6 @@ pub(crate) mod body {
             format!("{}/{key}", self.path)
         }
 
-        /// Bedrock's schemas forbid additional properties: a key outside `allowed` is
-        /// refused by name (everit's wording), never ignored.
-        pub fn only(&self, allowed: &[&str]) -> Result<(), BedrockError> {
-            match self.map.keys().find(|k| !allowed.contains(&k.as_str())) {
-                Some(key) => Err(malformed(&self.path, format!("extraneous key [{key}] is not permitted"))),
-                None => Ok(()),
-            }
-        }
-
         /// The keys set (not `null`).
         pub fn keys(&self) -> impl Iterator<Item = &'a str> + '_ {
             self.map.iter().filter(|(_, v)| !v.is_null()).map(|(k, _)| k.as_str())
