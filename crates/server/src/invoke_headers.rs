@@ -3,17 +3,16 @@
 //! a ValidationException naming the member and its header, before the body is parsed.
 //!
 //! What the accepted values do: `Accept` must allow JSON (the only body type answered);
-//! spillway has no guardrails, so a guardrail header names one that cannot be found. The
-//! trace, latency, tier and metadata headers are only checked here: a trace reports
-//! guardrail work (there is none), and every latency and tier setting is served from the
-//! same capacity; the metadata does not reach the invocation log yet.
+//! what the values do, and which are refused by name because spillway does not honour
+//! them (guardrails, tiers other than `default`, request metadata), is decided by
+//! `spillway_wire::invoke::headers` when the handler runs.
 
 use axum::extract::Request;
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use spillway_wire::parse::value_violation;
-use spillway_wire::{BedrockError, ErrorCode};
+use spillway_wire::BedrockError;
 
 use crate::error::ApiError;
 
@@ -62,15 +61,9 @@ pub fn check(headers: &HeaderMap, accept: &str) -> Result<(), BedrockError> {
             .any(|range| range.eq_ignore_ascii_case("application/json") || range == "*/*" || range == "application/*");
         if !json {
             return Err(BedrockError::validation(format!(
-                "The accept type {value} (header {accept}) is not supported for this model. Accept application/json."
+                "The accept type {value} is not supported for this model (send application/json): {accept}"
             )));
         }
-    }
-    if let Some(id) = text(headers, "X-Amzn-Bedrock-GuardrailIdentifier")?.filter(|id| !id.is_empty()) {
-        return Err(BedrockError::new(
-            ErrorCode::ResourceNotFound,
-            format!("The guardrail {id} (header X-Amzn-Bedrock-GuardrailIdentifier) couldn't be found: this endpoint has no guardrails."),
-        ));
     }
     if let Some(raw) = text(headers, "X-Amzn-Bedrock-Request-Metadata")? {
         metadata(raw)?;
@@ -153,7 +146,5 @@ mod tests {
         assert!(refused(&[("accept", b"text/html")]).message.contains("text/html"));
         assert!(refused(&[("x-amzn-bedrock-request-metadata", b"[1]")]).message.contains("requestMetadata"));
         assert!(refused(&[("x-amzn-bedrock-service-tier", b"\xff")]).message.contains("X-Amzn-Bedrock-Service-Tier"));
-        let e = refused(&[("x-amzn-bedrock-guardrailidentifier", b"gr1")]);
-        assert_eq!(e.code, ErrorCode::ResourceNotFound);
     }
 }
