@@ -17,7 +17,7 @@ use axum::extract::State;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use spillway_store::{BatchJob, BatchJobQuery, BatchJobStatus, StoreError};
+use spillway_store::{BatchJob, BatchJobQuery, BatchJobStatus, ListFilter, StoreError};
 use spillway_wire::{parse, BedrockError, ErrorCode};
 use time::OffsetDateTime;
 
@@ -326,34 +326,17 @@ impl ListQuery {
         if let Some(name) = &self.name_contains {
             validate::job_name("nameContains", name)?;
         }
-        if let Some(s) = self.sort_by.as_deref().filter(|s| *s != "CreationTime") {
-            return Err(parse::value_violation("sortBy", s, "Member must satisfy enum value set: [CreationTime]"));
-        }
-        let descending = match self.sort_order.as_deref() {
-            None | Some("Descending") => true,
-            Some("Ascending") => false,
-            Some(s) => {
-                let constraint = "Member must satisfy enum value set: [Ascending, Descending]";
-                return Err(parse::value_violation("sortOrder", s, constraint));
-            }
+        let params = paging::ListParams {
+            times: paging::SUBMIT_TIME_JOBS,
+            name_contains: self.name_contains.as_deref(),
+            time_after: self.submit_time_after.as_deref(),
+            time_before: self.submit_time_before.as_deref(),
+            sort_by: self.sort_by.as_deref(),
+            sort_order: self.sort_order.as_deref(),
+            max_results: self.max_results.as_deref(),
+            next_token: self.next_token.as_deref(),
         };
-        let limit =
-            match self.max_results.as_deref() {
-                None => 1000,
-                Some(m) => m.parse::<u32>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
-                    parse::value_violation("maxResults", m, "Member must have value between 1 and 1000")
-                })?,
-            };
-        let time = |field: &str, v: Option<&String>| v.map(|t| paging::timestamp(field, t)).transpose();
-        Ok(BatchJobQuery {
-            status,
-            name_contains: self.name_contains.clone(),
-            submitted_after: time("submitTimeAfter", self.submit_time_after.as_ref())?,
-            submitted_before: time("submitTimeBefore", self.submit_time_before.as_ref())?,
-            descending,
-            limit,
-            offset: self.next_token.as_deref().map(|t| paging::decode_token(TOKEN_PREFIX, t)).transpose()?.unwrap_or(0),
-        })
+        Ok(BatchJobQuery { status, filter: paging::list_filter(params, TOKEN_PREFIX)? })
     }
 }
 
@@ -363,10 +346,11 @@ pub async fn list(
     ControlQuery(q): ControlQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
     let query = q.into_query().map_err(control_error)?;
-    let (offset, limit) = (query.offset, query.limit);
+    let (offset, limit) = (query.filter.offset, query.filter.limit);
+    let page = BatchJobQuery { filter: ListFilter { limit: limit + 1, ..query.filter.clone() }, ..query };
     let mut rows = state
         .store
-        .list_batch_jobs(&caller.account, &caller.source_region, &BatchJobQuery { limit: limit + 1, ..query })
+        .list_batch_jobs(&caller.account, &caller.source_region, &page)
         .await
         .map_err(|e| stored(e, "model invocation jobs"))?;
     let next_token = (rows.len() > limit as usize).then(|| paging::encode_token(TOKEN_PREFIX, offset + limit));
@@ -431,9 +415,12 @@ mod tests {
             ..ListQuery::default()
         };
         let query = q.into_query().unwrap();
-        assert_eq!((query.status, query.limit, query.descending), (Some(BatchJobStatus::InProgress), 5, true));
+        assert_eq!(
+            (query.status, query.filter.limit, query.filter.descending),
+            (Some(BatchJobStatus::InProgress), 5, true)
+        );
         let next = ListQuery { next_token: Some(paging::encode_token(TOKEN_PREFIX, 5)), ..ListQuery::default() };
-        assert_eq!(next.into_query().unwrap().offset, 5);
+        assert_eq!(next.into_query().unwrap().filter.offset, 5);
         let bad = |q: ListQuery| q.into_query().unwrap_err().message;
         assert!(bad(ListQuery { status_equals: Some("Done".into()), ..ListQuery::default() }).contains("statusEquals"));
         assert!(bad(ListQuery { sort_by: Some("Name".into()), ..ListQuery::default() }).contains("sortBy"));

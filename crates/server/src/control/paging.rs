@@ -9,12 +9,38 @@ use spillway_store::ListFilter;
 use spillway_wire::{parse, BedrockError};
 use time::OffsetDateTime;
 
+/// The time window and order of a list operation: which members carry them.
+#[derive(Debug, Clone, Copy)]
+pub struct Times {
+    pub after: &'static str,
+    pub before: &'static str,
+    /// The one `sortBy` value the operation knows.
+    pub sort_by: &'static str,
+}
+
+/// ListProvisionedModelThroughputs, ListModelImportJobs, ListImportedModels.
+pub const CREATION_TIME: Times =
+    Times { after: "creationTimeAfter", before: "creationTimeBefore", sort_by: "CreationTime" };
+/// ListModelInvocationJobs: filtered by submit time, sorted by `CreationTime`.
+pub const SUBMIT_TIME_JOBS: Times =
+    Times { after: "submitTimeAfter", before: "submitTimeBefore", sort_by: "CreationTime" };
+/// ListAsyncInvokes.
+pub const SUBMIT_TIME: Times =
+    Times { after: "submitTimeAfter", before: "submitTimeBefore", sort_by: "SubmissionTime" };
+
+impl Default for Times {
+    fn default() -> Self {
+        CREATION_TIME
+    }
+}
+
 /// The query members every list operation of the control plane has, as received.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ListParams<'a> {
+    pub times: Times,
     pub name_contains: Option<&'a str>,
-    pub creation_time_after: Option<&'a str>,
-    pub creation_time_before: Option<&'a str>,
+    pub time_after: Option<&'a str>,
+    pub time_before: Option<&'a str>,
     pub sort_by: Option<&'a str>,
     pub sort_order: Option<&'a str>,
     pub max_results: Option<&'a str>,
@@ -24,8 +50,9 @@ pub struct ListParams<'a> {
 /// The store filter of a list call (sorted by creation time, newest first unless asked
 /// otherwise, 1–1000 a page), or the ValidationException naming the bad member.
 pub fn list_filter(p: ListParams<'_>, token_prefix: &str) -> Result<ListFilter, BedrockError> {
-    if let Some(s) = p.sort_by.filter(|s| *s != "CreationTime") {
-        return Err(parse::value_violation("sortBy", s, "Member must satisfy enum value set: [CreationTime]"));
+    if let Some(s) = p.sort_by.filter(|s| *s != p.times.sort_by) {
+        let constraint = format!("Member must satisfy enum value set: [{}]", p.times.sort_by);
+        return Err(parse::value_violation("sortBy", s, &constraint));
     }
     let descending = match p.sort_order {
         None | Some("Descending") => true,
@@ -45,8 +72,8 @@ pub fn list_filter(p: ListParams<'_>, token_prefix: &str) -> Result<ListFilter, 
     };
     Ok(ListFilter {
         name_contains: p.name_contains.map(str::to_owned),
-        created_after: p.creation_time_after.map(|t| timestamp("creationTimeAfter", t)).transpose()?,
-        created_before: p.creation_time_before.map(|t| timestamp("creationTimeBefore", t)).transpose()?,
+        created_after: p.time_after.map(|t| timestamp(p.times.after, t)).transpose()?,
+        created_before: p.time_before.map(|t| timestamp(p.times.before, t)).transpose()?,
         descending,
         limit,
         offset: p.next_token.map(|t| decode_token(token_prefix, t)).transpose()?.unwrap_or(0),

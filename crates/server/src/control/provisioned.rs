@@ -325,9 +325,10 @@ fn list_query(q: ListQuery) -> Result<(ProvisionedQuery, u32), BedrockError> {
         })?),
     };
     let params = paging::ListParams {
+        times: paging::CREATION_TIME,
         name_contains: q.name_contains.as_deref(),
-        creation_time_after: q.creation_time_after.as_deref(),
-        creation_time_before: q.creation_time_before.as_deref(),
+        time_after: q.creation_time_after.as_deref(),
+        time_before: q.creation_time_before.as_deref(),
         sort_by: q.sort_by.as_deref(),
         sort_order: q.sort_order.as_deref(),
         max_results: q.max_results.as_deref(),

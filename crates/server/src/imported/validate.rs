@@ -126,9 +126,10 @@ impl ListQuery {
             }
         }
         let params = paging::ListParams {
+            times: paging::CREATION_TIME,
             name_contains: self.name_contains.as_deref(),
-            creation_time_after: self.creation_time_after.as_deref(),
-            creation_time_before: self.creation_time_before.as_deref(),
+            time_after: self.creation_time_after.as_deref(),
+            time_before: self.creation_time_before.as_deref(),
             sort_by: self.sort_by.as_deref(),
             sort_order: self.sort_order.as_deref(),
             max_results: self.max_results.as_deref(),

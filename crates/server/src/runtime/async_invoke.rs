@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use spillway_store::{AsyncInvoke, AsyncInvokeQuery, AsyncInvokeStatus, StoreError};
+use spillway_store::{AsyncInvoke, AsyncInvokeQuery, AsyncInvokeStatus, ListFilter, StoreError};
 use spillway_wire::invoke;
 use spillway_wire::{parse, BedrockError, ErrorCode};
 use time::OffsetDateTime;
@@ -22,7 +22,7 @@ use super::json_response;
 use crate::app::AppState;
 use crate::batch::{async_arn, call};
 use crate::context::Caller;
-use crate::control::paging;
+use crate::control::paging::{self, ListParams};
 use crate::control::tags::{validate_tags, Tag};
 use crate::error::ApiError;
 
@@ -195,37 +195,17 @@ fn query(q: ListQuery) -> Result<AsyncInvokeQuery, BedrockError> {
             )
         })?),
     };
-    if let Some(s) = q.sort_by.as_deref().filter(|s| *s != "SubmissionTime") {
-        return Err(parse::value_violation("sortBy", s, "Member must satisfy enum value set: [SubmissionTime]"));
-    }
-    let descending = match q.sort_order.as_deref() {
-        None | Some("Descending") => true,
-        Some("Ascending") => false,
-        Some(s) => {
-            return Err(parse::value_violation(
-                "sortOrder",
-                s,
-                "Member must satisfy enum value set: [Ascending, Descending]",
-            ))
-        }
+    let params = ListParams {
+        times: paging::SUBMIT_TIME,
+        name_contains: None,
+        time_after: q.submit_time_after.as_deref(),
+        time_before: q.submit_time_before.as_deref(),
+        sort_by: q.sort_by.as_deref(),
+        sort_order: q.sort_order.as_deref(),
+        max_results: q.max_results.as_deref(),
+        next_token: q.next_token.as_deref(),
     };
-    let limit = match q.max_results.as_deref() {
-        None => 1000,
-        Some(m) => m
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| parse::value_violation("maxResults", m, "Member must have value between 1 and 1000"))?,
-    };
-    let time = |field: &str, v: Option<&String>| v.map(|t| paging::timestamp(field, t)).transpose();
-    Ok(AsyncInvokeQuery {
-        status,
-        submitted_after: time("submitTimeAfter", q.submit_time_after.as_ref())?,
-        submitted_before: time("submitTimeBefore", q.submit_time_before.as_ref())?,
-        descending,
-        limit,
-        offset: q.next_token.as_deref().map(|t| paging::decode_token(TOKEN_PREFIX, t)).transpose()?.unwrap_or(0),
-    })
+    Ok(AsyncInvokeQuery { status, filter: paging::list_filter(params, TOKEN_PREFIX)? })
 }
 
 pub async fn list(
@@ -234,12 +214,10 @@ pub async fn list(
     crate::control::ControlQuery(q): crate::control::ControlQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
     let q = query(q)?;
-    let (offset, limit) = (q.offset, q.limit);
-    let mut rows = state
-        .store
-        .list_async_invokes(&caller.account, &caller.source_region, &AsyncInvokeQuery { limit: limit + 1, ..q })
-        .await
-        .map_err(store_failed)?;
+    let (offset, limit) = (q.filter.offset, q.filter.limit);
+    let page = AsyncInvokeQuery { filter: ListFilter { limit: limit + 1, ..q.filter.clone() }, ..q };
+    let mut rows =
+        state.store.list_async_invokes(&caller.account, &caller.source_region, &page).await.map_err(store_failed)?;
     let next = (rows.len() > limit as usize).then(|| paging::encode_token(TOKEN_PREFIX, offset + limit));
     rows.truncate(limit as usize);
     let mut out = json!({ "asyncInvokeSummaries": rows.iter().map(view).collect::<Vec<_>>() });

@@ -3,7 +3,7 @@
 
 use time::OffsetDateTime;
 
-use crate::{format_ts, parse_ts, with_pool, Store, StoreError};
+use crate::{format_ts, parse_ts, with_pool, ListFilter, Store, StoreError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AsyncInvokeStatus {
@@ -53,11 +53,9 @@ pub struct AsyncInvoke {
 #[derive(Clone, Debug, Default)]
 pub struct AsyncInvokeQuery {
     pub status: Option<AsyncInvokeStatus>,
-    pub submitted_after: Option<OffsetDateTime>,
-    pub submitted_before: Option<OffsetDateTime>,
-    pub descending: bool,
-    pub limit: u32,
-    pub offset: u32,
+    /// Page, order and the submit-time window (ListAsyncInvokes has no name filter, so
+    /// `name_contains` is never set).
+    pub filter: ListFilter,
 }
 
 #[derive(sqlx::FromRow)]
@@ -194,11 +192,11 @@ impl Store {
                 )
             };
         }
-        let sql = if q.descending { list_sql!("submit_time DESC, id DESC") } else { list_sql!("submit_time, id") };
-        let after = q.submitted_after.map(format_ts).transpose()?;
-        let before = q.submitted_before.map(format_ts).transpose()?;
+        let f = &q.filter;
+        let sql = if f.descending { list_sql!("submit_time DESC, id DESC") } else { list_sql!("submit_time, id") };
+        let (after, before) = f.window()?;
         let status = q.status.map(AsyncInvokeStatus::as_str);
-        let (limit, offset) = (i64::from(q.limit), i64::from(q.offset));
+        let (limit, offset) = f.page();
         let rows = fetch_rows!(self, sql, fetch_all, account, region, status, &after, &before, limit, offset);
         rows.into_iter().map(Row::into_invoke).collect()
     }

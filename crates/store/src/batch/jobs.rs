@@ -3,8 +3,8 @@
 
 use time::OffsetDateTime;
 
-use super::{like_pattern, to_i64, to_u64};
-use crate::{format_ts, parse_ts, with_pool, Store, StoreError};
+use super::{to_i64, to_u64};
+use crate::{format_ts, parse_ts, with_pool, ListFilter, Store, StoreError};
 
 /// Bedrock's statuses, in the order a job goes through them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,14 +100,8 @@ pub struct BatchJob {
 #[derive(Clone, Debug, Default)]
 pub struct BatchJobQuery {
     pub status: Option<BatchJobStatus>,
-    /// Case-insensitive substring of the name.
-    pub name_contains: Option<String>,
-    /// Strictly after / before.
-    pub submitted_after: Option<OffsetDateTime>,
-    pub submitted_before: Option<OffsetDateTime>,
-    pub descending: bool,
-    pub limit: u32,
-    pub offset: u32,
+    /// Name, page and order; its time window is the submit time.
+    pub filter: ListFilter,
 }
 
 #[derive(sqlx::FromRow)]
@@ -333,12 +327,12 @@ impl Store {
                 )
             };
         }
-        let sql = if q.descending { list_sql!("submit_time DESC, id DESC") } else { list_sql!("submit_time, id") };
-        let after = q.submitted_after.map(format_ts).transpose()?;
-        let before = q.submitted_before.map(format_ts).transpose()?;
+        let f = &q.filter;
+        let sql = if f.descending { list_sql!("submit_time DESC, id DESC") } else { list_sql!("submit_time, id") };
+        let (after, before) = f.window()?;
         let status = q.status.map(BatchJobStatus::as_str);
-        let pattern = like_pattern(q.name_contains.as_ref());
-        let (limit, offset) = (i64::from(q.limit), i64::from(q.offset));
+        let pattern = f.like_pattern();
+        let (limit, offset) = f.page();
         let rows = fetch_rows!(self, sql, fetch_all, account, region, status, &pattern, &after, &before, limit, offset);
         rows.into_iter().map(Row::into_job).collect()
     }

@@ -17,14 +17,6 @@ pub use async_invokes::{AsyncInvoke, AsyncInvokeQuery, AsyncInvokeStatus};
 pub use jobs::{BatchJob, BatchJobQuery, BatchJobStatus};
 pub use records::RecordResult;
 
-/// `%substring%` for `lower(name) LIKE … ESCAPE '\'`.
-fn like_pattern(s: Option<&String>) -> Option<String> {
-    s.map(|s| {
-        let escaped = s.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        format!("%{escaped}%")
-    })
-}
-
 /// A count or token total as the database keeps it.
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)

@@ -2,7 +2,8 @@
 //! once per backend like the others (see main.rs).
 
 use spillway_store::{
-    AsyncInvoke, AsyncInvokeQuery, AsyncInvokeStatus, BatchJob, BatchJobQuery, BatchJobStatus, RecordResult, StoreError,
+    AsyncInvoke, AsyncInvokeQuery, AsyncInvokeStatus, BatchJob, BatchJobQuery, BatchJobStatus, ListFilter,
+    RecordResult, StoreError,
 };
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -73,19 +74,19 @@ pub async fn batch_job_create_get_list_stop(h: &Harness) {
     let third = s.create_batch_job(&job(ACCOUNT, "dddddddddddd", "job-d", T0, None), 2).await;
     assert!(matches!(third, Err(StoreError::Conflict(m)) if m.contains("quota")));
 
-    let all = BatchJobQuery { limit: 10, descending: true, ..BatchJobQuery::default() };
+    let all = jobs(ListFilter { limit: 10, descending: true, ..ListFilter::default() });
     let names: Vec<String> =
         s.list_batch_jobs(ACCOUNT, REGION, &all).await.unwrap().into_iter().map(|j| j.name).collect();
     assert_eq!(names, ["other-b", "job-a"]);
-    let q = BatchJobQuery { name_contains: Some("JOB".into()), limit: 10, ..BatchJobQuery::default() };
+    let q = jobs(ListFilter { name_contains: Some("JOB".into()), limit: 10, ..ListFilter::default() });
     assert_eq!(s.list_batch_jobs(ACCOUNT, REGION, &q).await.unwrap().len(), 1);
-    let q = BatchJobQuery { limit: 1, offset: 1, ..BatchJobQuery::default() };
+    let q = jobs(ListFilter { limit: 1, offset: 1, ..ListFilter::default() });
     assert_eq!(s.list_batch_jobs(ACCOUNT, REGION, &q).await.unwrap()[0].name, "other-b");
     assert!(s.list_batch_jobs(OTHER, REGION, &all).await.unwrap().is_empty());
 
     let stopped = s.stop_batch_job(ACCOUNT, REGION, "aaaaaaaaaaaa", T0 + Duration::seconds(2)).await.unwrap();
     assert_eq!(stopped.status, BatchJobStatus::Stopping);
-    let q = BatchJobQuery { status: Some(BatchJobStatus::Stopping), limit: 10, ..BatchJobQuery::default() };
+    let q = BatchJobQuery { status: Some(BatchJobStatus::Stopping), filter: ten() };
     assert_eq!(s.list_batch_jobs(ACCOUNT, REGION, &q).await.unwrap().len(), 1);
     assert!(matches!(s.stop_batch_job(OTHER, REGION, &a.arn, T0).await, Err(StoreError::NotFound)));
 }
@@ -168,8 +169,16 @@ pub async fn async_invoke_lifecycle(h: &Harness) {
     assert!(s.finish_async_invoke(&a.arn, "one", Err("no capacity"), now).await.unwrap());
     let done = s.get_async_invoke(ACCOUNT, REGION, &a.arn).await.unwrap();
     assert_eq!((done.status, done.failure_message.as_deref()), (AsyncInvokeStatus::Failed, Some("no capacity")));
-    let q = AsyncInvokeQuery { status: Some(AsyncInvokeStatus::Failed), limit: 10, ..AsyncInvokeQuery::default() };
+    let q = AsyncInvokeQuery { status: Some(AsyncInvokeStatus::Failed), filter: ten() };
     assert_eq!(s.list_async_invokes(ACCOUNT, REGION, &q).await.unwrap().len(), 1);
-    let q = AsyncInvokeQuery { status: Some(AsyncInvokeStatus::Completed), limit: 10, ..AsyncInvokeQuery::default() };
+    let q = AsyncInvokeQuery { status: Some(AsyncInvokeStatus::Completed), filter: ten() };
     assert!(s.list_async_invokes(ACCOUNT, REGION, &q).await.unwrap().is_empty());
+}
+
+fn jobs(filter: ListFilter) -> BatchJobQuery {
+    BatchJobQuery { filter, ..BatchJobQuery::default() }
+}
+
+fn ten() -> ListFilter {
+    ListFilter { limit: 10, ..ListFilter::default() }
 }
