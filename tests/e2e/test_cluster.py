@@ -81,9 +81,9 @@ def test_a_killed_instances_reservations_return_when_its_leases_expire(start_ser
     # c's 8 came back after the TTL, so the survivors admit the whole quota between
     # them (plus the refill); without the leases' expiry they would stop at 12 + refill.
     assert 20 <= survivors_admitted <= 20 + refill(20, elapsed) + 1, (first.admitted, second.admitted, elapsed)
-    # The distinguishing count: without expiry, the second burst would get only the
-    # refill of the 3.5 s between the bursts (one request).
-    assert second.admitted >= 8, (first.admitted, second.admitted)
+    # Which burst gets c's 8 back depends on when the reaper ran (on a loaded machine the
+    # leases may already have expired for the first burst); the total above is what
+    # proves they returned: without expiry it would stop at 12 + refill.
     assert not first.errors and not second.errors
 
 
