@@ -14,7 +14,7 @@ from http.server import ThreadingHTTPServer
 
 import pytest
 
-from conftest import ROOT, Server
+from conftest import CONFIGS, ROOT, Server
 from test_reasoning import CONFIG as REASONER_CONFIG
 from test_reasoning import Reasoner
 from test_structured_output import SCHEMA, SEEN as STRUCTURED_SEEN
@@ -44,6 +44,12 @@ def test_runtime(spillway, scenario):
 def test_control_plane_from_paris(spillway):
     seen = node("control.mjs", "listings", spillway.url)
     assert seen["pages"] > 1
+
+
+@pytest.mark.parametrize("scenario", ["sigv4", "apiKey"])
+def test_authentication(start_server, scenario):
+    server = start_server("--config", str(CONFIGS / "accounts.toml"))
+    node("auth.mjs", scenario, server.url)
 
 
 def test_cached_prefix_is_written_then_read_and_priced(start_server):

@@ -15,6 +15,7 @@
 //! is answered with `IncompleteSignatureException` saying so.
 
 mod amz_date;
+mod canonical;
 mod error;
 mod keyring;
 mod sigv4;

@@ -218,3 +218,47 @@ fn offset(t: SystemTime, secs: i64) -> SystemTime {
         t - Duration::from_secs(secs.unsigned_abs())
     }
 }
+
+/// A Converse request exactly as the AWS SDK for JavaScript v3 (client-bedrock-runtime
+/// 3.1177) signed it over HTTP/2: `:authority` signed instead of `host`. The server hands
+/// the `:authority` over as `host`.
+fn javascript_sdk_request() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (name, value) in [
+        ("host", "127.0.0.1:18732"),
+        ("content-type", "application/json"),
+        ("content-length", "59"),
+        ("x-amz-user-agent", "aws-sdk-js/3.1177.0"),
+        ("user-agent", "aws-sdk-js/3.1177.0 ua/2.1 os/linux#6.18.44-fc-v1300 lang/js md/nodejs#20.20.2 api/bedrock-runtime#3.1177.0 m/N,E,e"),
+        ("amz-sdk-invocation-id", "e8e04d3e-7ef5-416b-9816-b068a810a298"),
+        ("amz-sdk-request", "attempt=1; max=1"),
+        ("x-amz-date", "20261206T152811Z"),
+        ("x-amz-content-sha256", "7421da8d1a0949a481724fee62d5886aacde03836bf58248adb73e8b61ac0d54"),
+        (
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261206/eu-west-3/bedrock/aws4_request, \
+             SignedHeaders=:authority;amz-sdk-invocation-id;amz-sdk-request;content-length;content-type;\
+             x-amz-content-sha256;x-amz-date;x-amz-user-agent, \
+             Signature=5eaf9ea761f58920282c73df459415c0edbef7ffa51aa221a547c1def55ef820",
+        ),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    headers
+}
+
+#[test]
+fn javascript_sdk_signing_authority_over_http2_passes() {
+    let signed_at = SystemTime::from(time::macros::datetime!(2026-12-06 15:28:11 UTC));
+    let principal = check(CONVERSE, &javascript_sdk_request(), BODY, signed_at).unwrap();
+    assert_eq!(principal.region.as_deref(), Some("eu-west-3"));
+    // The same request with another authority, body or secret does not.
+    let mut moved = javascript_sdk_request();
+    moved.insert("host", HeaderValue::from_static("127.0.0.1:18733"));
+    assert_eq!(check(CONVERSE, &moved, BODY, signed_at).unwrap_err(), AuthError::BadSignature);
+    let other_path = "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse-stream";
+    assert_eq!(check(other_path, &javascript_sdk_request(), BODY, signed_at).unwrap_err(), AuthError::BadSignature);
+    let mut no_host = javascript_sdk_request();
+    no_host.remove("host");
+    assert!(matches!(check(CONVERSE, &no_host, BODY, signed_at).unwrap_err(), AuthError::Malformed(_)));
+}

@@ -71,6 +71,7 @@ pub async fn authenticate(
         Ok(b) => b,
         Err(e) => return ApiError::from(rejections::body_error(&e)).into_response(),
     };
+    authority_as_host(&mut parts);
     let raw = parts.uri.path_and_query().map_or_else(|| parts.uri.path(), |pq| pq.as_str());
     match spillway_auth::authenticate(keyring, &parts.method, raw, &parts.headers, &body, std::time::SystemTime::now())
     {
@@ -84,6 +85,18 @@ pub async fn authenticate(
             tracing::info!(error = %e, "request refused");
             ApiError::from(BedrockError::new(code, message)).into_response()
         }
+    }
+}
+
+/// Over HTTP/2 the authority comes as the `:authority` pseudo-header (in the URI), with no
+/// `host` header; SigV4 verification takes it as `host` (the JavaScript SDK v3 sends
+/// bedrock-runtime over HTTP/2 and signs `:authority`).
+fn authority_as_host(parts: &mut Parts) {
+    if parts.headers.contains_key(axum::http::header::HOST) {
+        return;
+    }
+    if let Some(value) = parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()) {
+        parts.headers.insert(axum::http::header::HOST, value);
     }
 }
 
@@ -155,5 +168,22 @@ mod tests {
         assert_eq!(scope_region(h), Some("eu-west-3"));
         assert_eq!(scope_region("Bearer abc"), None);
         assert_eq!(scope_region("AWS4-HMAC-SHA256 Credential=AK/2024"), None);
+    }
+
+    #[test]
+    fn http2_authority_becomes_the_host_header() {
+        let (mut h2, ()) =
+            axum::http::Request::builder().uri("http://127.0.0.1:8080/model/m/converse").body(()).unwrap().into_parts();
+        authority_as_host(&mut h2);
+        assert_eq!(h2.headers["host"], "127.0.0.1:8080");
+        // An HTTP/1.1 host header is left as sent.
+        let (mut h1, ()) = axum::http::Request::builder()
+            .uri("http://127.0.0.1:8080/model/m/converse")
+            .header("host", "spillway.internal")
+            .body(())
+            .unwrap()
+            .into_parts();
+        authority_as_host(&mut h1);
+        assert_eq!(h1.headers["host"], "spillway.internal");
     }
 }

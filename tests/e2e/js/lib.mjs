@@ -31,14 +31,17 @@ function keepHeaders(client) {
   return client;
 }
 
-/** A bedrock-runtime client; one attempt, so an error is the server's first answer. */
-export function runtime(region = "us-east-1") {
-  return keepHeaders(new BedrockRuntimeClient({ region, endpoint: endpoint(), credentials, maxAttempts: 1 }));
+/**
+ * A bedrock-runtime client; one attempt, so an error is the server's first answer.
+ * `auth` replaces the dummy credentials: `{ credentials }` or `{ token }` (an API key).
+ */
+export function runtime(region = "us-east-1", auth = { credentials }) {
+  return keepHeaders(new BedrockRuntimeClient({ region, endpoint: endpoint(), maxAttempts: 1, ...auth }));
 }
 
 /** A bedrock (control plane) client. */
-export function control(region = "us-east-1") {
-  return keepHeaders(new BedrockClient({ region, endpoint: endpoint(), credentials, maxAttempts: 1 }));
+export function control(region = "us-east-1", auth = { credentials }) {
+  return keepHeaders(new BedrockClient({ region, endpoint: endpoint(), maxAttempts: 1, ...auth }));
 }
 
 /** The exception the SDK throws for `promise`, checked by its modeled name and status. */
