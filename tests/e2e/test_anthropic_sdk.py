@@ -1,10 +1,13 @@
 """The official Anthropic Python SDK (`anthropic[bedrock]`, `AnthropicBedrock` with
-`base_url`) against spillway: messages.create and messages.stream, with the
-`anthropic_version` the current SDK sends."""
+`base_url`) against spillway: messages.create and messages.stream (text and tool calls,
+sync and async), with the `anthropic_version` the current SDK sends; a `global.` profile
+from Paris and a profile-only model by bare ID."""
+
+import asyncio
 
 import anthropic
 import pytest
-from anthropic import AnthropicBedrock
+from anthropic import AnthropicBedrock, AsyncAnthropicBedrock
 
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 SONNET45 = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
@@ -64,3 +67,52 @@ def test_unhonoured_members_are_refused_by_name(claude):
             thinking={"type": "enabled", "budget_tokens": 1024},
         )
     assert "is not supported by this endpoint: #/thinking" in str(e.value)
+
+
+def test_stream_with_a_tool_call(claude):
+    # The tool's input arrives as input_json_delta events the SDK accumulates.
+    tools = [{"name": "lookup", "description": "Look a word up.",
+              "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}}]
+    with claude.messages.stream(
+        model=SONNET45, max_tokens=64, tools=tools, tool_choice={"type": "tool", "name": "lookup"},
+        messages=[{"role": "user", "content": "Look up 'spillway'."}],
+    ) as stream:
+        events = [e.type for e in stream]
+        final = stream.get_final_message()
+    assert "input_json" in events
+    call = next(b for b in final.content if b.type == "tool_use")
+    assert call.name == "lookup" and isinstance(call.input["q"], str)
+    assert final.stop_reason == "tool_use"
+
+
+def test_global_profile_from_paris(spillway):
+    paris = AnthropicBedrock(base_url=spillway.url, aws_region="eu-west-3", max_retries=0)
+    raw = paris.messages.with_raw_response.create(
+        model="global.anthropic.claude-sonnet-4-5-20250929-v1:0", max_tokens=8,
+        messages=[{"role": "user", "content": "Bonjour"}],
+    )
+    assert raw.headers["x-spillway-inference-region"] == "eu-west-3"
+    assert raw.parse().content[0].text
+
+
+def test_profile_only_model_by_bare_id_is_a_bad_request(claude):
+    with pytest.raises(anthropic.BadRequestError) as e:
+        claude.messages.create(model="anthropic.claude-sonnet-4-5-20250929-v1:0", max_tokens=8,
+                               messages=[{"role": "user", "content": "Hi"}])
+    assert e.value.status_code == 400
+    assert "with on-demand throughput isn\u2019t supported" in str(e.value)
+
+
+def test_async_client_create_and_stream(spillway):
+    async def run():
+        client = AsyncAnthropicBedrock(base_url=spillway.url, aws_region="us-east-1", max_retries=0)
+        message = await client.messages.create(model=HAIKU, max_tokens=16, messages=[{"role": "user", "content": "Hi"}])
+        async with client.messages.stream(model=HAIKU, max_tokens=16,
+                                          messages=[{"role": "user", "content": "Hi"}]) as stream:
+            text = "".join([t async for t in stream.text_stream])
+        await client.close()
+        return message, text
+
+    message, text = asyncio.run(run())
+    # The simulator is deterministic: the stream says what the unary call said.
+    assert text == message.content[0].text
