@@ -139,6 +139,12 @@ def test_prompt_caching_in_usage_metadata(spillway):
     for chunk in llm.stream([system, HumanMessage("Hi")]):
         streamed = chunk if streamed is None else streamed + chunk
     assert streamed.usage_metadata["input_token_details"]["cache_read"] == written
+    # LangChain's own cache_control places the cache points (here, an hour's).
+    plain = SystemMessage(f"Manual {uuid.uuid4()}:" + " bucket" * 1200)
+    hour = llm.invoke([plain, HumanMessage("Hi")], cache_control={"ttl": "1h"}).usage_metadata
+    assert hour["input_token_details"]["ephemeral_1h_input_tokens"] > 1200
+    again = llm.invoke([plain, HumanMessage("Hi")], cache_control={"ttl": "1h"}).usage_metadata
+    assert again["input_token_details"]["cache_read"] == hour["input_token_details"]["ephemeral_1h_input_tokens"]
 
 
 def test_global_profile_from_paris_and_profile_only_bare_id(spillway):

@@ -9,6 +9,7 @@ import {
   ConverseCommand,
   ConverseStreamCommand,
   InvokeModelWithResponseStreamCommand,
+  ListAsyncInvokesCommand,
 } from "@aws-sdk/client-bedrock-runtime";
 import { collect, control, main, rejects, runtime, textOf, user } from "./lib.mjs";
 
@@ -28,6 +29,9 @@ async function sigv4() {
   const body = JSON.stringify({ anthropic_version: "bedrock-2023-05-31", max_tokens: 8, messages: [{ role: "user", content: "Hi" }] });
   const chunks = await collect((await oregon.send(new InvokeModelWithResponseStreamCommand({ modelId: HAIKU, body, contentType: "application/json" }))).body);
   assert.ok(chunks.length > 2);
+  // A signed query string over HTTP/2 (a timestamp's `:` encoded in it).
+  const listed = await oregon.send(new ListAsyncInvokesCommand({ maxResults: 5, statusEquals: "Completed", submitTimeAfter: new Date("2024-01-01T00:00:00Z") }));
+  assert.deepEqual(listed.asyncInvokeSummaries, []);
   const models = (await control("us-east-1", ONE).send(new ListFoundationModelsCommand({}))).modelSummaries;
   assert.ok(models.some((m) => m.modelId === HAIKU));
 
