@@ -41,6 +41,10 @@ def test_runtime(spillway, scenario):
     node("runtime.mjs", scenario, spillway.url)
 
 
+def test_failures_are_the_modeled_exceptions(faults):
+    node("runtime.mjs", "faults", faults.url)
+
+
 def test_control_plane_from_paris(spillway):
     seen = node("control.mjs", "listings", spillway.url)
     assert seen["pages"] > 1

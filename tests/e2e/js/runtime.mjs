@@ -146,4 +146,32 @@ async function errors() {
   );
 }
 
-await main({ globalProfileFromParis, profileOnlyByBareId, invokeModel, errors });
+// Against tests/e2e/configs/faults.toml: a throttled region, an erroring one, and one
+// whose streams break after three tokens (an exception event inside the stream).
+async function faults() {
+  const messages = user("Hi there, tell me a long story");
+  await rejects(runtime("us-east-1").send(new ConverseCommand({ modelId: HAIKU, messages })), "ThrottlingException", 429);
+  await rejects(
+    runtime("eu-west-1").send(new ConverseStreamCommand({ modelId: HAIKU, messages })),
+    "ServiceUnavailableException",
+    503,
+  );
+  const frankfurt = runtime("eu-central-1");
+  const broken = async (stream) => {
+    const seen = [];
+    try {
+      for await (const event of stream) seen.push(Object.keys(event)[0]);
+    } catch (e) {
+      assert.equal(e.name, "ModelStreamErrorException", e.message);
+      return seen;
+    }
+    assert.fail(`the stream ended normally: ${seen}`);
+  };
+  const converse = await broken((await frankfurt.send(new ConverseStreamCommand({ modelId: HAIKU, messages }))).stream);
+  assert.deepEqual(converse, ["messageStart", "contentBlockDelta", "contentBlockDelta", "contentBlockDelta"]);
+  const body = anthropicBody({ messages: [{ role: "user", content: "Hi there" }] });
+  const invoke = await broken((await frankfurt.send(new InvokeModelWithResponseStreamCommand({ modelId: HAIKU, body, contentType: JSON_TYPE }))).body);
+  assert.ok(invoke.length >= 3 && invoke.every((k) => k === "chunk"), `${invoke}`);
+}
+
+await main({ globalProfileFromParis, profileOnlyByBareId, invokeModel, errors, faults });
