@@ -23,11 +23,11 @@ from test_structured_output import FakeOpenAI
 JS = pathlib.Path(__file__).resolve().parent / "js"
 
 
-def node(script, scenario, url):
+def node(script, scenario, url, **env):
     """Runs one scenario against the server at `url`: what it returned, as JSON."""
     if shutil.which("node") is None or not (JS / "node_modules" / "@aws-sdk" / "client-bedrock-runtime").is_dir():
         pytest.fail("the JavaScript SDK is not installed: run `npm ci` in tests/e2e/js (scripts/test.sh does)")
-    env = dict(os.environ, SPILLWAY_URL=url)
+    env = dict(os.environ, SPILLWAY_URL=url, **env)
     # The SDK would otherwise prefer a Bedrock API key from the environment.
     env.pop("AWS_BEARER_TOKEN_BEDROCK", None)
     proc = subprocess.run(["node", str(JS / script), scenario], cwd=JS, env=env, capture_output=True, text=True,
@@ -54,6 +54,13 @@ def test_control_plane_from_paris(spillway):
 def test_authentication(start_server, scenario):
     server = start_server("--config", str(CONFIGS / "accounts.toml"))
     node("auth.mjs", scenario, server.url)
+
+
+def test_authentication_over_tls(start_server):
+    # HTTP/2 by ALPN this time; node trusts the development CA as a user would make it.
+    server = start_server("--config", str(CONFIGS / "accounts.toml"), "--tls-self-signed")
+    assert server.url.startswith("https://")
+    node("auth.mjs", "sigv4", server.url, NODE_EXTRA_CA_CERTS=str(pathlib.Path(server.data_dir) / "tls" / "ca.pem"))
 
 
 def test_cached_prefix_is_written_then_read_and_priced(start_server):
