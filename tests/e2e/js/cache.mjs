@@ -15,19 +15,24 @@ async function cachedPrefix() {
   const manual = `Manual ${process.pid}-${Date.now()}: you answer questions about volumes.` + " volume".repeat(1200);
   const system = [{ text: manual }, { cachePoint: { type: "default" } }];
 
-  const first = (await client.send(new ConverseCommand({ modelId: HAIKU, system, messages: user("What is a volume?") }))).usage;
+  const first = (
+    await client.send(new ConverseCommand({ modelId: HAIKU, system, messages: user("What is a volume?") }))
+  ).usage;
   assert.equal(first.cacheReadInputTokens, 0);
   assert.ok(first.cacheWriteInputTokens > 1200, JSON.stringify(first));
   assert.deepEqual(first.cacheDetails, [{ ttl: "5m", inputTokens: first.cacheWriteInputTokens }]);
 
-  const second = (await client.send(new ConverseCommand({ modelId: HAIKU, system, messages: user("And a bucket?") }))).usage;
+  const second = (await client.send(new ConverseCommand({ modelId: HAIKU, system, messages: user("And a bucket?") })))
+    .usage;
   assert.equal(second.cacheReadInputTokens, first.cacheWriteInputTokens);
   assert.equal(second.cacheWriteInputTokens, 0);
   assert.equal(second.cacheDetails, undefined);
   assert.ok(second.inputTokens < 50, JSON.stringify(second));
   assert.equal(second.totalTokens, second.inputTokens + second.outputTokens + second.cacheReadInputTokens);
 
-  const events = await collect((await client.send(new ConverseStreamCommand({ modelId: HAIKU, system, messages: user("Hi") }))).stream);
+  const events = await collect(
+    (await client.send(new ConverseStreamCommand({ modelId: HAIKU, system, messages: user("Hi") }))).stream,
+  );
   const third = events.at(-1).metadata.usage;
   assert.equal(third.cacheReadInputTokens, first.cacheWriteInputTokens);
   assert.equal(third.cacheWriteInputTokens, 0);

@@ -21,7 +21,9 @@ async function listings() {
   assert.ok(sonnet, "Sonnet 4.5 is listed in Paris");
   assert.deepEqual(sonnet.inferenceTypesSupported, ["INFERENCE_PROFILE"]);
   assert.equal(sonnet.modelArn, `arn:aws:bedrock:${PARIS}::foundation-model/${SONNET45}`);
-  const streaming = await bedrock.send(new ListFoundationModelsCommand({ byInferenceType: "ON_DEMAND", byOutputModality: "TEXT" }));
+  const streaming = await bedrock.send(
+    new ListFoundationModelsCommand({ byInferenceType: "ON_DEMAND", byOutputModality: "TEXT" }),
+  );
   assert.ok(streaming.modelSummaries.every((m) => m.inferenceTypesSupported.includes("ON_DEMAND")));
 
   // Small pages, so the paginator has to follow nextToken.
@@ -36,14 +38,16 @@ async function listings() {
   for (const id of [`global.${SONNET45}`, `eu.${SONNET45}`]) assert.ok(ids.includes(id), id);
   assert.ok(!ids.some((id) => id.startsWith("us.") || id.startsWith("jp.")), "only profiles callable from Paris");
 
-  const profile = await bedrock.send(new GetInferenceProfileCommand({ inferenceProfileIdentifier: `global.${SONNET45}` }));
+  const profile = await bedrock.send(
+    new GetInferenceProfileCommand({ inferenceProfileIdentifier: `global.${SONNET45}` }),
+  );
   assert.equal(profile.inferenceProfileName, "Global Anthropic Claude Sonnet 4.5");
   assert.equal(profile.type, "SYSTEM_DEFINED");
   assert.ok(profile.createdAt instanceof Date);
-  assert.deepEqual(profile.models.map((m) => m.modelArn), [
-    `arn:aws:bedrock:${PARIS}::foundation-model/${SONNET45}`,
-    `arn:aws:bedrock:::foundation-model/${SONNET45}`,
-  ]);
+  assert.deepEqual(
+    profile.models.map((m) => m.modelArn),
+    [`arn:aws:bedrock:${PARIS}::foundation-model/${SONNET45}`, `arn:aws:bedrock:::foundation-model/${SONNET45}`],
+  );
   await rejects(
     bedrock.send(new GetInferenceProfileCommand({ inferenceProfileIdentifier: `jp.${SONNET45}` })),
     "ResourceNotFoundException",

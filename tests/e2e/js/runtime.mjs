@@ -36,14 +36,18 @@ const anthropicBody = (extra = {}) =>
 async function globalProfileFromParis() {
   const paris = runtime(PARIS);
   const modelId = `global.${SONNET45}`;
-  const r = await paris.send(new ConverseCommand({ modelId, messages: user("Bonjour"), inferenceConfig: { maxTokens: 4 } }));
+  const r = await paris.send(
+    new ConverseCommand({ modelId, messages: user("Bonjour"), inferenceConfig: { maxTokens: 4 } }),
+  );
   assert.ok(["end_turn", "max_tokens"].includes(r.stopReason), r.stopReason);
   assert.ok(r.usage.inputTokens > 0 && r.usage.outputTokens > 0);
   assert.equal(r.$metadata.httpStatusCode, 200);
   // Source first: Paris has room, so Paris serves it.
   assert.equal(paris.lastHeaders["x-spillway-inference-region"], PARIS);
 
-  const s = await paris.send(new ConverseStreamCommand({ modelId, messages: user("Bonjour"), inferenceConfig: { maxTokens: 4 } }));
+  const s = await paris.send(
+    new ConverseStreamCommand({ modelId, messages: user("Bonjour"), inferenceConfig: { maxTokens: 4 } }),
+  );
   assert.equal(paris.lastHeaders["x-spillway-inference-region"], PARIS);
   const events = await collect(s.stream);
   assert.equal(events[0].messageStart.role, "assistant");
@@ -74,13 +78,17 @@ async function profileOnlyByBareId() {
   );
   assert.equal(invoke.message, NEEDS_PROFILE(SONNET45));
   // The `us.` profile runs it.
-  const r = await client.send(new ConverseCommand({ modelId: `us.${SONNET45}`, messages: user("Hi"), inferenceConfig: { maxTokens: 4 } }));
+  const r = await client.send(
+    new ConverseCommand({ modelId: `us.${SONNET45}`, messages: user("Hi"), inferenceConfig: { maxTokens: 4 } }),
+  );
   assert.ok(textOf(r));
 }
 
 async function invokeModel() {
   const client = runtime();
-  const r = await client.send(new InvokeModelCommand({ modelId: HAIKU, body: anthropicBody(), contentType: JSON_TYPE }));
+  const r = await client.send(
+    new InvokeModelCommand({ modelId: HAIKU, body: anthropicBody(), contentType: JSON_TYPE }),
+  );
   assert.equal(r.contentType, "application/json");
   const out = JSON.parse(new TextDecoder().decode(r.body));
   assert.equal(out.type, "message");
@@ -91,13 +99,18 @@ async function invokeModel() {
   assert.equal(Number(client.lastHeaders["x-amzn-bedrock-input-token-count"]), out.usage.input_tokens);
   assert.equal(Number(client.lastHeaders["x-amzn-bedrock-output-token-count"]), out.usage.output_tokens);
 
-  const s = await client.send(new InvokeModelWithResponseStreamCommand({ modelId: HAIKU, body: anthropicBody(), contentType: JSON_TYPE }));
+  const s = await client.send(
+    new InvokeModelWithResponseStreamCommand({ modelId: HAIKU, body: anthropicBody(), contentType: JSON_TYPE }),
+  );
   assert.equal(s.contentType, "application/json");
   const parts = (await collect(s.body)).map((e) => JSON.parse(new TextDecoder().decode(e.chunk.bytes)));
   const types = parts.map((p) => p.type);
   assert.equal(types[0], "message_start");
   assert.deepEqual(types.slice(-3), ["content_block_stop", "message_delta", "message_stop"]);
-  const text = parts.filter((p) => p.type === "content_block_delta").map((p) => p.delta.text).join("");
+  const text = parts
+    .filter((p) => p.type === "content_block_delta")
+    .map((p) => p.delta.text)
+    .join("");
   // The simulator is deterministic: the stream says what the unary call said.
   assert.equal(text, out.content[0].text);
   const metrics = parts.at(-1)["amazon-bedrock-invocationMetrics"];
@@ -115,11 +128,13 @@ async function errors() {
   assert.match(octets.message, /application\/octet-stream/);
   // A body the Anthropic format refuses, before anything runs.
   const missing = await rejects(
-    client.send(new InvokeModelCommand({
-      modelId: HAIKU,
-      contentType: JSON_TYPE,
-      body: JSON.stringify({ anthropic_version: "bedrock-2023-05-31", messages: [{ role: "user", content: "Hi" }] }),
-    })),
+    client.send(
+      new InvokeModelCommand({
+        modelId: HAIKU,
+        contentType: JSON_TYPE,
+        body: JSON.stringify({ anthropic_version: "bedrock-2023-05-31", messages: [{ role: "user", content: "Hi" }] }),
+      }),
+    ),
     "ValidationException",
     400,
   );
@@ -139,18 +154,18 @@ async function errors() {
   );
   assert.match(bad.message, /maxTokens/);
   // An error of the streaming call itself (not an in-stream event).
-  await rejects(
-    client.send(new ConverseStreamCommand({ modelId: HAIKU, messages: [] })),
-    "ValidationException",
-    400,
-  );
+  await rejects(client.send(new ConverseStreamCommand({ modelId: HAIKU, messages: [] })), "ValidationException", 400);
 }
 
 // Against tests/e2e/configs/faults.toml: a throttled region, an erroring one, and one
 // whose streams break after three tokens (an exception event inside the stream).
 async function faults() {
   const messages = user("Hi there, tell me a long story");
-  await rejects(runtime("us-east-1").send(new ConverseCommand({ modelId: HAIKU, messages })), "ThrottlingException", 429);
+  await rejects(
+    runtime("us-east-1").send(new ConverseCommand({ modelId: HAIKU, messages })),
+    "ThrottlingException",
+    429,
+  );
   await rejects(
     runtime("eu-west-1").send(new ConverseStreamCommand({ modelId: HAIKU, messages })),
     "ServiceUnavailableException",
@@ -170,7 +185,10 @@ async function faults() {
   const converse = await broken((await frankfurt.send(new ConverseStreamCommand({ modelId: HAIKU, messages }))).stream);
   assert.deepEqual(converse, ["messageStart", "contentBlockDelta", "contentBlockDelta", "contentBlockDelta"]);
   const body = anthropicBody({ messages: [{ role: "user", content: "Hi there" }] });
-  const invoke = await broken((await frankfurt.send(new InvokeModelWithResponseStreamCommand({ modelId: HAIKU, body, contentType: JSON_TYPE }))).body);
+  const invoke = await broken(
+    (await frankfurt.send(new InvokeModelWithResponseStreamCommand({ modelId: HAIKU, body, contentType: JSON_TYPE })))
+      .body,
+  );
   assert.ok(invoke.length >= 3 && invoke.every((k) => k === "chunk"), `${invoke}`);
 }
 

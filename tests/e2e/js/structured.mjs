@@ -9,18 +9,27 @@ import { main, rejects, runtime, textOf, user } from "./lib.mjs";
 const LLAMA = "meta.llama3-8b-instruct-v1:0";
 const SCHEMA = {
   type: "object",
-  properties: { city: { type: "string" }, population: { type: "integer" }, tags: { type: "array", items: { type: "string" } } },
+  properties: {
+    city: { type: "string" },
+    population: { type: "integer" },
+    tags: { type: "array", items: { type: "string" } },
+  },
   required: ["city", "population", "tags"],
   additionalProperties: false,
 };
 
 const textFormat = (schema) => ({
-  textFormat: { type: "json_schema", structure: { jsonSchema: { schema: JSON.stringify(schema), name: "city", description: "A city." } } },
+  textFormat: {
+    type: "json_schema",
+    structure: { jsonSchema: { schema: JSON.stringify(schema), name: "city", description: "A city." } },
+  },
 });
 
 async function jsonSchema() {
   const client = runtime();
-  const r = await client.send(new ConverseCommand({ modelId: LLAMA, messages: user("Paris?"), outputConfig: textFormat(SCHEMA) }));
+  const r = await client.send(
+    new ConverseCommand({ modelId: LLAMA, messages: user("Paris?"), outputConfig: textFormat(SCHEMA) }),
+  );
   const doc = JSON.parse(textOf(r));
   assert.deepEqual(Object.keys(doc).sort(), ["city", "population", "tags"]);
   const open = { ...SCHEMA, additionalProperties: undefined };
