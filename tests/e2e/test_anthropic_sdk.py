@@ -1,13 +1,15 @@
 """The official Anthropic Python SDK (`anthropic[bedrock]`, `AnthropicBedrock` with
 `base_url`) against spillway: messages.create and messages.stream (text and tool calls,
 sync and async), with the `anthropic_version` the current SDK sends; a `global.` profile
-from Paris and a profile-only model by bare ID."""
+from Paris, a profile-only model by bare ID, and SigV4 and API keys against accounts."""
 
 import asyncio
 
 import anthropic
 import pytest
 from anthropic import AnthropicBedrock, AsyncAnthropicBedrock
+
+from conftest import CONFIGS
 
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 SONNET45 = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
@@ -116,3 +118,21 @@ def test_async_client_create_and_stream(spillway):
     message, text = asyncio.run(run())
     # The simulator is deterministic: the stream says what the unary call said.
     assert text == message.content[0].text
+
+
+def test_signed_and_api_key_calls_against_accounts(start_server):
+    # tests/e2e/configs/accounts.toml: the SDK's own SigV4 signing (botocore's signer over
+    # httpx), a whole ARN as the model, and a Bedrock API key.
+    server = start_server("--config", str(CONFIGS / "accounts.toml"))
+    signed = AnthropicBedrock(base_url=server.url, aws_region="us-east-1", aws_access_key="AKIAONEONEONEONE",
+                              aws_secret_key="secret-one", max_retries=0)
+    for model in [HAIKU, f"arn:aws:bedrock:us-east-1::foundation-model/{HAIKU}"]:
+        assert signed.messages.create(model=model, max_tokens=8, messages=[{"role": "user", "content": "Hi"}]).content
+    keyed = AnthropicBedrock(base_url=server.url, aws_region="us-east-1", api_key="key-of-account-one", max_retries=0)
+    with keyed.messages.stream(model=HAIKU, max_tokens=8, messages=[{"role": "user", "content": "Hi"}]) as stream:
+        assert "".join(stream.text_stream)
+    wrong = AnthropicBedrock(base_url=server.url, aws_region="us-east-1", aws_access_key="AKIAONEONEONEONE",
+                             aws_secret_key="not-the-secret", max_retries=0)
+    with pytest.raises(anthropic.PermissionDeniedError) as e:
+        wrong.messages.create(model=HAIKU, max_tokens=8, messages=[{"role": "user", "content": "Hi"}])
+    assert e.value.status_code == 403 and "InvalidSignatureException" in str(e.value)
