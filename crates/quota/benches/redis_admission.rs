@@ -11,6 +11,11 @@
 //! 2. Added latency per request (reserve + settle) over the in-process store: one caller
 //!    at a time (one connection, nothing else in flight), and an open loop at 2,000
 //!    requests/s.
+//!
+//! Also printed: the load average before and after (the machine is shared), and Redis's
+//! own time per script call during the throughput runs (`INFO commandstats`, diffed, so
+//! other clients of the same Redis count too), which splits the time between Redis and
+//! this client.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -123,6 +128,27 @@ async fn baseline(url: &str) -> f64 {
     done as f64 / started.elapsed().as_secs_f64()
 }
 
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map_or_else(|_| "?".to_owned(), |s| s.split(' ').take(3).collect::<Vec<_>>().join(" "))
+}
+
+/// (calls, µs) of EVALSHA so far, from Redis's own accounting.
+async fn evalsha_stats(url: &str) -> (u64, u64) {
+    let stats = async {
+        let client = redis::Client::open(url).ok()?;
+        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+        let info: String = redis::cmd("INFO").arg("commandstats").query_async(&mut conn).await.ok()?;
+        let line = info.lines().find(|l| l.starts_with("cmdstat_evalsha:"))?;
+        let field = |name: &str| -> Option<u64> {
+            let start = line.find(name)? + name.len();
+            line[start..].split(',').next()?.parse().ok()
+        };
+        Some((field("calls=")?, field("usec=")?))
+    };
+    stats.await.unwrap_or((0, 0))
+}
+
 /// Latencies (µs, sorted) of requests one at a time.
 async fn sequential(q: &Arc<Quotas>) -> Vec<f64> {
     let mut out = Vec::with_capacity(SEQUENTIAL);
@@ -191,10 +217,14 @@ fn main() {
             one_request(&three[i % 3], i % 16).await;
             one_request(&local, i % 16).await;
         }
+        println!("load average before: {}", loadavg());
         let base = baseline(&url).await;
         let (ips, _) = throughput(std::slice::from_ref(&local)).await;
+        let before = evalsha_stats(&url).await;
         let (ops1, f1) = throughput(&one).await;
         let (ops3, f3) = throughput(&three).await;
+        let after = evalsha_stats(&url).await;
+        let calls = after.0.saturating_sub(before.0).max(1);
         println!("{CALLERS} callers; a request is 1 admission + 1 settlement (2 scripts):");
         println!("  baseline: `return 1` scripts/s  {base:>10.0}");
         println!("  in-process store, requests/s    {ips:>10.0}");
@@ -205,7 +235,12 @@ fn main() {
                 200.0 * ops / base.max(1.0)
             );
         }
+        println!(
+            "  Redis's own time per script (reserve and settle alike): {:.1} µs over {calls} calls",
+            after.1.saturating_sub(before.1) as f64 / calls as f64
+        );
         report("one at a time", &sequential(&local).await, &sequential(&one[0]).await);
         report(&format!("open loop {RATE}/s"), &open_loop(&local).await, &open_loop(&one[0]).await);
+        println!("load average after: {}", loadavg());
     });
 }
