@@ -25,7 +25,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Cmd, Script, Value};
+use redis::io::tcp::TcpSettings;
+use redis::{Cmd, IntoConnectionInfo, Script, Value};
 
 pub use self::capacity::{PoolReport, PoolView};
 use self::keys::{lease_record, same_tag, TagKeys};
@@ -97,7 +98,12 @@ impl RedisQuotas {
     /// answer yet is not an error: the store starts down and follows the fail mode until
     /// the first probe succeeds. Only a malformed URL fails.
     pub async fn connect(settings: RedisSettings) -> redis::RedisResult<Self> {
-        let client = redis::Client::open(settings.url.as_str())?;
+        // TCP_NODELAY: redis-rs leaves Nagle's algorithm on, which holds back a command
+        // written while an earlier one is unacknowledged, i.e. every pipelined command
+        // of a busy multiplexed connection, for up to a round trip (or a delayed ACK).
+        let info = settings.url.as_str().into_connection_info()?;
+        let info = info.set_tcp_settings(TcpSettings::default().set_nodelay(true));
+        let client = redis::Client::open(info)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(settings.timeout))
             .set_response_timeout(Some(settings.timeout))

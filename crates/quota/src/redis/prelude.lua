@@ -14,8 +14,6 @@
 -- refill every bucket at the same rate.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
--- "{tag}:leases" -> "{tag}:bucket:", for the buckets named in reaped lease records.
-local bucket_base = string.sub(KEYS[1], 1, -7) .. 'bucket:'
 
 -- The level of a bucket now from its saved state (false: never seen or expired, full):
 -- continuous refill of capacity/60 per second up to the capacity (the arithmetic of
@@ -44,6 +42,9 @@ end
 -- above its capacity).
 local function reap()
   local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 100)
+  if #expired == 0 then return end
+  -- "{tag}:leases" -> "{tag}:bucket:", for the buckets named in the records.
+  local bucket_base = string.sub(KEYS[1], 1, -7) .. 'bucket:'
   for _, rec in ipairs(expired) do
     for field, cap, amount in string.gmatch(rec, '([^\t\n]+)\t([^\t\n]+)\t([^\t\n]+)') do
       local key, c = bucket_base .. field, tonumber(cap)
