@@ -245,3 +245,17 @@ async fn buckets_expire_a_refill_window_after_they_are_full_again() {
     assert!((179_000..=180_000).contains(&t), "{t}");
     assert_eq!(pttl(&url, &leases).await, -2, "the last lease settled: the set is gone");
 }
+
+#[tokio::test]
+async fn a_bucket_named_twice_must_cover_the_sum_and_settles_both() {
+    let Some(url) = redis_url().await else { return };
+    let prefix = prefix();
+    let q = RedisQuotas::connect(settings(&url, &prefix)).await.unwrap();
+    let twice = vec![debit("m", Limit::Tokens, 1_000, 400), debit("m", Limit::Tokens, 1_000, 400)];
+    let lease = q.reserve(&twice).await.unwrap(); // 800 of 1_000
+    assert!(q.reserve(&twice).await.is_err(), "800 asked, 200 left");
+    // Both entries refund 300 to the one bucket (read once, written once).
+    q.settle(lease, twice.clone(), vec![100, 100]).await;
+    let level = saved_level(&url, &prefix, &twice[0]).await;
+    assert!((800.0..801.0).contains(&level), "{level}");
+}
