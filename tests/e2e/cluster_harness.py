@@ -94,7 +94,8 @@ def metric(server, name):
 
 class Burst:
     """`n` boto3 clients, spread round-robin over `servers`, each sending one Converse
-    call at the same moment. Counts admitted calls and throttles; anything else is kept
+    call at the same moment. Counts admitted calls, throttles and ServiceUnavailable
+    answers (the quota store unreachable under `fail = "closed"`); anything else is kept
     in `errors`."""
 
     def __init__(self, servers, n, model, region, max_tokens, read_timeout=60):
@@ -105,7 +106,8 @@ class Burst:
             for i in range(n)
         ]
         self.model, self.max_tokens = model, max_tokens
-        self.admitted = self.throttled = 0
+        self.admitted = self.throttled = self.unavailable = 0
+        self.unavailable_messages = set()
         self.errors = []
         self.lock = threading.Lock()
 
@@ -120,6 +122,10 @@ class Burst:
             outcome = "ok"
         except client.exceptions.ThrottlingException:
             outcome = "throttled"
+        except client.exceptions.ServiceUnavailableException as e:
+            outcome = "unavailable"
+            with self.lock:
+                self.unavailable_messages.add(e.response["Error"]["Message"])
         except Exception as e:  # noqa: BLE001 - every other outcome is reported by the test
             outcome = repr(e)
         with self.lock:
@@ -127,6 +133,8 @@ class Burst:
                 self.admitted += 1
             elif outcome == "throttled":
                 self.throttled += 1
+            elif outcome == "unavailable":
+                self.unavailable += 1
             else:
                 self.errors.append(outcome)
 

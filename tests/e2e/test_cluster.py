@@ -102,7 +102,9 @@ def test_redis_restart_follows_the_fail_setting(start_server, fail, monkeypatch)
         down.run()
         assert down.errors == []
         if fail == "closed":
-            assert down.admitted == 0
+            # Not a throttle: the service itself cannot admit anything (503, retryable).
+            assert down.admitted == 0 and down.throttled == 0 and down.unavailable == 60
+            assert all("quota store is unreachable" in m for m in down.unavailable_messages)
         else:
             # Each instance admits its share: 20 ÷ 3 = 6 per instance, 18 in all.
             assert 18 <= down.admitted <= 18 + 3, down.admitted

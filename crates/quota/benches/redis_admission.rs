@@ -11,6 +11,13 @@
 //! 2. Added latency per request (reserve + settle) over the in-process store: one caller
 //!    at a time (one connection, nothing else in flight), and an open loop at 2,000
 //!    requests/s.
+//!
+//! Also printed, because the machine is shared and wall-clock numbers move with its load:
+//! the load average before and after, and where the time goes during each Redis
+//! throughput run: CPU time per request of this process (the client: tokio, redis-rs,
+//! the store's own code) and of the Redis server (`INFO cpu`), and Redis's own time per
+//! script call (`INFO commandstats`). Redis figures are diffs of server-wide counters, so
+//! other clients of the same Redis count too.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -66,6 +73,16 @@ async fn redis_store(url: &str, prefix: &str) -> Arc<Quotas> {
     }
 }
 
+/// Requests per second from `CALLERS` tasks spread over `stores`, the failures, and
+/// where the time went (client and Redis CPU per request).
+async fn measured(url: &str, stores: &[Arc<Quotas>]) -> (f64, u64, String) {
+    let before = Counters::now(url).await;
+    let started = Instant::now();
+    let (ops, failed) = throughput(stores).await;
+    let requests = ops * started.elapsed().as_secs_f64();
+    (ops, failed, before.per_request(&Counters::now(url).await, requests))
+}
+
 /// Requests per second from `CALLERS` tasks spread over `stores`, and the failures.
 async fn throughput(stores: &[Arc<Quotas>]) -> (f64, u64) {
     let deadline = Instant::now() + THROUGHPUT_FOR;
@@ -97,7 +114,10 @@ async fn throughput(stores: &[Arc<Quotas>]) -> (f64, u64) {
 
 /// Trivial script calls per second through one connection manager, `CALLERS` at once.
 async fn baseline(url: &str) -> f64 {
-    let Ok(client) = redis::Client::open(url) else { return 0.0 };
+    // The same TCP settings as the store's own connection (TCP_NODELAY).
+    let nodelay = redis::io::tcp::TcpSettings::default().set_nodelay(true);
+    let Ok(info) = redis::IntoConnectionInfo::into_connection_info(url) else { return 0.0 };
+    let Ok(client) = redis::Client::open(info.set_tcp_settings(nodelay)) else { return 0.0 };
     let Ok(conn) = redis::aio::ConnectionManager::new(client).await else { return 0.0 };
     let script = Arc::new(redis::Script::new("return 1"));
     let deadline = Instant::now() + THROUGHPUT_FOR;
@@ -121,6 +141,63 @@ async fn baseline(url: &str) -> f64 {
         done += t.await.unwrap_or(0);
     }
     done as f64 / started.elapsed().as_secs_f64()
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map_or_else(|_| "?".to_owned(), |s| s.split(' ').take(3).collect::<Vec<_>>().join(" "))
+}
+
+/// CPU seconds (user + system) this process has used so far.
+fn own_cpu() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    // Fields after the command name (which is in parentheses): utime and stime are the
+    // 12th and 13th, in clock ticks (100 per second on Linux).
+    let Some((_, rest)) = stat.rsplit_once(')') else { return 0.0 };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (tick(11) + tick(12)) / 100.0
+}
+
+/// Counters of the whole machine's share of this run, read before and after a phase.
+#[derive(Clone, Copy, Default)]
+struct Counters {
+    client_cpu_s: f64,
+    redis_cpu_s: f64,
+    evalsha_calls: u64,
+    evalsha_us: u64,
+}
+
+impl Counters {
+    async fn now(url: &str) -> Self {
+        let redis = async {
+            let client = redis::Client::open(url).ok()?;
+            let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+            let info: String = redis::cmd("INFO").arg("all").query_async(&mut conn).await.ok()?;
+            let num = |key: &str, field: &str| -> Option<f64> {
+                let line = info.lines().find(|l| l.starts_with(key))?;
+                let start = line.find(field)? + field.len();
+                line[start..].split(',').next()?.trim().parse().ok()
+            };
+            let cpu = num("used_cpu_user:", "used_cpu_user:")? + num("used_cpu_sys:", "used_cpu_sys:")?;
+            let calls = num("cmdstat_evalsha:", "calls=").unwrap_or(0.0) as u64;
+            let us = num("cmdstat_evalsha:", "usec=").unwrap_or(0.0) as u64;
+            Some((cpu, calls, us))
+        };
+        let (redis_cpu_s, evalsha_calls, evalsha_us) = redis.await.unwrap_or((0.0, 0, 0));
+        Self { client_cpu_s: own_cpu(), redis_cpu_s, evalsha_calls, evalsha_us }
+    }
+
+    /// "client X µs + Redis Y µs CPU per request; Redis Z µs per script".
+    fn per_request(&self, after: &Self, requests: f64) -> String {
+        let calls = after.evalsha_calls.saturating_sub(self.evalsha_calls).max(1);
+        format!(
+            "CPU per request: client {:.1} µs + Redis {:.1} µs; Redis's own time per script {:.1} µs",
+            (after.client_cpu_s - self.client_cpu_s) * 1e6 / requests.max(1.0),
+            (after.redis_cpu_s - self.redis_cpu_s) * 1e6 / requests.max(1.0),
+            after.evalsha_us.saturating_sub(self.evalsha_us) as f64 / calls as f64
+        )
+    }
 }
 
 /// Latencies (µs, sorted) of requests one at a time.
@@ -191,21 +268,25 @@ fn main() {
             one_request(&three[i % 3], i % 16).await;
             one_request(&local, i % 16).await;
         }
+        println!("load average before: {}", loadavg());
         let base = baseline(&url).await;
         let (ips, _) = throughput(std::slice::from_ref(&local)).await;
-        let (ops1, f1) = throughput(&one).await;
-        let (ops3, f3) = throughput(&three).await;
+        let (ops1, f1, cpu1) = measured(&url, &one).await;
+        let (ops3, f3, cpu3) = measured(&url, &three).await;
         println!("{CALLERS} callers; a request is 1 admission + 1 settlement (2 scripts):");
         println!("  baseline: `return 1` scripts/s  {base:>10.0}");
         println!("  in-process store, requests/s    {ips:>10.0}");
-        for (name, ops, failed) in [("redis, 1 instance", ops1, f1), ("redis, 3 instances", ops3, f3)] {
+        for (name, ops, failed, cpu) in [("redis, 1 instance", ops1, f1, cpu1), ("redis, 3 instances", ops3, f3, cpu3)] {
             println!(
-                "  {name:<18} requests/s  {ops:>10.0}  scripts/s {:>8.0} ({:.0}% of baseline)  failures {failed}",
+                "  {name:<18} requests/s  {ops:>10.0}  scripts/s {:>8.0} ({:.0}% of baseline, {:.1}% of in-process)  failures {failed}",
                 2.0 * ops,
-                200.0 * ops / base.max(1.0)
+                200.0 * ops / base.max(1.0),
+                100.0 * ops / ips.max(1.0)
             );
+            println!("    {cpu}");
         }
         report("one at a time", &sequential(&local).await, &sequential(&one[0]).await);
         report(&format!("open loop {RATE}/s"), &open_loop(&local).await, &open_loop(&one[0]).await);
+        println!("load average after: {}", loadavg());
     });
 }

@@ -71,6 +71,34 @@ impl fmt::Display for Throttled {
 
 impl std::error::Error for Throttled {}
 
+/// Why admission refused a request. Nothing was debited either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// A bucket was short: the caller is throttled (429, retry later).
+    Throttled(Throttled),
+    /// The shared quota store (Redis) cannot be reached and `fail = "closed"` forbids
+    /// admitting without it. Not a throttle: the caller did nothing wrong, the service is
+    /// unavailable (503) until the store answers again.
+    StoreUnavailable,
+}
+
+impl From<Throttled> for Refused {
+    fn from(t: Throttled) -> Self {
+        Refused::Throttled(t)
+    }
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refused::Throttled(t) => t.fmt(f),
+            Refused::StoreUnavailable => f.write_str("the shared quota store is unreachable"),
+        }
+    }
+}
+
+impl std::error::Error for Refused {}
+
 /// What a store hands back for an admitted request and takes back at settlement. The
 /// in-process store needs nothing; the Redis store names the lease record whose TTL
 /// returns the reservation if this instance dies before settling.
@@ -82,15 +110,16 @@ pub(crate) enum LeaseKind {
     /// Held in this process's own buckets (the in-process store, or the Redis store's
     /// per-instance fallback while Redis is unreachable).
     Local,
-    /// A lease record in Redis, renewed while the call runs.
-    Redis { id: String },
+    /// A lease record in Redis (the sorted-set member itself), renewed while the call runs.
+    Redis { record: std::sync::Arc<str> },
 }
 
 /// A quota store. Each operation is atomic over all the buckets it names.
 pub trait QuotaStore: Send + Sync {
-    /// Debits every bucket, or none and returns which limit refused. Two concurrent callers
-    /// never both pass on the last token.
-    fn reserve(&self, debits: &[Debit]) -> impl Future<Output = Result<Lease, Throttled>> + Send;
+    /// Debits every bucket, or none and says why (which limit was short, or that the
+    /// shared store is unreachable). Two concurrent callers never both pass on the last
+    /// token.
+    fn reserve(&self, debits: &[Debit]) -> impl Future<Output = Result<Lease, Refused>> + Send;
 
     /// Ends a lease: each debit is settled to `used[i]` (the reserved amount where `used`
     /// is short). Must be cancel-safe: once the future has been polled, the settlement
@@ -151,7 +180,7 @@ impl Quotas {
 }
 
 impl QuotaStore for Quotas {
-    async fn reserve(&self, debits: &[Debit]) -> Result<Lease, Throttled> {
+    async fn reserve(&self, debits: &[Debit]) -> Result<Lease, Refused> {
         match self {
             Quotas::InProcess(q) => q.reserve(debits).await,
             Quotas::Redis(q) => q.reserve(debits).await,

@@ -9,7 +9,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use crate::{adjustments, Adjustment, Bucket, BucketKey, Debit, Lease, LeaseKind, QuotaStore, Throttled};
+use crate::{adjustments, Adjustment, Bucket, BucketKey, Debit, Lease, LeaseKind, QuotaStore, Refused, Throttled};
 
 /// Milliseconds on a monotonic clock; injectable so tests can freeze or step time.
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
@@ -121,8 +121,8 @@ fn apply(buckets: &mut HashMap<BucketKey, Bucket>, key: &BucketKey, per_minute: 
 }
 
 impl QuotaStore for InProcessQuotas {
-    async fn reserve(&self, debits: &[Debit]) -> Result<Lease, Throttled> {
-        self.try_reserve(debits).map(|()| Lease(LeaseKind::Local))
+    async fn reserve(&self, debits: &[Debit]) -> Result<Lease, Refused> {
+        self.try_reserve(debits).map(|()| Lease(LeaseKind::Local)).map_err(Refused::Throttled)
     }
 
     async fn settle(&self, _lease: Lease, debits: Vec<Debit>, used: Vec<u64>) {
@@ -156,13 +156,16 @@ mod tests {
         // 100 RPM has room, 1_000 TPM does not fit 1_500 tokens: neither is debited.
         assert_eq!(
             block_on(q.reserve(&call("m", 100, 1_000, 1_500))).map(drop),
-            Err(Throttled { limit: Limit::Tokens })
+            Err(Refused::Throttled(Throttled { limit: Limit::Tokens }))
         );
         assert_eq!(q.headroom(&key("m", Limit::Requests), 100), 1.0);
         assert_eq!(q.headroom(&key("m", Limit::Tokens), 1_000), 1.0);
         // And the other way round: RPM exhausted blocks the TPM debit.
         assert!(block_on(q.reserve(&call("n", 1, 1_000, 10))).is_ok());
-        assert_eq!(block_on(q.reserve(&call("n", 1, 1_000, 10))).map(drop), Err(Throttled { limit: Limit::Requests }));
+        assert_eq!(
+            block_on(q.reserve(&call("n", 1, 1_000, 10))).map(drop),
+            Err(Refused::Throttled(Throttled { limit: Limit::Requests }))
+        );
         assert!((q.headroom(&key("n", Limit::Tokens), 1_000) - 0.99).abs() < 1e-9);
     }
 

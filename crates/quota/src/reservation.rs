@@ -7,12 +7,12 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::{Debit, Lease, QuotaStore, Quotas, Throttled};
+use crate::{Debit, Lease, QuotaStore, Quotas, Refused};
 
 /// Admits a request: debits every bucket in `debits` or none. The in-process store has no
 /// await point, so the debit and the guard's creation cannot be separated by cancellation;
 /// the Redis store covers that gap with the TTL of its lease record.
-pub async fn reserve(quotas: &Arc<Quotas>, debits: Vec<Debit>) -> Result<Reservation, Throttled> {
+pub async fn reserve(quotas: &Arc<Quotas>, debits: Vec<Debit>) -> Result<Reservation, Refused> {
     let lease = quotas.reserve(&debits).await?;
     Ok(Reservation { quotas: Arc::clone(quotas), debits, observed: None, lease: Some(lease) })
 }
@@ -89,7 +89,7 @@ mod tests {
 
     use super::*;
     use crate::testutil::{call, frozen_quotas, key};
-    use crate::Limit;
+    use crate::{Limit, Throttled};
 
     const RPM: u64 = 60;
     const TPM: u64 = 1_000;
@@ -119,7 +119,10 @@ mod tests {
         let (clock, q) = frozen_quotas();
         block_on(admit(&q, 500).settle(&[1, 1_200])); // level 1_000 − 1_200 = −200
         assert_eq!(q.headroom(&key("m", Limit::Tokens), TPM), 0.0);
-        assert_eq!(block_on(reserve(&q, call("m", RPM, TPM, 1))).unwrap_err(), Throttled { limit: Limit::Tokens });
+        assert_eq!(
+            block_on(reserve(&q, call("m", RPM, TPM, 1))).unwrap_err(),
+            Refused::Throttled(Throttled { limit: Limit::Tokens })
+        );
         clock.set(12_000); // +200 refilled: level 0, still short of 1
         assert!(block_on(reserve(&q, call("m", RPM, TPM, 1))).is_err());
         clock.set(12_060); // +1
@@ -137,7 +140,10 @@ mod tests {
     fn throttled_attempt_costs_nothing() {
         let (_c, q) = frozen_quotas();
         let _held = admit(&q, 900);
-        assert_eq!(block_on(reserve(&q, call("m", RPM, TPM, 200))).unwrap_err(), Throttled { limit: Limit::Tokens });
+        assert_eq!(
+            block_on(reserve(&q, call("m", RPM, TPM, 200))).unwrap_err(),
+            Refused::Throttled(Throttled { limit: Limit::Tokens })
+        );
         assert_eq!(levels(&q), (59.0, 100.0));
     }
 

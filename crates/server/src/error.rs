@@ -31,6 +31,21 @@ pub fn from_store(e: spillway_store::StoreError, what: &str) -> BedrockError {
     }
 }
 
+/// The one mapping of an admission refusal: a short bucket is the caller's throttle
+/// (429); a shared quota store that cannot be reached under `fail = "closed"` is the
+/// service's own outage (503, which the SDKs retry), never reported as a throttle.
+pub fn from_quota(e: spillway_quota::Refused) -> BedrockError {
+    use spillway_quota::Refused;
+    use spillway_wire::ErrorCode;
+    match e {
+        Refused::Throttled(_) => BedrockError::throttled(),
+        Refused::StoreUnavailable => BedrockError::new(
+            ErrorCode::ServiceUnavailable,
+            "Service unavailable: the quota store is unreachable, so no request can be admitted. Try your request again later.",
+        ),
+    }
+}
+
 impl From<spillway_route::RouteError> for ApiError {
     fn from(e: spillway_route::RouteError) -> Self {
         BedrockError::from(e).into()
@@ -57,5 +72,25 @@ impl IntoResponse for ApiError {
         headers.insert("content-type", HeaderValue::from_static("application/json"));
         headers.insert("x-amzn-errortype", HeaderValue::from_static(self.error.code.shape_name()));
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use spillway_quota::{Limit, Refused, Throttled};
+    use spillway_wire::ErrorCode;
+
+    use super::*;
+
+    #[test]
+    fn a_short_bucket_throttles_but_an_unreachable_quota_store_is_a_503() {
+        let throttled = from_quota(Refused::Throttled(Throttled { limit: Limit::Tokens }));
+        assert_eq!(throttled.code, ErrorCode::Throttling);
+        let down = from_quota(Refused::StoreUnavailable);
+        assert_eq!(down.code, ErrorCode::ServiceUnavailable);
+        assert!(down.message.contains("quota store is unreachable"), "{}", down.message);
+        let response = ApiError::from(down).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()["x-amzn-errortype"], "ServiceUnavailableException");
     }
 }

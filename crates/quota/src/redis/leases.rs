@@ -13,45 +13,46 @@ use std::time::Duration;
 use super::keys::TagKeys;
 use super::Shared;
 
-/// Live leases: id → the keys of its tag.
+/// Live leases: record (the sorted-set member, which starts with the lease's unique id) →
+/// the keys of its tag.
 #[derive(Debug, Default)]
-pub(crate) struct Leases(Mutex<HashMap<String, Arc<TagKeys>>>);
+pub(crate) struct Leases(Mutex<HashMap<Arc<str>, Arc<TagKeys>>>);
 
 impl Leases {
-    /// Registers `id` before its reserve call goes out, so a renewal can never miss it; the
+    /// Registers a lease before its reserve call goes out, so a renewal can never miss it; the
     /// guard unregisters it unless the reservation succeeds (a throttle, an error, or a
     /// future dropped mid-call; in the last case, if Redis did apply the reserve, the
     /// lease simply expires and returns its tokens).
-    pub fn pending<'a>(&'a self, id: &str, keys: &Arc<TagKeys>) -> Pending<'a> {
-        self.lock().insert(id.to_owned(), Arc::clone(keys));
-        Pending { leases: self, id: id.to_owned(), keep: false }
+    pub fn pending<'a>(&'a self, record: &Arc<str>, keys: &Arc<TagKeys>) -> Pending<'a> {
+        self.lock().insert(Arc::clone(record), Arc::clone(keys));
+        Pending { leases: self, record: Arc::clone(record), keep: false }
     }
 
-    pub fn remove(&self, id: &str) {
-        self.lock().remove(id);
+    pub fn remove(&self, record: &str) {
+        self.lock().remove(record);
     }
 
     pub fn len(&self) -> usize {
         self.lock().len()
     }
 
-    /// Live lease ids grouped by tag.
-    fn by_tag(&self) -> HashMap<Arc<TagKeys>, Vec<String>> {
-        let mut out: HashMap<Arc<TagKeys>, Vec<String>> = HashMap::new();
-        for (id, keys) in self.lock().iter() {
-            out.entry(Arc::clone(keys)).or_default().push(id.clone());
+    /// Live lease records grouped by tag.
+    fn by_tag(&self) -> HashMap<Arc<TagKeys>, Vec<Arc<str>>> {
+        let mut out: HashMap<Arc<TagKeys>, Vec<Arc<str>>> = HashMap::new();
+        for (record, keys) in self.lock().iter() {
+            out.entry(Arc::clone(keys)).or_default().push(Arc::clone(record));
         }
         out
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<TagKeys>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Arc<TagKeys>>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 pub(crate) struct Pending<'a> {
     leases: &'a Leases,
-    id: String,
+    record: Arc<str>,
     keep: bool,
 }
 
@@ -64,7 +65,7 @@ impl Pending<'_> {
 impl Drop for Pending<'_> {
     fn drop(&mut self) {
         if !self.keep {
-            self.leases.remove(&self.id);
+            self.leases.remove(&self.record);
         }
     }
 }
@@ -87,8 +88,8 @@ pub(crate) async fn upkeep(shared: Weak<Shared>, renew_every: Duration) {
             }
         } else if since_renewal >= renew_every {
             since_renewal = Duration::ZERO;
-            for (keys, ids) in shared.leases.by_tag() {
-                if let Err(e) = shared.renew(&keys, &ids).await {
+            for (keys, records) in shared.leases.by_tag() {
+                if let Err(e) = shared.renew(&keys, &records).await {
                     shared.went_down(&e);
                     break;
                 }

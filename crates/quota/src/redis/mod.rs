@@ -8,13 +8,15 @@
 //! after a Redis restart (`NOSCRIPT`) the client loads them again and retries.
 //!
 //! When Redis fails or answers slower than the timeout, the [`link`] goes down and
-//! requests follow the fail mode: `closed` refuses them (a throttle), `local` admits them
-//! against this instance's own buckets of quota ÷ instance count.
+//! requests follow the fail mode: `closed` refuses them (the store is unavailable: a 503,
+//! not a throttle), `local` admits them against this instance's own buckets of quota ÷
+//! instance count.
 
 mod capacity;
 mod keys;
 mod leases;
 mod link;
+mod script;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -23,18 +25,21 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Script, Value};
+use redis::io::tcp::TcpSettings;
+use redis::{Cmd, IntoConnectionInfo, Script, Value};
 
 pub use self::capacity::{PoolReport, PoolView};
-use self::keys::{field, same_tag, TagKeys};
+use self::keys::{lease_record, same_tag, TagKeys};
 use self::leases::Leases;
 use self::link::Link;
-use crate::{adjustments, BucketKey, Debit, InProcessQuotas, Lease, LeaseKind, QuotaStore, Throttled};
+use self::script::Lua;
+use crate::{adjustments, BucketKey, Debit, InProcessQuotas, Lease, LeaseKind, QuotaStore, Refused, Throttled};
 
 /// What happens to admission while Redis is unreachable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailMode {
-    /// Refuse every request that needs a quota (ThrottlingException) until Redis is back.
+    /// Refuse every request that needs a quota (ServiceUnavailableException, 503) until
+    /// Redis is back.
     Closed,
     /// Admit against per-instance buckets of quota ÷ `instances`.
     Local,
@@ -80,9 +85,9 @@ pub(crate) struct Shared {
     seen: Mutex<HashMap<BucketKey, (f64, Instant)>>,
     instance: String,
     next_lease: AtomicU64,
-    reserve: Script,
-    settle: Script,
-    renew: Script,
+    reserve: Lua,
+    settle: Lua,
+    renew: Lua,
     capacity: Script,
 }
 
@@ -93,13 +98,17 @@ impl RedisQuotas {
     /// answer yet is not an error: the store starts down and follows the fail mode until
     /// the first probe succeeds. Only a malformed URL fails.
     pub async fn connect(settings: RedisSettings) -> redis::RedisResult<Self> {
-        let client = redis::Client::open(settings.url.as_str())?;
+        // TCP_NODELAY: redis-rs leaves Nagle's algorithm on, which holds back a command
+        // written while an earlier one is unacknowledged, i.e. every pipelined command
+        // of a busy multiplexed connection, for up to a round trip (or a delayed ACK).
+        let info = settings.url.as_str().into_connection_info()?;
+        let info = info.set_tcp_settings(TcpSettings::default().set_nodelay(true));
+        let client = redis::Client::open(info)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(settings.timeout))
             .set_response_timeout(Some(settings.timeout))
             .set_number_of_retries(1);
         let conn = ConnectionManager::new_lazy_with_config(client, config)?;
-        let script = |body: &str| Script::new(&format!("{PRELUDE}\n{body}"));
         let shared = Arc::new(Shared {
             conn,
             link: Link::new(&settings.url, true),
@@ -108,9 +117,9 @@ impl RedisQuotas {
             seen: Mutex::new(HashMap::new()),
             instance: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
             next_lease: AtomicU64::new(0),
-            reserve: script(include_str!("reserve.lua")),
-            settle: script(include_str!("settle.lua")),
-            renew: script(include_str!("renew.lua")),
+            reserve: Lua::with_prelude(include_str!("reserve.lua")),
+            settle: Lua::with_prelude(include_str!("settle.lua")),
+            renew: Lua::with_prelude(include_str!("renew.lua")),
             capacity: capacity::script(),
             settings,
         });
@@ -134,26 +143,26 @@ impl RedisQuotas {
     pub(crate) fn settle_detached(&self, lease: Lease, debits: Vec<Debit>, used: Vec<u64>) {
         match lease.0 {
             LeaseKind::Local => self.shared.settle_local(&debits, &used),
-            LeaseKind::Redis { id } => match tokio::runtime::Handle::try_current() {
+            LeaseKind::Redis { record } => match tokio::runtime::Handle::try_current() {
                 Ok(rt) => {
                     let shared = Arc::clone(&self.shared);
-                    rt.spawn(async move { shared.settle_remote(id, debits, used).await });
+                    rt.spawn(async move { shared.settle_remote(record, debits, used).await });
                 }
                 // Shutting down: the lease's TTL returns the reservation.
-                Err(_) => self.shared.leases.remove(&id),
+                Err(_) => self.shared.leases.remove(&record),
             },
         }
     }
 }
 
 impl QuotaStore for RedisQuotas {
-    async fn reserve(&self, debits: &[Debit]) -> Result<Lease, Throttled> {
+    async fn reserve(&self, debits: &[Debit]) -> Result<Lease, Refused> {
         let Some(first) = debits.first() else { return Ok(Lease(LeaseKind::Local)) };
         if !debits.iter().all(|d| same_tag(&first.key, &d.key)) {
             // Admission never builds such a request (see keys.rs); refusing beats a
             // non-atomic reserve across shards.
             tracing::error!(?debits, "one request debits buckets of several accounts or source regions");
-            return Err(Throttled { limit: first.key.limit });
+            return Err(Refused::Throttled(Throttled { limit: first.key.limit }));
         }
         if self.shared.link.is_up() {
             match self.shared.reserve_remote(debits).await {
@@ -168,9 +177,9 @@ impl QuotaStore for RedisQuotas {
     async fn settle(&self, lease: Lease, debits: Vec<Debit>, used: Vec<u64>) {
         match lease.0 {
             LeaseKind::Local => self.shared.settle_local(&debits, &used),
-            LeaseKind::Redis { id } => {
+            LeaseKind::Redis { record } => {
                 let shared = Arc::clone(&self.shared);
-                let _ = tokio::spawn(async move { shared.settle_remote(id, debits, used).await }).await;
+                let _ = tokio::spawn(async move { shared.settle_remote(record, debits, used).await }).await;
             }
         }
     }
@@ -223,15 +232,10 @@ impl Shared {
         self.link.went_down(&e.to_string(), self.fail_name());
     }
 
-    /// One script call, bounded by the timeout.
-    async fn call(&self, script: &Script, keys: &TagKeys, args: Vec<Vec<u8>>) -> Result<Value, CallError> {
-        let mut inv = script.prepare_invoke();
-        inv.key(&keys.buckets).key(&keys.expiries).key(&keys.contents);
-        for a in args {
-            inv.arg(a);
-        }
+    /// One script call (a command from [`Lua::cmd`]), bounded by the timeout.
+    async fn call(&self, script: &Lua, cmd: &Cmd) -> Result<Value, CallError> {
         let mut conn = self.conn.clone();
-        match tokio::time::timeout(self.settings.timeout, inv.invoke_async::<Value>(&mut conn)).await {
+        match tokio::time::timeout(self.settings.timeout, script.run(cmd, &mut conn)).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(CallError::Redis(e)),
             Err(_) => Err(CallError::Timeout),
@@ -244,25 +248,25 @@ impl Shared {
         matches!(tokio::time::timeout(self.settings.timeout, ping.query_async::<String>(&mut conn)).await, Ok(Ok(_)))
     }
 
-    async fn reserve_remote(&self, debits: &[Debit]) -> Result<Result<Lease, Throttled>, CallError> {
+    /// `EVALSHA reserve`: KEYS = the lease set then each debit's bucket; ARGV = the lease
+    /// record, its TTL, then (per_minute, amount) per debit.
+    async fn reserve_remote(&self, debits: &[Debit]) -> Result<Result<Lease, Refused>, CallError> {
         let keys = Arc::new(TagKeys::of(&self.settings.key_prefix, &debits[0].key));
         let id = format!("{}-{}", self.instance, self.next_lease.fetch_add(1, Ordering::Relaxed));
-        let mut args = vec![id.clone().into_bytes(), ms(self.settings.lease_ttl).into_bytes()];
+        let record: Arc<str> = lease_record(&id, debits).into();
+        let mut cmd = self.reserve.cmd(1 + debits.len());
+        self.push_keys(&mut cmd, &keys, debits);
+        cmd.arg(&*record).arg(ms(self.settings.lease_ttl));
         for d in debits {
-            args.extend([
-                field(&d.key).into_bytes(),
-                d.per_minute.to_string().into_bytes(),
-                d.amount.to_string().into_bytes(),
-            ]);
+            cmd.arg(d.per_minute).arg(d.amount);
         }
-        let pending = self.leases.pending(&id, &keys);
-        let reply = self.call(&self.reserve, &keys, args).await?;
-        let items = array(reply)?;
+        let pending = self.leases.pending(&record, &keys);
+        let items = array(self.call(&self.reserve, &cmd).await?)?;
         match items.first() {
             Some(Value::Int(1)) => {
                 pending.keep();
                 self.remember(debits.iter().map(|d| &d.key), &items[1..]);
-                Ok(Ok(Lease(LeaseKind::Redis { id })))
+                Ok(Ok(Lease(LeaseKind::Redis { record })))
             }
             Some(Value::Int(0)) => {
                 let i = match items.get(1) {
@@ -270,40 +274,50 @@ impl Shared {
                     _ => 0,
                 };
                 let limit = debits.get(i).unwrap_or(&debits[0]).key.limit;
-                Ok(Err(Throttled { limit }))
+                Ok(Err(Refused::Throttled(Throttled { limit })))
             }
             other => Err(CallError::Reply(format!("{other:?}"))),
         }
     }
 
-    async fn settle_remote(&self, id: String, debits: Vec<Debit>, used: Vec<u64>) {
-        self.leases.remove(&id);
+    /// `EVALSHA settle`: KEYS as for reserve; ARGV = the lease record, then (per_minute,
+    /// reserved, used) per debit.
+    async fn settle_remote(&self, record: Arc<str>, debits: Vec<Debit>, used: Vec<u64>) {
+        self.leases.remove(&record);
         let Some(first) = debits.first() else { return };
         if !self.link.is_up() {
             // The lease expires and returns the whole reservation (the use is not charged).
             return;
         }
         let keys = TagKeys::of(&self.settings.key_prefix, &first.key);
-        let mut args = vec![id.into_bytes()];
+        let mut cmd = self.settle.cmd(1 + debits.len());
+        self.push_keys(&mut cmd, &keys, &debits);
+        cmd.arg(&*record);
         for (i, d) in debits.iter().enumerate() {
-            let used = used.get(i).copied().unwrap_or(d.amount);
-            args.extend([
-                field(&d.key).into_bytes(),
-                d.per_minute.to_string().into_bytes(),
-                d.amount.to_string().into_bytes(),
-                used.to_string().into_bytes(),
-            ]);
+            cmd.arg(d.per_minute).arg(d.amount).arg(used.get(i).copied().unwrap_or(d.amount));
         }
-        match self.call(&self.settle, &keys, args).await.and_then(array) {
+        match self.call(&self.settle, &cmd).await.and_then(array) {
             Ok(levels) => self.remember(debits.iter().map(|d| &d.key), &levels),
             Err(e) => self.went_down(&e),
         }
     }
 
-    async fn renew(&self, keys: &TagKeys, ids: &[String]) -> Result<(), CallError> {
-        let mut args = vec![ms(self.settings.lease_ttl).into_bytes()];
-        args.extend(ids.iter().map(|id| id.clone().into_bytes()));
-        self.call(&self.renew, keys, args).await.map(drop)
+    /// KEYS of the reserve and settle scripts: the tag's lease set, then one bucket per debit.
+    fn push_keys(&self, cmd: &mut Cmd, keys: &TagKeys, debits: &[Debit]) {
+        cmd.arg(&keys.leases);
+        let mut buf = String::with_capacity(128);
+        for d in debits {
+            cmd.arg(keys.bucket(&d.key, &mut buf));
+        }
+    }
+
+    async fn renew(&self, keys: &TagKeys, records: &[Arc<str>]) -> Result<(), CallError> {
+        let mut cmd = self.renew.cmd(1);
+        cmd.arg(&keys.leases).arg(ms(self.settings.lease_ttl));
+        for r in records {
+            cmd.arg(&**r);
+        }
+        self.call(&self.renew, &cmd).await.map(drop)
     }
 
     /// The per-instance share of a quota while Redis is down: at least 1 of a non-zero
@@ -319,10 +333,14 @@ impl Shared {
         debits.iter().map(|d| Debit { per_minute: self.share(d.per_minute), ..d.clone() }).collect()
     }
 
-    fn fallback(&self, debits: &[Debit]) -> Result<Lease, Throttled> {
+    fn fallback(&self, debits: &[Debit]) -> Result<Lease, Refused> {
         match self.settings.fail {
-            FailMode::Closed => Err(Throttled { limit: debits[0].key.limit }),
-            FailMode::Local => self.local.try_reserve(&self.scaled(debits)).map(|()| Lease(LeaseKind::Local)),
+            FailMode::Closed => Err(Refused::StoreUnavailable),
+            FailMode::Local => self
+                .local
+                .try_reserve(&self.scaled(debits))
+                .map(|()| Lease(LeaseKind::Local))
+                .map_err(Refused::Throttled),
         }
     }
 
@@ -330,11 +348,13 @@ impl Shared {
         self.local.adjust_now(&adjustments(&self.scaled(debits), used));
     }
 
+    /// Levels come back from the scripts in thousandths of a token (an integer reply).
     fn remember<'a>(&self, keys: impl Iterator<Item = &'a BucketKey>, levels: &[Value]) {
         let now = Instant::now();
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         for (key, level) in keys.zip(levels) {
-            let Some(level) = number(level) else { continue };
+            let Value::Int(milli) = level else { continue };
+            let level = *milli as f64 / 1000.0;
             match seen.get_mut(key) {
                 Some(entry) => *entry = (level, now),
                 None => {
@@ -345,22 +365,14 @@ impl Shared {
     }
 }
 
-fn ms(d: Duration) -> String {
-    d.as_millis().to_string()
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn array(v: Value) -> Result<Vec<Value>, CallError> {
     match v {
         Value::Array(items) => Ok(items),
         other => Err(CallError::Reply(format!("{other:?}"))),
-    }
-}
-
-fn number(v: &Value) -> Option<f64> {
-    match v {
-        Value::BulkString(b) => std::str::from_utf8(b).ok()?.parse().ok(),
-        Value::Int(i) => Some(*i as f64),
-        _ => None,
     }
 }
 

@@ -1,26 +1,29 @@
--- reserve: ARGV[1] lease id, ARGV[2] lease TTL (ms), then (field, per_minute, amount) per
--- debit. All or nothing: every bucket is checked before any is debited, and a bucket named
--- twice must cover the sum. Returns {1, level after, ...} (levels as strings, one per debit)
--- or {0, index of the first debit that did not fit}.
+-- reserve: ARGV[1] lease record, ARGV[2] lease TTL (ms), then (per_minute, amount) per
+-- debit, KEYS[2..] the debits' buckets. All or nothing: every bucket is checked before
+-- any is debited, and a bucket named twice must cover the sum. Returns {1, level after
+-- × 1000, ...} (one per debit, truncated to an integer) or {0, index of the first debit
+-- that did not fit}.
 reap()
-local n = (#ARGV - 2) / 3
+local n = (#ARGV - 2) / 2
+local raw = redis.call('MGET', unpack(KEYS, 2, n + 1))
 local levels, need, caps, order = {}, {}, {}, {}
 for i = 0, n - 1 do
-  local f, cap, amount = ARGV[3 + 3 * i], tonumber(ARGV[4 + 3 * i]), tonumber(ARGV[5 + 3 * i])
-  if levels[f] == nil then
-    levels[f], need[f], caps[f] = level_of(f, cap), 0, cap
-    order[#order + 1] = f
+  local k, cap, amount = KEYS[2 + i], tonumber(ARGV[3 + 2 * i]), tonumber(ARGV[4 + 2 * i])
+  if levels[k] == nil then
+    levels[k], need[k], caps[k] = level_of(raw[1 + i], cap), 0, cap
+    order[#order + 1] = k
   end
-  need[f] = need[f] + amount
-  if levels[f] < need[f] then return {0, i} end
+  need[k] = need[k] + amount
+  if levels[k] < need[k] then return {0, i} end
 end
-local body, out = {}, {1}
-for _, f in ipairs(order) do save(f, levels[f] - need[f], caps[f]) end
+for _, k in ipairs(order) do save(k, levels[k] - need[k], caps[k]) end
+local out = {1}
 for i = 0, n - 1 do
-  local f = ARGV[3 + 3 * i]
-  body[#body + 1] = f .. '\t' .. ARGV[4 + 3 * i] .. '\t' .. ARGV[5 + 3 * i] .. '\n'
-  out[#out + 1] = string.format('%.17g', levels[f] - need[f])
+  local k = KEYS[2 + i]
+  out[#out + 1] = math.floor((levels[k] - need[k]) * 1000)
 end
-redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
-redis.call('HSET', KEYS[3], ARGV[1], table.concat(body))
+local ttl = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+-- Left alone for an hour, the set goes: any reservation it still held has refilled.
+redis.call('PEXPIRE', KEYS[1], ttl + 3600000)
 return out

@@ -54,13 +54,25 @@ fn request(tokens: u64) -> Vec<Debit> {
     vec![debit("m", Limit::Requests, 100, 1), debit("m", Limit::Tokens, 1_000, tokens)]
 }
 
-/// The saved level of a bucket (without refill since the last script touched it).
+async fn conn(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap()
+}
+
+fn bucket_key(prefix: &str, d: &Debit) -> String {
+    TagKeys::of(prefix, &d.key).bucket(&d.key, &mut String::new()).to_owned()
+}
+
+/// The saved level of a bucket (without refill since the last script touched it): the
+/// first of its three little-endian doubles.
 async fn saved_level(url: &str, prefix: &str, d: &Debit) -> f64 {
-    let keys = TagKeys::of(prefix, &d.key);
-    let client = redis::Client::open(url).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let raw: String = redis::cmd("HGET").arg(&keys.buckets).arg(field(&d.key)).query_async(&mut conn).await.unwrap();
-    raw.split(',').next().unwrap().parse().unwrap()
+    let raw: Vec<u8> = redis::cmd("GET").arg(bucket_key(prefix, d)).query_async(&mut conn(url).await).await.unwrap();
+    assert_eq!(raw.len(), 24);
+    f64::from_le_bytes(raw[..8].try_into().unwrap())
+}
+
+/// Milliseconds left before a key expires (-1: never, -2: no such key).
+async fn pttl(url: &str, key: &str) -> i64 {
+    redis::cmd("PTTL").arg(key).query_async(&mut conn(url).await).await.unwrap()
 }
 
 async fn three(url: &str, prefix: &str) -> Vec<Arc<Quotas>> {
@@ -130,14 +142,14 @@ async fn a_dead_instances_leases_return_when_they_expire() {
     let lease = dead.reserve(&request(800)).await.unwrap();
     // `kill -9`: no settlement, no more renewals.
     drop(dead);
-    let LeaseKind::Redis { id } = lease.0 else { unreachable!() };
+    let LeaseKind::Redis { record } = lease.0 else { unreachable!() };
     let survivor = RedisQuotas::connect(short).await.unwrap();
     assert!(survivor.reserve(&request(800)).await.is_err(), "the dead instance's lease still holds");
     tokio::time::sleep(Duration::from_millis(600)).await;
     // The next script on the tag reaps the lease: its 800 tokens are back.
     let again = survivor.reserve(&request(800)).await.unwrap();
     // A late settlement of the reaped lease charges only its use.
-    survivor.settle(Lease(LeaseKind::Redis { id }), request(800), vec![1, 50]).await;
+    survivor.settle(Lease(LeaseKind::Redis { record }), request(800), vec![1, 50]).await;
     survivor.settle(again, request(800), vec![1, 800]).await;
     let level = saved_level(&url, &prefix, &request(0)[1]).await;
     assert!((150.0..160.0).contains(&level), "{level}");
@@ -176,7 +188,8 @@ async fn unreachable_redis_follows_the_fail_mode() {
     let dead = "redis://127.0.0.1:1";
     let closed = RedisQuotas::connect(settings(dead, "x")).await.unwrap();
     assert!(!closed.is_up());
-    assert_eq!(closed.reserve(&request(1)).await.unwrap_err(), Throttled { limit: Limit::Requests });
+    // Closed: not a throttle, the store is unavailable (a 503 at the API).
+    assert_eq!(closed.reserve(&request(1)).await.unwrap_err(), Refused::StoreUnavailable);
     // Local: quota ÷ 3 per instance (1_000 TPM → 333).
     let local = RedisQuotas::connect(RedisSettings { fail: FailMode::Local, ..settings(dead, "x") }).await.unwrap();
     let lease = local.reserve(&request(300)).await.unwrap();
@@ -207,4 +220,42 @@ async fn instances_share_backend_load_and_cool_downs() {
     tokio::time::sleep(Duration::from_millis(600)).await;
     let view = b.sync_capacity(&report(1, 0), 400).await.unwrap();
     assert_eq!((view[0].others_in_flight, view[0].others_slots), (0, 0));
+}
+
+#[tokio::test]
+async fn buckets_expire_a_refill_window_after_they_are_full_again() {
+    let Some(url) = redis_url().await else { return };
+    let prefix = prefix();
+    let q = Arc::new(Quotas::Redis(RedisQuotas::connect(settings(&url, &prefix)).await.unwrap()));
+    let (rpm, tpm) = (request(0)[0].clone(), request(0)[1].clone());
+    let leases = TagKeys::of(&prefix, &tpm.key).leases;
+    let r = crate::reserve(&q, request(600)).await.unwrap();
+    // TPM at 400 of 1_000: full again in 36 s, then one more minute.
+    let t = pttl(&url, &bucket_key(&prefix, &tpm)).await;
+    assert!((95_000..=96_000).contains(&t), "{t}");
+    // RPM at 99 of 100: full in 0.6 s, then one more minute.
+    let t = pttl(&url, &bucket_key(&prefix, &rpm)).await;
+    assert!((60_000..=60_600).contains(&t), "{t}");
+    // The lease set outlives its leases by an hour (it goes when empty anyway).
+    let t = pttl(&url, &leases).await;
+    assert!((3_600_000..=3_610_000).contains(&t), "{t}");
+    // Overdrawn to −1_000: two minutes to full, so three before the key may go.
+    r.settle(&[1, 2_000]).await;
+    let t = pttl(&url, &bucket_key(&prefix, &tpm)).await;
+    assert!((179_000..=180_000).contains(&t), "{t}");
+    assert_eq!(pttl(&url, &leases).await, -2, "the last lease settled: the set is gone");
+}
+
+#[tokio::test]
+async fn a_bucket_named_twice_must_cover_the_sum_and_settles_both() {
+    let Some(url) = redis_url().await else { return };
+    let prefix = prefix();
+    let q = RedisQuotas::connect(settings(&url, &prefix)).await.unwrap();
+    let twice = vec![debit("m", Limit::Tokens, 1_000, 400), debit("m", Limit::Tokens, 1_000, 400)];
+    let lease = q.reserve(&twice).await.unwrap(); // 800 of 1_000
+    assert!(q.reserve(&twice).await.is_err(), "800 asked, 200 left");
+    // Both entries refund 300 to the one bucket (read once, written once).
+    q.settle(lease, twice.clone(), vec![100, 100]).await;
+    let level = saved_level(&url, &prefix, &twice[0]).await;
+    assert!((800.0..801.0).contains(&level), "{level}");
 }

@@ -88,7 +88,7 @@ impl Admission {
         let scratch = Vec::with_capacity(debits.len());
         match spillway_quota::reserve(&self.quotas, debits).await {
             Ok(reservation) => Ok(Admitted { reservation, burndown, scratch }),
-            Err(_) => Err(BedrockError::throttled()),
+            Err(refused) => Err(crate::error::from_quota(refused)),
         }
     }
 
