@@ -3,20 +3,17 @@
 
 pub mod app;
 mod batch;
-pub mod cli;
 mod cluster;
 mod context;
 mod control;
 mod control_events;
 mod dispatch;
 mod error;
-pub mod fetch_model;
 mod imported;
 mod invoke_headers;
 mod logging;
 mod provisioned;
 mod rejections;
-mod report;
 mod request_span;
 mod resolve;
 mod runtime;
