@@ -3,6 +3,7 @@
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use spillway_dispatch::DispatchError;
 use spillway_wire::error::Service;
 use spillway_wire::BedrockError;
 
@@ -28,6 +29,29 @@ pub fn from_store(e: spillway_store::StoreError, what: &str) -> BedrockError {
         StoreError::NotFound => BedrockError::new(ErrorCode::ResourceNotFound, format!("{what} couldn't be found.")),
         StoreError::Conflict(message) => BedrockError::new(ErrorCode::Conflict, message),
         other => BedrockError::internal(format!("The control-plane store failed: {other}")),
+    }
+}
+
+/// The one mapping of the dispatcher's errors (resolution, admission, the candidate loop).
+pub fn from_dispatch(e: DispatchError) -> BedrockError {
+    use spillway_wire::ErrorCode;
+    match e {
+        DispatchError::Invalid(message) => BedrockError::validation(message),
+        DispatchError::NotFound(message) => BedrockError::new(ErrorCode::ResourceNotFound, message),
+        DispatchError::NotReady(message) => BedrockError::new(ErrorCode::ModelNotReady, message),
+        DispatchError::Throttled => BedrockError::throttled(),
+        DispatchError::Internal(message) => BedrockError::internal(message),
+        DispatchError::Store(e) => from_store(e, "The resource"),
+        DispatchError::Route(e) => e.into(),
+        DispatchError::Backend(e) => e.into(),
+        // Only the streaming operations declare ModelStreamErrorException.
+        DispatchError::Model(e) => e.into_model_error(),
+    }
+}
+
+impl From<DispatchError> for ApiError {
+    fn from(e: DispatchError) -> Self {
+        from_dispatch(e).into()
     }
 }
 
@@ -57,5 +81,28 @@ impl IntoResponse for ApiError {
         headers.insert("content-type", HeaderValue::from_static("application/json"));
         headers.insert("x-amzn-errortype", HeaderValue::from_static(self.error.code.shape_name()));
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use spillway_backends::BackendError;
+    use spillway_wire::ErrorCode;
+
+    use super::*;
+
+    #[test]
+    fn dispatch_errors_take_the_shape_the_operation_declares() {
+        let stream = || BackendError::Stream("cut".into());
+        assert_eq!(from_dispatch(DispatchError::Model(stream())).code, ErrorCode::ModelError);
+        assert_eq!(from_dispatch(DispatchError::Backend(stream())).code, ErrorCode::ModelStreamError);
+        assert_eq!(from_dispatch(DispatchError::Model(BackendError::Timeout)).code, ErrorCode::ModelTimeout);
+        assert_eq!(from_dispatch(DispatchError::Throttled).code, ErrorCode::Throttling);
+        assert_eq!(from_dispatch(DispatchError::NotReady("x".into())).code, ErrorCode::ModelNotReady);
+        assert_eq!(from_dispatch(DispatchError::NotFound("x".into())).code, ErrorCode::ResourceNotFound);
+        let invalid = from_dispatch(DispatchError::invalid("bad id"));
+        assert_eq!((invalid.code, invalid.message.as_str()), (ErrorCode::Validation, "bad id"));
+        let missing = from_dispatch(DispatchError::Store(spillway_store::StoreError::NotFound));
+        assert_eq!(missing.code, ErrorCode::ResourceNotFound);
     }
 }

@@ -8,12 +8,10 @@
 //!   model ARN) names in the catalog: a foundation model sold as provisioned throughput in
 //!   the region (optionally a context-length variant, `anthropic.claude-v2:1:18k`), or a
 //!   custom model declared in the configuration.
-//! - [`driver`]: the background task that moves statuses along, reserves capacity (again
-//!   after a restart) and accrues the hourly charges.
+//! - the server's `provisioned::driver`: the background task that moves statuses along,
+//!   reserves capacity (again after a restart) and accrues the hourly charges.
 //! - a provisioned-model ARN as a runtime `modelId` is resolved in
 //!   [`crate::resolve`], with the other identifier kinds.
-
-pub mod driver;
 
 use std::sync::Arc;
 
@@ -22,7 +20,7 @@ use spillway_catalog::{Catalog, CustomModel, Model, Offer, Unit};
 use spillway_wire::arn::{self, Arn};
 use spillway_wire::{BedrockError, ErrorCode};
 
-use crate::dispatch::live::Live;
+use crate::live::Live;
 
 /// A provisioned model in service on this instance.
 #[derive(Debug)]
@@ -57,17 +55,17 @@ impl Registry {
     }
 
     /// Serve `active`; refused (and its slots given back) if it was deleted here.
-    pub(crate) fn insert(&self, active: Active) -> bool {
+    pub fn insert(&self, active: Active) -> bool {
         let arn = active.arn.clone();
         self.live.insert(&arn, active)
     }
 
     /// The provisioned throughput was deleted: no call runs on it from now on.
-    pub(crate) fn delete(&self, arn: &str) {
+    pub fn delete(&self, arn: &str) {
         self.live.delete(arn);
     }
 
-    pub(crate) fn retain(&self, keep: impl Fn(&Active) -> bool) {
+    pub fn retain(&self, keep: impl Fn(&Active) -> bool) {
         self.live.retain(|_, a| keep(a));
     }
 }
