@@ -29,6 +29,7 @@ mod rejections;
 mod request_span;
 mod runtime;
 pub mod serve;
+pub mod state;
 mod stream_body;
 mod telemetry;
 mod usage;
