@@ -49,6 +49,19 @@ pub fn from_dispatch(e: DispatchError) -> BedrockError {
     }
 }
 
+/// What a provisioned throughput cannot serve, as CreateProvisionedModelThroughput and
+/// UpdateProvisionedModelThroughput answer it.
+pub fn from_not_served(e: spillway_dispatch::provisioned::NotServed) -> BedrockError {
+    use spillway_dispatch::provisioned::NotServed;
+    match e {
+        NotServed::Unknown => BedrockError::new(
+            spillway_wire::ErrorCode::ResourceNotFound,
+            "Could not resolve the model from the provided model identifier.",
+        ),
+        NotServed::NotSold(message) => BedrockError::validation(message),
+    }
+}
+
 impl From<DispatchError> for ApiError {
     fn from(e: DispatchError) -> Self {
         from_dispatch(e).into()

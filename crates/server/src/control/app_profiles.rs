@@ -84,6 +84,17 @@ fn check_copy_from(copy_from: &str) -> Result<(), BedrockError> {
     ))
 }
 
+/// Refuses a provisioned-model ARN where an inference profile would hold it (the docs'
+/// rule; the model's pattern for `copyFrom` admits no provisioned-model ARN).
+fn reject_in_profile(copy_from: &str) -> Result<(), BedrockError> {
+    if crate::provisioned::is_provisioned_arn(copy_from) {
+        return Err(BedrockError::validation(format!(
+            "Inference profiles don't support Provisioned Throughput: {copy_from} can't be the model source. Use a foundation-model or inference-profile ARN."
+        )));
+    }
+    Ok(())
+}
+
 pub async fn create(State(state): State<Control>, caller: Caller, body: Bytes) -> Result<Response, ApiError> {
     let req: CreateRequest = parse::json(&body).map_err(control_error)?;
     check("inferenceProfileName", &req.inference_profile_name, 64, &[], "([0-9a-zA-Z][ _-]?)+")
@@ -93,7 +104,7 @@ pub async fn create(State(state): State<Control>, caller: Caller, body: Bytes) -
     }
     validate_tags(&req.tags, "tags").map_err(control_error)?;
     let copy_from = req.model_source.copy_from.as_str();
-    crate::provisioned::reject_in_profile(copy_from).map_err(control_error)?;
+    reject_in_profile(copy_from).map_err(control_error)?;
     check_copy_from(copy_from).map_err(control_error)?;
     // What it copies must be callable from here: the same resolution an invocation does.
     let plan = resolve(&state.catalog, copy_from, &caller.source_region, &caller.account).map_err(|e| {

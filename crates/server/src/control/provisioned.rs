@@ -162,7 +162,8 @@ pub async fn create(State(state): State<Control>, caller: Caller, body: Bytes) -
         return Err(control_error(BedrockError::new(ErrorCode::TooManyTags, "A resource can have at most 200 tags.")));
     }
     let (region, account) = (&caller.source_region, &caller.account);
-    let s = served(&state.catalog, region, account, &req.model_id).map_err(|e| control_error(e.into_error()))?;
+    let s = served(&state.catalog, region, account, &req.model_id)
+        .map_err(|e| control_error(crate::error::from_not_served(e)))?;
     let price = s.unit.hourly_price.for_term(term).ok_or_else(|| {
         let term = term.map_or("no commitment", Commitment::as_str);
         control_error(BedrockError::validation(format!(
@@ -273,13 +274,15 @@ pub async fn update(
 /// model, to its base model or another custom model of the same base (the API reference).
 fn desired_model(state: &Control, caller: &Caller, p: &ProvisionedModel, id: &str) -> Result<String, ApiError> {
     let (region, account) = (&caller.source_region, &caller.account);
-    let current = served(&state.catalog, region, account, &p.model_arn).map_err(|e| control_error(e.into_error()))?;
+    let current = served(&state.catalog, region, account, &p.model_arn)
+        .map_err(|e| control_error(crate::error::from_not_served(e)))?;
     if current.custom.is_none() {
         return Err(control_error(BedrockError::validation(
             "You can't change the model of a Provisioned Throughput for a base model.",
         )));
     }
-    let next = served(&state.catalog, region, account, id).map_err(|e| control_error(e.into_error()))?;
+    let next =
+        served(&state.catalog, region, account, id).map_err(|e| control_error(crate::error::from_not_served(e)))?;
     if next.model.id != current.model.id {
         return Err(control_error(BedrockError::validation(format!(
             "The model {id} isn't customized from {}, the base model of {}.",
