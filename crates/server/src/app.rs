@@ -238,8 +238,10 @@ pub fn build_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> impl axum::response::IntoResponse {
-    ([("content-type", "text/plain; version=0.0.4")], crate::telemetry::render(&state))
+async fn metrics(
+    axum::extract::State(dispatcher): axum::extract::State<Arc<Dispatcher>>,
+) -> impl axum::response::IntoResponse {
+    ([("content-type", "text/plain; version=0.0.4")], crate::telemetry::render(&dispatcher))
 }
 
 async fn unknown_operation(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {

@@ -3,6 +3,7 @@
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use spillway_dispatch::DispatchError;
 use spillway_wire::error::Service;
 use spillway_wire::BedrockError;
 
@@ -31,18 +32,46 @@ pub fn from_store(e: spillway_store::StoreError, what: &str) -> BedrockError {
     }
 }
 
-/// The one mapping of an admission refusal: a short bucket is the caller's throttle
-/// (429); a shared quota store that cannot be reached under `fail = "closed"` is the
-/// service's own outage (503, which the SDKs retry), never reported as a throttle.
-pub fn from_quota(e: spillway_quota::Refused) -> BedrockError {
-    use spillway_quota::Refused;
+/// The one mapping of the dispatcher's errors (resolution, admission, the candidate loop).
+pub fn from_dispatch(e: DispatchError) -> BedrockError {
     use spillway_wire::ErrorCode;
     match e {
-        Refused::Throttled(_) => BedrockError::throttled(),
-        Refused::StoreUnavailable => BedrockError::new(
+        DispatchError::Invalid(message) => BedrockError::validation(message),
+        DispatchError::NotFound(message) => BedrockError::new(ErrorCode::ResourceNotFound, message),
+        DispatchError::NotReady(message) => BedrockError::new(ErrorCode::ModelNotReady, message),
+        DispatchError::Throttled => BedrockError::throttled(),
+        // A short bucket is the caller's throttle (429); a shared quota store that
+        // cannot be reached under `fail = "closed"` is the service's own outage (503,
+        // which the SDKs retry).
+        DispatchError::QuotaStoreUnavailable => BedrockError::new(
             ErrorCode::ServiceUnavailable,
             "Service unavailable: the quota store is unreachable, so no request can be admitted. Try your request again later.",
         ),
+        DispatchError::Internal(message) => BedrockError::internal(message),
+        DispatchError::Store(e) => from_store(e, "The resource"),
+        DispatchError::Route(e) => e.into(),
+        DispatchError::Backend(e) => e.into(),
+        // Only the streaming operations declare ModelStreamErrorException.
+        DispatchError::Model(e) => e.into_model_error(),
+    }
+}
+
+/// What a provisioned throughput cannot serve, as CreateProvisionedModelThroughput and
+/// UpdateProvisionedModelThroughput answer it.
+pub fn from_not_served(e: spillway_dispatch::provisioned::NotServed) -> BedrockError {
+    use spillway_dispatch::provisioned::NotServed;
+    match e {
+        NotServed::Unknown => BedrockError::new(
+            spillway_wire::ErrorCode::ResourceNotFound,
+            "Could not resolve the model from the provided model identifier.",
+        ),
+        NotServed::NotSold(message) => BedrockError::validation(message),
+    }
+}
+
+impl From<DispatchError> for ApiError {
+    fn from(e: DispatchError) -> Self {
+        from_dispatch(e).into()
     }
 }
 
@@ -77,6 +106,7 @@ impl IntoResponse for ApiError {
 
 #[cfg(test)]
 mod tests {
+    use spillway_backends::BackendError;
     use spillway_quota::{Limit, Refused, Throttled};
     use spillway_wire::ErrorCode;
 
@@ -84,13 +114,28 @@ mod tests {
 
     #[test]
     fn a_short_bucket_throttles_but_an_unreachable_quota_store_is_a_503() {
-        let throttled = from_quota(Refused::Throttled(Throttled { limit: Limit::Tokens }));
+        let throttled = from_dispatch(DispatchError::from(Refused::Throttled(Throttled { limit: Limit::Tokens })));
         assert_eq!(throttled.code, ErrorCode::Throttling);
-        let down = from_quota(Refused::StoreUnavailable);
+        let down = from_dispatch(DispatchError::from(Refused::StoreUnavailable));
         assert_eq!(down.code, ErrorCode::ServiceUnavailable);
         assert!(down.message.contains("quota store is unreachable"), "{}", down.message);
         let response = ApiError::from(down).into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()["x-amzn-errortype"], "ServiceUnavailableException");
+    }
+
+    #[test]
+    fn dispatch_errors_take_the_shape_the_operation_declares() {
+        let stream = || BackendError::Stream("cut".into());
+        assert_eq!(from_dispatch(DispatchError::Model(stream())).code, ErrorCode::ModelError);
+        assert_eq!(from_dispatch(DispatchError::Backend(stream())).code, ErrorCode::ModelStreamError);
+        assert_eq!(from_dispatch(DispatchError::Model(BackendError::Timeout)).code, ErrorCode::ModelTimeout);
+        assert_eq!(from_dispatch(DispatchError::Throttled).code, ErrorCode::Throttling);
+        assert_eq!(from_dispatch(DispatchError::NotReady("x".into())).code, ErrorCode::ModelNotReady);
+        assert_eq!(from_dispatch(DispatchError::NotFound("x".into())).code, ErrorCode::ResourceNotFound);
+        let invalid = from_dispatch(DispatchError::invalid("bad id"));
+        assert_eq!((invalid.code, invalid.message.as_str()), (ErrorCode::Validation, "bad id"));
+        let missing = from_dispatch(DispatchError::Store(spillway_store::StoreError::NotFound));
+        assert_eq!(missing.code, ErrorCode::ResourceNotFound);
     }
 }

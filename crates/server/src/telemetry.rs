@@ -12,7 +12,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use spillway_wire::converse::TokenUsage;
 use spillway_wire::{BedrockError, ErrorCode};
 
-use crate::app::AppState;
+use spillway_dispatch::Dispatcher;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -150,8 +150,8 @@ pub fn overhead(d: Duration) {
 }
 
 /// Gauges read at scrape time: backend in-flight and health per region.
-pub fn render(state: &AppState) -> String {
-    for pool in state.dispatcher.backends().iter() {
+pub fn render(dispatcher: &Dispatcher) -> String {
+    for pool in dispatcher.backends().iter() {
         let load = spillway_backends::ModelBackend::load(&pool.backend);
         let labels = [("region", pool.region.clone()), ("backend", pool.name.clone())];
         gauge!("spillway_backend_in_flight", &labels).set(f64::from(load.in_flight));
@@ -159,7 +159,7 @@ pub fn render(state: &AppState) -> String {
         gauge!("spillway_backend_available", &labels).set(pool.available());
         gauge!("spillway_backend_reserved", &labels).set(f64::from(pool.reserved_slots()));
     }
-    for (key, per_minute, headroom) in state.dispatcher.admission().headroom() {
+    for (key, per_minute, headroom) in dispatcher.admission().headroom() {
         gauge!(
             "spillway_quota_headroom",
             "account" => key.account,

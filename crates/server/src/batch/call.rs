@@ -51,7 +51,7 @@ pub async fn plan<'r>(
             "Batch inference isn't supported for the model {model_id}: use a foundation model or an inference profile."
         )));
     }
-    resolver.plan(Origin { account, source_region: region }, model_id).await
+    resolver.plan(Origin { account, source_region: region }, model_id).await.map_err(crate::error::from_dispatch)
 }
 
 /// The pools of a plan's regions, in the plan's order (a region without a running
@@ -94,6 +94,12 @@ impl From<BedrockError> for Failure {
                 | ErrorCode::InternalServer
         );
         Self { retry, code: e.code.status(Service::Runtime), message: e.message }
+    }
+}
+
+impl From<spillway_dispatch::DispatchError> for Failure {
+    fn from(e: spillway_dispatch::DispatchError) -> Self {
+        crate::error::from_dispatch(e).into()
     }
 }
 

@@ -7,7 +7,6 @@
 //! - [`io`]: the input files and the atomic output uploads in the object store;
 //! - [`job`]: the runner of one job (its steps: [`runner`], [`output`]);
 //!   [`async_run`]: of one async invocation;
-//! - [`watch`]: `spillway batch watch`, the progress of a job on the terminal.
 //!
 //! Work is found through the store, not handed over in memory: a driver on every
 //! instance leases unfinished jobs and invocations (an expired lease included: its
@@ -22,7 +21,6 @@ pub mod output;
 pub mod records;
 pub mod runner;
 pub mod scheduler;
-pub mod watch;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError, Weak};

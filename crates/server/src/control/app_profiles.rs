@@ -3,6 +3,8 @@
 //! system-defined profile (it runs across that profile's regions); invoking its ARN
 //! routes exactly as what it copies, and usage is attributed to it and its tags.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -16,9 +18,10 @@ use spillway_wire::{parse, BedrockError, ErrorCode};
 
 use super::tags::{validate_tags, Tag};
 use super::{control_error, found, json_ok, store_error, Label};
-use crate::app::AppState;
 use crate::context::Caller;
 use crate::error::ApiError;
+use crate::state::Control;
+use spillway_dispatch::resolve::application::AppProfiles;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -81,7 +84,18 @@ fn check_copy_from(copy_from: &str) -> Result<(), BedrockError> {
     ))
 }
 
-pub async fn create(State(state): State<AppState>, caller: Caller, body: Bytes) -> Result<Response, ApiError> {
+/// Refuses a provisioned-model ARN where an inference profile would hold it (the docs'
+/// rule; the model's pattern for `copyFrom` admits no provisioned-model ARN).
+fn reject_in_profile(copy_from: &str) -> Result<(), BedrockError> {
+    if crate::provisioned::is_provisioned_arn(copy_from) {
+        return Err(BedrockError::validation(format!(
+            "Inference profiles don't support Provisioned Throughput: {copy_from} can't be the model source. Use a foundation-model or inference-profile ARN."
+        )));
+    }
+    Ok(())
+}
+
+pub async fn create(State(state): State<Control>, caller: Caller, body: Bytes) -> Result<Response, ApiError> {
     let req: CreateRequest = parse::json(&body).map_err(control_error)?;
     check("inferenceProfileName", &req.inference_profile_name, 64, &[], "([0-9a-zA-Z][ _-]?)+")
         .map_err(control_error)?;
@@ -90,7 +104,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, body: Bytes) 
     }
     validate_tags(&req.tags, "tags").map_err(control_error)?;
     let copy_from = req.model_source.copy_from.as_str();
-    crate::provisioned::reject_in_profile(copy_from).map_err(control_error)?;
+    reject_in_profile(copy_from).map_err(control_error)?;
     check_copy_from(copy_from).map_err(control_error)?;
     // What it copies must be callable from here: the same resolution an invocation does.
     let plan = resolve(&state.catalog, copy_from, &caller.source_region, &caller.account).map_err(|e| {
@@ -132,7 +146,12 @@ pub async fn create(State(state): State<AppState>, caller: Caller, body: Bytes) 
     Ok(response.into_response())
 }
 
-pub async fn delete(State(state): State<AppState>, caller: Caller, Label(id): Label) -> Result<Response, ApiError> {
+pub async fn delete(
+    State(state): State<Control>,
+    State(apps): State<Arc<AppProfiles>>,
+    caller: Caller,
+    Label(id): Label,
+) -> Result<Response, ApiError> {
     let lookup = state.store.get_app_profile(&caller.account, &caller.source_region, &id).await;
     let Some(app) = found(lookup).map_err(|e| store_error(e, &id))? else {
         return Err(control_error(BedrockError::new(
@@ -146,7 +165,7 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Label(id): La
         .delete_app_profile(&caller.account, &caller.source_region, &app.arn)
         .await
         .map_err(|e| store_error(e, &id))?;
-    state.resolver.apps().forget(&app.arn);
+    apps.forget(&app.arn);
     json_ok(&json!({}))
 }
 

@@ -12,6 +12,8 @@
 //! - past `[batch].max_active_jobs` unfinished jobs on one model: ServiceQuotaExceeded;
 //!   stopping a job that already ended: ConflictException.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::Response;
@@ -23,11 +25,13 @@ use time::OffsetDateTime;
 
 use super::tags::{validate_tags, Tag};
 use super::{control_error, iso, json_ok, paging, store_error, ControlQuery, Label};
-use crate::app::AppState;
+use crate::batch::Batch;
 use crate::batch::{call, job_arn};
 use crate::context::Caller;
 use crate::error::ApiError;
 use crate::imported::validate;
+use crate::state::Control;
+use spillway_dispatch::resolve::Resolver;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -217,13 +221,19 @@ fn stored(e: StoreError, what: &str) -> ApiError {
     }
 }
 
-pub async fn create(State(state): State<AppState>, caller: Caller, body: Bytes) -> Result<Response, ApiError> {
+pub async fn create(
+    State(state): State<Control>,
+    State(resolver): State<Arc<Resolver>>,
+    State(batch): State<Arc<Batch>>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let req: CreateRequest = parse::json(&body).map_err(control_error)?;
     let (input_uri, output_uri) = check(&req, &caller.account).map_err(control_error)?;
     let (region, account) = (&caller.source_region, &caller.account);
     // The model must be one this endpoint runs for the caller (the runtime's words if not).
     let model_id = {
-        let plan = call::plan(&state.resolver, account, region, &req.model_id).await.map_err(control_error)?;
+        let plan = call::plan(&resolver, account, region, &req.model_id).await.map_err(control_error)?;
         plan.model.id.clone()
     };
     let (id, now) = (crate::imported::new_id(), OffsetDateTime::now_utc());
@@ -270,23 +280,28 @@ pub async fn create(State(state): State<AppState>, caller: Caller, body: Bytes) 
         let pairs: Vec<(String, String)> = req.tags.into_iter().map(|t| (t.key, t.value)).collect();
         state.store.tag_resource(account, &saved.arn, &pairs).await.map_err(|e| stored(e, &saved.arn))?;
     }
-    state.batch.poke();
+    batch.poke();
     json_ok(&json!({ "jobArn": saved.arn }))
 }
 
-pub async fn get(State(state): State<AppState>, caller: Caller, Label(id): Label) -> Result<Response, ApiError> {
+pub async fn get(State(state): State<Control>, caller: Caller, Label(id): Label) -> Result<Response, ApiError> {
     let what = format!("Model invocation job {id}");
     let j =
         state.store.get_batch_job(&caller.account, &caller.source_region, &id).await.map_err(|e| stored(e, &what))?;
     json_ok(&view(&j))
 }
 
-pub async fn stop(State(state): State<AppState>, caller: Caller, Label(id): Label) -> Result<Response, ApiError> {
+pub async fn stop(
+    State(state): State<Control>,
+    State(batch): State<Arc<Batch>>,
+    caller: Caller,
+    Label(id): Label,
+) -> Result<Response, ApiError> {
     let what = format!("Model invocation job {id}");
     let now = OffsetDateTime::now_utc();
     match state.store.stop_batch_job(&caller.account, &caller.source_region, &id, now).await {
         Ok(_) => {
-            state.batch.poke();
+            batch.poke();
             json_ok(&json!({}))
         }
         Err(StoreError::Conflict(message)) => Err(control_error(BedrockError::new(ErrorCode::Conflict, message))),
@@ -341,7 +356,7 @@ impl ListQuery {
 }
 
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<Control>,
     caller: Caller,
     ControlQuery(q): ControlQuery<ListQuery>,
 ) -> Result<Response, ApiError> {

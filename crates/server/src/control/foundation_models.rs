@@ -6,12 +6,12 @@ use axum::response::Response;
 use spillway_catalog::listing::{self, ModelFilters};
 
 use super::{control_error, json_ok, ControlQuery, Label};
-use crate::app::AppState;
 use crate::context::Caller;
 use crate::error::ApiError;
+use crate::state::Control;
 
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<Control>,
     caller: Caller,
     ControlQuery(filters): ControlQuery<ModelFilters>,
 ) -> Result<Response, ApiError> {
@@ -20,7 +20,7 @@ pub async fn list(
     json_ok(&answer)
 }
 
-pub async fn get(State(state): State<AppState>, caller: Caller, Label(id): Label) -> Result<Response, ApiError> {
+pub async fn get(State(state): State<Control>, caller: Caller, Label(id): Label) -> Result<Response, ApiError> {
     let answer = listing::get_foundation_model(&state.catalog, &caller.source_region, &id).map_err(control_error)?;
     json_ok(&answer)
 }

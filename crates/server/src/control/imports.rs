@@ -12,6 +12,8 @@
 //!   read from spillway's own object store and kept in its data directory);
 //! - lists are sorted by creation time, newest first unless `sortOrder=Ascending`.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -24,11 +26,13 @@ use time::OffsetDateTime;
 
 use super::tags::{validate_tags, Tag};
 use super::{control_error, iso, json_ok, store_error, ControlQuery, Label};
-use crate::app::AppState;
 use crate::context::Caller;
 use crate::error::ApiError;
+use crate::imported::job::Importer;
 use crate::imported::validate::{self, encode_token, ListQuery};
+use crate::imported::Registry;
 use crate::imported::{job_arn, model_arn, new_id};
+use crate::state::Control;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -148,7 +152,12 @@ fn check_tags(tags: &[Tag], field: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-pub async fn create(State(state): State<AppState>, caller: Caller, body: Bytes) -> Result<Response, ApiError> {
+pub async fn create(
+    State(state): State<Control>,
+    State(importer): State<Arc<Importer>>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let req: CreateRequest = parse::json(&body).map_err(control_error)?;
     validate::job_name("jobName", &req.job_name).map_err(control_error)?;
     validate::model_name("importedModelName", &req.imported_model_name).map_err(control_error)?;
@@ -190,14 +199,14 @@ pub async fn create(State(state): State<AppState>, caller: Caller, body: Bytes) 
             let pairs: Vec<(String, String)> = req.job_tags.into_iter().map(|t| (t.key, t.value)).collect();
             state.store.tag_resource(account, &saved.arn, &pairs).await.map_err(|e| store_error(e, &saved.arn))?;
         }
-        state.importer.spawn(saved.clone());
+        importer.spawn(saved.clone());
     }
     let mut response = json_ok(&json!({ "jobArn": saved.arn }))?;
     *response.status_mut() = StatusCode::CREATED;
     Ok(response)
 }
 
-pub async fn get_job(State(state): State<AppState>, caller: Caller, Label(id): Label) -> Result<Response, ApiError> {
+pub async fn get_job(State(state): State<Control>, caller: Caller, Label(id): Label) -> Result<Response, ApiError> {
     let what = format!("Model import job {id}");
     let j = state
         .store
@@ -208,7 +217,7 @@ pub async fn get_job(State(state): State<AppState>, caller: Caller, Label(id): L
 }
 
 pub async fn list_jobs(
-    State(state): State<AppState>,
+    State(state): State<Control>,
     caller: Caller,
     ControlQuery(q): ControlQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
@@ -226,7 +235,7 @@ pub async fn list_jobs(
     json_ok(&page("modelImportJobSummaries", &summaries, next_token))
 }
 
-pub async fn get_model(State(state): State<AppState>, caller: Caller, Label(id): Label) -> Result<Response, ApiError> {
+pub async fn get_model(State(state): State<Control>, caller: Caller, Label(id): Label) -> Result<Response, ApiError> {
     let what = format!("Imported model {id}");
     let m = state
         .store
@@ -237,7 +246,7 @@ pub async fn get_model(State(state): State<AppState>, caller: Caller, Label(id):
 }
 
 pub async fn list_models(
-    State(state): State<AppState>,
+    State(state): State<Control>,
     caller: Caller,
     ControlQuery(q): ControlQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
@@ -260,7 +269,9 @@ pub async fn list_models(
 
 /// Deletes the model, its tags, its engine on this instance and its weights.
 pub async fn delete_model(
-    State(state): State<AppState>,
+    State(state): State<Control>,
+    State(registry): State<Arc<Registry>>,
+    State(importer): State<Arc<Importer>>,
     caller: Caller,
     Label(id): Label,
 ) -> Result<Response, ApiError> {
@@ -270,8 +281,8 @@ pub async fn delete_model(
         .delete_imported_model(&caller.account, &caller.source_region, &id)
         .await
         .map_err(|e| store_error(e, &what))?;
-    state.dispatcher.imported().delete(&m.arn);
-    if let Err(e) = tokio::fs::remove_file(state.importer.weights(&m)).await {
+    registry.delete(&m.arn);
+    if let Err(e) = tokio::fs::remove_file(importer.weights(&m)).await {
         if e.kind() != std::io::ErrorKind::NotFound {
             tracing::warn!(arn = %m.arn, file = %m.file, error = %e, "cannot remove the weights of a deleted imported model");
         }

@@ -9,11 +9,11 @@ use spillway_catalog::listing::{self, ApplicationProfileView, InferenceProfileSu
 use spillway_store::AppProfile;
 
 use super::{control_error, found, iso, json_ok, store_error, ControlQuery, Label};
-use crate::app::AppState;
 use crate::context::Caller;
 use crate::error::ApiError;
+use crate::state::Control;
 
-fn summary(state: &AppState, app: &AppProfile) -> InferenceProfileSummary {
+fn summary(state: &Control, app: &AppProfile) -> InferenceProfileSummary {
     let (created, updated) = (iso(app.created_at), iso(app.updated_at));
     listing::application_summary(
         &state.catalog,
@@ -31,7 +31,7 @@ fn summary(state: &AppState, app: &AppProfile) -> InferenceProfileSummary {
 }
 
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<Control>,
     caller: Caller,
     ControlQuery(query): ControlQuery<ProfileQuery>,
 ) -> Result<Response, ApiError> {
@@ -51,7 +51,7 @@ pub async fn list(
     json_ok(&answer)
 }
 
-pub async fn get(State(state): State<AppState>, caller: Caller, Label(id): Label) -> Result<Response, ApiError> {
+pub async fn get(State(state): State<Control>, caller: Caller, Label(id): Label) -> Result<Response, ApiError> {
     // An application profile answers by its ARN or its 12-character ID.
     let lookup = state.store.get_app_profile(&caller.account, &caller.source_region, &id).await;
     let app = found(lookup).map_err(|e| store_error(e, &id))?;

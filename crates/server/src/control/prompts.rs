@@ -30,6 +30,7 @@ use super::{iso, json_ok, ControlQuery, Label};
 use crate::app::AppState;
 use crate::context::Caller;
 use crate::error::ApiError;
+use crate::state::Control;
 
 // Spillway's own limits, standing in for Bedrock's (adjustable) service quotas.
 const MAX_PROMPTS: usize = 500;
@@ -162,7 +163,7 @@ fn encode_body(body: &PromptBody) -> Result<Value, ApiError> {
         .map_err(|e| agent_error(BedrockError::internal(format!("Could not encode the prompt: {e}"))))
 }
 
-pub async fn create(State(state): State<AppState>, caller: Caller, body: Bytes) -> Result<Response, ApiError> {
+pub async fn create(State(state): State<Control>, caller: Caller, body: Bytes) -> Result<Response, ApiError> {
     let req: CreatePromptRequest = parse::json(&body).map_err(agent_error)?;
     let draft = PromptBody {
         customer_encryption_key_arn: req.customer_encryption_key_arn,
@@ -213,7 +214,7 @@ pub struct GetQuery {
 }
 
 pub async fn get_prompt(
-    State(state): State<AppState>,
+    State(state): State<Control>,
     caller: Caller,
     Label(ident): Label,
     ControlQuery(q): ControlQuery<GetQuery>,
@@ -247,7 +248,7 @@ pub struct ListQuery {
 const TOKEN_PREFIX: &str = "prompts:";
 
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<Control>,
     caller: Caller,
     ControlQuery(q): ControlQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
@@ -293,7 +294,7 @@ pub async fn list(
 }
 
 pub async fn update(
-    State(state): State<AppState>,
+    State(state): State<Control>,
     caller: Caller,
     Label(ident): Label,
     body: Bytes,
@@ -319,7 +320,7 @@ pub async fn update(
 }
 
 pub async fn create_version(
-    State(state): State<AppState>,
+    State(state): State<Control>,
     caller: Caller,
     Label(ident): Label,
     body: Bytes,
@@ -361,7 +362,7 @@ pub struct DeleteQuery {
 }
 
 pub async fn delete(
-    State(state): State<AppState>,
+    State(state): State<Control>,
     caller: Caller,
     Label(ident): Label,
     ControlQuery(q): ControlQuery<DeleteQuery>,
@@ -384,7 +385,7 @@ pub async fn delete(
 }
 
 /// A taggable resource here is a prompt or a prompt version of the caller's.
-async fn owned(state: &AppState, caller: &Caller, arn: &str) -> Result<(), ApiError> {
+async fn owned(state: &Control, caller: &Caller, arn: &str) -> Result<(), ApiError> {
     let Some(a) = PromptArn::parse(arn) else {
         return Err(violation("resourceArn", "Member must be the ARN of a prompt or prompt version"));
     };
@@ -402,7 +403,7 @@ struct TagBody {
 }
 
 pub async fn tag(
-    State(state): State<AppState>,
+    State(state): State<Control>,
     caller: Caller,
     Label(arn): Label,
     body: Bytes,
@@ -423,7 +424,7 @@ pub async fn tag(
 /// `?tagKeys=a&tagKeys=b`: a list member is a repeated key, which axum's `Query` (a
 /// map) cannot hold, so the raw query is read here.
 pub async fn untag(
-    State(state): State<AppState>,
+    State(state): State<Control>,
     caller: Caller,
     Label(arn): Label,
     RawQuery(query): RawQuery,
@@ -441,7 +442,7 @@ pub async fn untag(
     ok(&json!({}))
 }
 
-pub async fn list_tags(State(state): State<AppState>, caller: Caller, Label(arn): Label) -> Result<Response, ApiError> {
+pub async fn list_tags(State(state): State<Control>, caller: Caller, Label(arn): Label) -> Result<Response, ApiError> {
     owned(&state, &caller, &arn).await?;
     let tags = state.store.list_tags(&caller.account, &arn).await.map_err(|e| store_error(e, &arn))?;
     ok(&json!({ "tags": tags.into_iter().collect::<BTreeMap<_, _>>() }))

@@ -11,6 +11,8 @@
 //!   over");
 //! - the list is sorted by creation time, newest first unless `sortOrder=Ascending`.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -24,10 +26,10 @@ use time::OffsetDateTime;
 
 use super::tags::{validate_tags, Tag};
 use super::{control_error, iso, json_ok, paging, store_error, ControlQuery, Label};
-use crate::app::AppState;
 use crate::context::Caller;
 use crate::error::ApiError;
-use crate::provisioned::{driver, provisioned_arn, served};
+use crate::provisioned::{driver, provisioned_arn, served, Registry};
+use crate::state::Control;
 
 const NAME_PATTERN: &str = "([0-9a-zA-Z][_-]?)+";
 
@@ -130,11 +132,11 @@ fn stored(e: StoreError, id: &str) -> ApiError {
     store_error(e, &format!("Provisioned model {id}"))
 }
 
-async fn lookup(state: &AppState, caller: &Caller, id: &str) -> Result<ProvisionedModel, ApiError> {
+async fn lookup(state: &Control, caller: &Caller, id: &str) -> Result<ProvisionedModel, ApiError> {
     state.store.get_provisioned(&caller.account, &caller.source_region, id).await.map_err(|e| stored(e, id))
 }
 
-pub async fn create(State(state): State<AppState>, caller: Caller, body: Bytes) -> Result<Response, ApiError> {
+pub async fn create(State(state): State<Control>, caller: Caller, body: Bytes) -> Result<Response, ApiError> {
     let req: CreateRequest = parse::json(&body).map_err(control_error)?;
     if req.model_units < 1 {
         let e =
@@ -160,7 +162,8 @@ pub async fn create(State(state): State<AppState>, caller: Caller, body: Bytes) 
         return Err(control_error(BedrockError::new(ErrorCode::TooManyTags, "A resource can have at most 200 tags.")));
     }
     let (region, account) = (&caller.source_region, &caller.account);
-    let s = served(&state.catalog, region, account, &req.model_id).map_err(|e| control_error(e.into_error()))?;
+    let s = served(&state.catalog, region, account, &req.model_id)
+        .map_err(|e| control_error(crate::error::from_not_served(e)))?;
     let price = s.unit.hourly_price.for_term(term).ok_or_else(|| {
         let term = term.map_or("no commitment", Commitment::as_str);
         control_error(BedrockError::validation(format!(
@@ -203,13 +206,13 @@ pub async fn create(State(state): State<AppState>, caller: Caller, body: Bytes) 
     Ok(response)
 }
 
-pub async fn get(State(state): State<AppState>, caller: Caller, Label(id): Label) -> Result<Response, ApiError> {
+pub async fn get(State(state): State<Control>, caller: Caller, Label(id): Label) -> Result<Response, ApiError> {
     let p = lookup(&state, &caller, &id).await?;
     json_ok(&view(&p, true))
 }
 
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<Control>,
     caller: Caller,
     ControlQuery(q): ControlQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
@@ -230,7 +233,7 @@ pub async fn list(
 }
 
 pub async fn update(
-    State(state): State<AppState>,
+    State(state): State<Control>,
     caller: Caller,
     Label(id): Label,
     body: Bytes,
@@ -269,15 +272,17 @@ pub async fn update(
 
 /// The model an update may switch to: only a custom model's throughput can change
 /// model, to its base model or another custom model of the same base (the API reference).
-fn desired_model(state: &AppState, caller: &Caller, p: &ProvisionedModel, id: &str) -> Result<String, ApiError> {
+fn desired_model(state: &Control, caller: &Caller, p: &ProvisionedModel, id: &str) -> Result<String, ApiError> {
     let (region, account) = (&caller.source_region, &caller.account);
-    let current = served(&state.catalog, region, account, &p.model_arn).map_err(|e| control_error(e.into_error()))?;
+    let current = served(&state.catalog, region, account, &p.model_arn)
+        .map_err(|e| control_error(crate::error::from_not_served(e)))?;
     if current.custom.is_none() {
         return Err(control_error(BedrockError::validation(
             "You can't change the model of a Provisioned Throughput for a base model.",
         )));
     }
-    let next = served(&state.catalog, region, account, id).map_err(|e| control_error(e.into_error()))?;
+    let next =
+        served(&state.catalog, region, account, id).map_err(|e| control_error(crate::error::from_not_served(e)))?;
     if next.model.id != current.model.id {
         return Err(control_error(BedrockError::validation(format!(
             "The model {id} isn't customized from {}, the base model of {}.",
@@ -287,7 +292,12 @@ fn desired_model(state: &AppState, caller: &Caller, p: &ProvisionedModel, id: &s
     Ok(next.model_arn)
 }
 
-pub async fn delete(State(state): State<AppState>, caller: Caller, Label(id): Label) -> Result<Response, ApiError> {
+pub async fn delete(
+    State(state): State<Control>,
+    State(registry): State<Arc<Registry>>,
+    caller: Caller,
+    Label(id): Label,
+) -> Result<Response, ApiError> {
     let p = lookup(&state, &caller, &id).await?;
     let now = OffsetDateTime::now_utc();
     if let Some(end) = p.commitment_expiration_time.filter(|end| *end > now) {
@@ -303,7 +313,7 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Label(id): La
     // The hours it served until now are charged before it disappears.
     driver::bill(&state.catalog, &state.store, &p, now, true).await.map_err(|e| stored(e, &id))?;
     state.store.delete_provisioned(&caller.account, &caller.source_region, &p.arn).await.map_err(|e| stored(e, &id))?;
-    state.dispatcher.provisioned().delete(&p.arn);
+    registry.delete(&p.arn);
     json_ok(&json!({}))
 }
 

@@ -11,9 +11,9 @@ use spillway_wire::arn::Arn;
 use spillway_wire::{parse, BedrockError, ErrorCode};
 
 use super::{control_error, found, json_ok, store_error};
-use crate::app::AppState;
 use crate::context::Caller;
 use crate::error::ApiError;
+use crate::state::Control;
 
 /// Bedrock's limit of tags on one resource.
 const MAX_TAGS: usize = 200;
@@ -63,7 +63,7 @@ struct TagRequest {
 
 /// The resource must exist and belong to the caller (application profiles today; more
 /// kinds join as the store holds them).
-async fn owned(state: &AppState, caller: &Caller, arn: &str) -> Result<(), ApiError> {
+async fn owned(state: &Control, caller: &Caller, arn: &str) -> Result<(), ApiError> {
     let not_found = || {
         control_error(BedrockError::new(ErrorCode::ResourceNotFound, format!("The resource {arn} couldn't be found.")))
     };
@@ -102,7 +102,7 @@ async fn owned(state: &AppState, caller: &Caller, arn: &str) -> Result<(), ApiEr
     }
 }
 
-pub async fn tag(State(state): State<AppState>, caller: Caller, body: Bytes) -> Result<Response, ApiError> {
+pub async fn tag(State(state): State<Control>, caller: Caller, body: Bytes) -> Result<Response, ApiError> {
     let req: TagRequest = parse::json(&body).map_err(control_error)?;
     validate_tags(&req.tags, "tags").map_err(control_error)?;
     owned(&state, &caller, &req.resource_arn).await?;
@@ -131,7 +131,7 @@ pub async fn tag(State(state): State<AppState>, caller: Caller, body: Bytes) -> 
     json_ok(&json!({}))
 }
 
-pub async fn untag(State(state): State<AppState>, caller: Caller, body: Bytes) -> Result<Response, ApiError> {
+pub async fn untag(State(state): State<Control>, caller: Caller, body: Bytes) -> Result<Response, ApiError> {
     let req: TagRequest = parse::json(&body).map_err(control_error)?;
     owned(&state, &caller, &req.resource_arn).await?;
     state
@@ -142,7 +142,7 @@ pub async fn untag(State(state): State<AppState>, caller: Caller, body: Bytes) -
     json_ok(&json!({}))
 }
 
-pub async fn list(State(state): State<AppState>, caller: Caller, body: Bytes) -> Result<Response, ApiError> {
+pub async fn list(State(state): State<Control>, caller: Caller, body: Bytes) -> Result<Response, ApiError> {
     let req: TagRequest = parse::json(&body).map_err(control_error)?;
     owned(&state, &caller, &req.resource_arn).await?;
     let tags: Vec<Tag> = state

@@ -3,6 +3,7 @@
 //! value of one tag of the profiles (`tag:KEY`).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::Response;
@@ -10,9 +11,10 @@ use serde::{Deserialize, Serialize};
 use spillway_wire::BedrockError;
 
 use super::{control_error, json_ok, store_error, ControlQuery};
-use crate::app::AppState;
 use crate::context::Caller;
 use crate::error::ApiError;
+use crate::state::Control;
+use crate::usage::UsageLedger;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -44,7 +46,8 @@ pub struct UsageReport {
 }
 
 pub async fn report(
-    State(state): State<AppState>,
+    State(state): State<Control>,
+    State(usage): State<Arc<UsageLedger>>,
     caller: Caller,
     ControlQuery(q): ControlQuery<UsageQuery>,
 ) -> Result<Response, ApiError> {
@@ -52,7 +55,7 @@ pub async fn report(
     let since = q.since.unwrap_or_else(|| "0000-00-00T00".to_owned());
     // The report includes the calls of the last seconds too, and provisioned
     // throughput's hourly charges up to now.
-    state.usage.flush(&state.store).await;
+    usage.flush(&state.store).await;
     crate::provisioned::driver::bill_all(&state.catalog, &state.store).await.map_err(|e| store_error(e, "usage"))?;
     let rows = state.store.usage_since(&caller.account, &since).await.map_err(|e| store_error(e, "usage"))?;
     let tag_values: HashMap<String, String> = match by.strip_prefix("tag:") {

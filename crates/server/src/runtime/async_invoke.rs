@@ -8,6 +8,8 @@
 //! `kmsKeyId` is refused by name (no KMS here) and `bucketOwner` must be the caller's
 //! account.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::Response;
@@ -19,12 +21,14 @@ use spillway_wire::{parse, BedrockError, ErrorCode};
 use time::OffsetDateTime;
 
 use super::json_response;
-use crate::app::AppState;
+use crate::batch::Batch;
 use crate::batch::{async_arn, call};
 use crate::context::Caller;
 use crate::control::paging::{self, ListParams};
 use crate::control::tags::{validate_tags, Tag};
 use crate::error::ApiError;
+use crate::state::Control;
+use spillway_dispatch::resolve::Resolver;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -96,11 +100,17 @@ fn check(req: &StartRequest, account: &str) -> Result<String, BedrockError> {
     Ok(out.s3_uri.clone())
 }
 
-pub async fn start(State(state): State<AppState>, caller: Caller, body: Bytes) -> Result<Response, ApiError> {
+pub async fn start(
+    State(state): State<Control>,
+    State(resolver): State<Arc<Resolver>>,
+    State(batch): State<Arc<Batch>>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let req: StartRequest = parse::json(&body)?;
     let output_uri = check(&req, &caller.account)?;
     let (account, region) = (&caller.account, &caller.source_region);
-    let plan = call::plan(&state.resolver, account, region, &req.model_id).await?;
+    let plan = call::plan(&resolver, account, region, &req.model_id).await?;
     // The body must be one the model takes; what it answers is known only later.
     let input = serde_json::to_vec(&req.model_input).unwrap_or_default();
     invoke::parse(plan.model.body_format, &input)?;
@@ -127,7 +137,7 @@ pub async fn start(State(state): State<AppState>, caller: Caller, body: Bytes) -
         let pairs: Vec<(String, String)> = req.tags.into_iter().map(|t| (t.key, t.value)).collect();
         state.store.tag_resource(account, &saved.arn, &pairs).await.map_err(store_failed)?;
     }
-    state.batch.poke();
+    batch.poke();
     Ok(json_response(json!({ "invocationArn": saved.arn }).to_string().into_bytes(), region, &[]))
 }
 
@@ -155,7 +165,7 @@ fn view(a: &AsyncInvoke) -> serde_json::Value {
 }
 
 pub async fn get(
-    State(state): State<AppState>,
+    State(state): State<Control>,
     caller: Caller,
     super::ModelId(arn): super::ModelId,
 ) -> Result<Response, ApiError> {
@@ -209,7 +219,7 @@ fn query(q: ListQuery) -> Result<AsyncInvokeQuery, BedrockError> {
 }
 
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<Control>,
     caller: Caller,
     crate::control::ControlQuery(q): crate::control::ControlQuery<ListQuery>,
 ) -> Result<Response, ApiError> {

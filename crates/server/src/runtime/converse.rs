@@ -11,17 +11,17 @@ use spillway_wire::{parse, validate};
 
 use super::stream::{self, ConverseFrames};
 use super::{ensure_streaming, ensure_text_model, json_response, max_tokens, Answer, Call, ModelId, Ran};
-use crate::app::AppState;
 use crate::context::Caller;
 use crate::dispatch::{Declared, Progress};
 use crate::error::ApiError;
+use crate::state::Runtime;
 use crate::stream_body;
 
 /// Parses and checks the request and resolves where it runs. With a prompt ARN as
 /// modelId, what runs is the prompt's template rendered with `promptVariables`, on the
 /// prompt's model.
 async fn prepare<'s>(
-    state: &'s AppState,
+    state: &'s Runtime,
     caller: &Caller,
     model_id: &str,
     body: &[u8],
@@ -36,7 +36,7 @@ async fn prepare<'s>(
 }
 
 pub async fn converse(
-    State(state): State<AppState>,
+    State(state): State<Runtime>,
     caller: Caller,
     ModelId(model_id): ModelId,
     body: Bytes,
@@ -63,7 +63,7 @@ async fn run(call: &Call<'_>, progress: &Progress) -> Result<Answer, ApiError> {
 }
 
 pub async fn converse_stream(
-    State(state): State<AppState>,
+    State(state): State<Runtime>,
     caller: Caller,
     ModelId(model_id): ModelId,
     body: Bytes,

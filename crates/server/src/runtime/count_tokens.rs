@@ -12,9 +12,9 @@ use spillway_wire::invoke::{self, InvokeRequest};
 use spillway_wire::{parse, validate, BedrockError};
 
 use super::{json_response, ModelId};
-use crate::app::AppState;
 use crate::context::Caller;
 use crate::error::ApiError;
+use crate::state::Runtime;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -69,7 +69,7 @@ struct InvokeTokens {
 }
 
 pub async fn count_tokens(
-    State(state): State<AppState>,
+    State(state): State<Runtime>,
     caller: Caller,
     ModelId(model_id): ModelId,
     body: Bytes,

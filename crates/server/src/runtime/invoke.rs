@@ -15,10 +15,10 @@ use spillway_wire::{validate, BedrockError};
 
 use super::stream::{self, FrameEncoder};
 use super::{ensure_streaming, ensure_text_model, json_response, max_tokens, Answer, Call, ModelId, Ran};
-use crate::app::AppState;
 use crate::context::Caller;
 use crate::dispatch::{Declared, Progress};
 use crate::error::ApiError;
+use crate::state::Runtime;
 use crate::stream_body;
 
 /// Bodies are JSON; Bedrock rejects other content types for these models. The
@@ -44,7 +44,7 @@ fn token_headers(input: u32, output: u32, latency_ms: u64) -> [(&'static str, St
 }
 
 pub async fn invoke(
-    State(state): State<AppState>,
+    State(state): State<Runtime>,
     caller: Caller,
     ModelId(model_id): ModelId,
     headers: HeaderMap,
@@ -91,7 +91,7 @@ async fn run(call: &Call<'_>, headers: &HeaderMap, progress: &Progress) -> Resul
 }
 
 pub async fn invoke_stream(
-    State(state): State<AppState>,
+    State(state): State<Runtime>,
     caller: Caller,
     ModelId(model_id): ModelId,
     headers: HeaderMap,

@@ -12,11 +12,11 @@ use spillway_wire::converse::TokenUsage;
 use spillway_wire::{BedrockError, ErrorCode};
 
 use super::Answer;
-use crate::app::AppState;
 use crate::context::Caller;
 use crate::dispatch::Progress;
 use crate::error::ApiError;
 use crate::logging::Entry;
+use crate::state::Runtime;
 use crate::telemetry::{self, Outcome};
 use crate::usage::Usage;
 
@@ -43,7 +43,7 @@ struct Ended<'a> {
 /// One runtime call, for its metrics and its invocation-log record.
 #[derive(Clone, Copy)]
 pub struct Call<'a> {
-    pub state: &'a AppState,
+    pub state: &'a Runtime,
     pub caller: &'a Caller,
     pub model_id: &'a str,
     pub operation: Operation,
@@ -192,7 +192,7 @@ impl Drop for Unanswered<'_> {
 
 /// [`Call`] for stream bodies.
 pub struct OwnedCall {
-    state: AppState,
+    state: Runtime,
     caller: Caller,
     model_id: String,
     operation: Operation,

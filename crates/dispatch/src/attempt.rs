@@ -12,10 +12,9 @@ use std::sync::Arc;
 use spillway_backends::{BackendError, Lane, Pool};
 use spillway_catalog::Offer;
 use spillway_route::{order, Plan};
-use spillway_wire::BedrockError;
 
 use super::progress::Progress;
-use super::Dispatcher;
+use super::{DispatchError, Dispatcher};
 
 /// What one candidate produced, and where it ran.
 pub struct Landed<T> {
@@ -28,7 +27,7 @@ pub struct Landed<T> {
 #[derive(Debug)]
 pub enum Failure {
     /// The plan cannot run at all (its provisioned or imported model is gone).
-    Refused(BedrockError),
+    Refused(DispatchError),
     /// A candidate failed in a way no other candidate would fix.
     Final(BackendError),
     /// Every candidate failed with a retryable error; `last` is the last one's.
@@ -46,10 +45,10 @@ pub enum Declared {
 }
 
 impl Failure {
-    pub fn into_error(self, declared: Declared) -> BedrockError {
+    pub fn into_error(self, declared: Declared) -> DispatchError {
         let convert = |e: BackendError| match declared {
-            Declared::ModelError => e.into_model_error(),
-            Declared::ModelStreamError => e.into(),
+            Declared::ModelError => DispatchError::Model(e),
+            Declared::ModelStreamError => DispatchError::Backend(e),
         };
         match self {
             Failure::Refused(e) => e,
@@ -58,8 +57,8 @@ impl Failure {
             // anywhere (local weights not fetched) says so; a profile whose regions are all
             // out of room answers the standard throttle (Bedrock's rule).
             Failure::Exhausted { last: Some(e), single: true } => convert(e),
-            Failure::Exhausted { last: Some(e @ BackendError::NotReady(_)), .. } => e.into(),
-            Failure::Exhausted { .. } => BedrockError::throttled(),
+            Failure::Exhausted { last: Some(e @ BackendError::NotReady(_)), .. } => DispatchError::Backend(e),
+            Failure::Exhausted { .. } => DispatchError::Throttled,
         }
     }
 }

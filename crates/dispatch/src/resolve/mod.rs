@@ -16,9 +16,8 @@ use std::sync::Arc;
 use spillway_catalog::Catalog;
 use spillway_route::{resolve, Plan};
 use spillway_store::{Store, StoreError};
-use spillway_wire::BedrockError;
 
-use crate::dispatch::Origin;
+use crate::{DispatchError, Origin};
 use application::AppProfiles;
 use identify::{identify, Identifier};
 
@@ -55,28 +54,28 @@ impl Resolver {
 
     /// The plan of `model_id` for a call from `origin`. A prompt ARN is refused here:
     /// only Converse and ConverseStream render prompts ([`Resolver::render`]).
-    pub async fn plan(&self, origin: Origin<'_>, model_id: &str) -> Result<Plan<'_>, BedrockError> {
+    pub async fn plan(&self, origin: Origin<'_>, model_id: &str) -> Result<Plan<'_>, DispatchError> {
         let (account, region) = (origin.account, origin.source_region);
         match identify(&self.catalog, model_id, account, region) {
             Identifier::Catalog(id) => Ok(resolve(&self.catalog, id, region, account)?),
             Identifier::Application(arn) => self.application(origin, arn).await,
-            Identifier::Prompt(_) => Err(BedrockError::validation(
+            Identifier::Prompt(_) => Err(DispatchError::invalid(
                 "A prompt ARN can be used as modelId with Converse and ConverseStream only.",
             )),
             Identifier::Provisioned(arn) => self.provisioned(origin, arn).await,
-            Identifier::ForeignProvisioned => Err(BedrockError::validation(INVALID)),
+            Identifier::ForeignProvisioned => Err(DispatchError::invalid(INVALID)),
             Identifier::Imported(arn) => self.imported(origin, model_id, arn).await,
             Identifier::Custom(id) => Err(self.custom(origin, id)),
         }
     }
 
-    async fn application(&self, origin: Origin<'_>, arn: &str) -> Result<Plan<'_>, BedrockError> {
+    async fn application(&self, origin: Origin<'_>, arn: &str) -> Result<Plan<'_>, DispatchError> {
         let app = self
             .apps
             .lookup(&self.store, origin.account, origin.source_region, arn)
             .await
             .map_err(store_failed)?
-            .ok_or_else(|| BedrockError::validation(INVALID))?;
+            .ok_or_else(|| DispatchError::invalid(INVALID))?;
         let mut plan = resolve(&self.catalog, &app.copy_from, origin.source_region, origin.account)?;
         plan.application = Some(app.arn);
         Ok(plan)
@@ -84,6 +83,6 @@ impl Resolver {
 }
 
 /// A store failure on the request path, where a missing resource was already handled.
-pub(crate) fn store_failed(e: StoreError) -> BedrockError {
-    crate::error::from_store(e, "The resource")
+pub(crate) fn store_failed(e: StoreError) -> DispatchError {
+    DispatchError::Store(e)
 }

@@ -1,9 +1,16 @@
-//! The `spillway` binary: parse the command line and hand over to the library.
+//! The `spillway` binary: parse the command line and hand over to the server library
+//! (`serve`) or to the clients of a running service (`usage`, `batch watch`) and the model
+//! fetcher.
+
+mod cli;
+mod fetch_model;
+mod report;
+mod watch;
 
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    let cli = spillway_server::cli::Cli::parse();
+    let cli = cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -11,7 +18,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(spillway_server::cli::run(cli));
+    let result = runtime.block_on(cli::run(cli));
     // Blocking work that shutdown cut off (a model decode whose stream ended) must not
     // keep the process alive: usage and logs are already flushed at this point.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));

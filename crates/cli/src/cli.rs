@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
 use spillway_catalog::Catalog;
 
-use crate::app::AppState;
+use spillway_server::AppState;
 
 #[derive(Debug, Parser)]
 #[command(name = "spillway", version, about = "A self-hosted, Amazon Bedrock-compatible inference service")]
@@ -33,7 +33,7 @@ pub enum Command {
     FetchModel(crate::fetch_model::FetchArgs),
     /// Batch inference jobs of a running service (`batch watch JOB`).
     #[command(subcommand)]
-    Batch(crate::batch::watch::BatchCommand),
+    Batch(crate::watch::BatchCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -80,9 +80,9 @@ pub struct ServeArgs {
     #[arg(long, env = "SPILLWAY_STORE")]
     pub store: Option<String>,
     #[command(flatten)]
-    pub limits: crate::serve::args::ListenerArgs,
+    pub limits: spillway_server::serve::args::ListenerArgs,
     #[command(flatten)]
-    pub tls: crate::serve::args::TlsArgs,
+    pub tls: spillway_server::serve::args::TlsArgs,
     /// Share quotas with other instances through this Redis (`redis://host:port/db`);
     /// overrides the config's `[cluster] redis`.
     #[arg(long, env = "SPILLWAY_REDIS")]
@@ -105,7 +105,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve(args) => serve(args).await,
         Command::Usage(args) => crate::report::print(args).await,
-        Command::Batch(command) => crate::batch::watch::run(command).await,
+        Command::Batch(command) => crate::watch::run(command).await,
         Command::FetchModel(args) => tokio::task::spawn_blocking(move || crate::fetch_model::run(&args)).await?,
     }
 }
@@ -140,9 +140,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating the data directory {}", args.data_dir.display()))?;
-    let tls = crate::serve::tls::setup(&args.tls, &args.data_dir)?;
+    let tls = spillway_server::serve::tls::setup(&args.tls, &args.data_dir)?;
     // Listening from here on: a signal sent while the state loads is handled, not fatal.
-    let signals = crate::serve::Signals::listen().context("listening for SIGTERM and SIGINT")?;
+    let signals = spillway_server::serve::Signals::listen().context("listening for SIGTERM and SIGINT")?;
     let catalog = Arc::new(catalog);
     let store_url = args.store.clone().or_else(|| catalog.store.clone());
     let (state, shutdown) = AppState::new(Arc::clone(&catalog), &args.data_dir, store_url.as_deref()).await?;
@@ -170,7 +170,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let settings = catalog.server.clone();
     // Every accepted invocation-log record and usage row is written before this returns.
-    crate::serve::run(listener, tls.map(|t| t.acceptor), &settings, signals, state, shutdown).await;
+    spillway_server::serve::run(listener, tls.map(|t| t.acceptor), &settings, signals, state, shutdown).await;
     tracing::info!("shut down");
     Ok(())
 }

@@ -5,10 +5,9 @@
 use spillway_store::StoreError;
 use spillway_wire::converse::ConverseRequest;
 use spillway_wire::prompt::{render, PromptArn, PromptBody};
-use spillway_wire::{BedrockError, ErrorCode};
 
 use super::{store_failed, Resolver};
-use crate::dispatch::Origin;
+use crate::{DispatchError, Origin};
 
 /// What a Converse request runs: the request as sent, or a prompt's rendering.
 #[derive(Debug)]
@@ -26,12 +25,11 @@ impl Resolver {
         origin: Origin<'_>,
         model_id: &str,
         request: ConverseRequest,
-    ) -> Result<Rendered, BedrockError> {
+    ) -> Result<Rendered, DispatchError> {
         let Some(prompt) = PromptArn::parse(model_id) else {
             return Ok(Rendered { target: model_id.to_owned(), request });
         };
-        let not_found =
-            || BedrockError::new(ErrorCode::ResourceNotFound, format!("The prompt {model_id} couldn't be found."));
+        let not_found = || DispatchError::NotFound(format!("The prompt {model_id} couldn't be found."));
         if prompt.account != origin.account || prompt.region != origin.source_region {
             return Err(not_found());
         }
@@ -41,16 +39,19 @@ impl Resolver {
             Err(e) => return Err(store_failed(e)),
         };
         let body: PromptBody = serde_json::from_value(stored.body)
-            .map_err(|e| BedrockError::internal(format!("The stored prompt {model_id} can't be read: {e}")))?;
+            .map_err(|e| DispatchError::Internal(format!("The stored prompt {model_id} can't be read: {e}")))?;
         let Some(variant) = body.variant() else {
-            return Err(BedrockError::validation(format!("The prompt {model_id} has no variant to run.")));
+            return Err(DispatchError::invalid(format!("The prompt {model_id} has no variant to run.")));
         };
         let Some(target) = variant.model_id.clone() else {
-            return Err(BedrockError::validation(format!(
+            return Err(DispatchError::invalid(format!(
                 "The variant {} of the prompt {model_id} has no modelId to run on.",
                 variant.name
             )));
         };
-        Ok(Rendered { target, request: render::apply(variant, request)? })
+        // The rendering's refusals (a missing variable, a field a prompt forbids) are all
+        // the request's fault: ValidationException, with the wire's words.
+        let request = render::apply(variant, request).map_err(|e| DispatchError::Invalid(e.message))?;
+        Ok(Rendered { target, request })
     }
 }

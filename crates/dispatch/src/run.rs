@@ -23,12 +23,11 @@ use spillway_route::Plan;
 use spillway_wire::converse::{ConverseRequest, TokenUsage};
 use spillway_wire::invoke::{EmbedOutput, EmbedRequest};
 use spillway_wire::stream::{Collector, ModelEvent};
-use spillway_wire::BedrockError;
 
 use super::admit::Admitted;
 use super::attempt::{Attempt, Declared};
 use super::progress::{Progress, UsageTracker};
-use super::{Dispatcher, Origin};
+use super::{DispatchError, Dispatcher, Origin};
 
 /// A generation that ran to its end.
 #[derive(Debug)]
@@ -66,7 +65,7 @@ impl Dispatcher {
         request: &ConverseRequest,
         max_tokens: u32,
         progress: &Progress,
-    ) -> Result<Completed, BedrockError> {
+    ) -> Result<Completed, DispatchError> {
         let mut admitted = self
             .admission
             .admit(origin.account, origin.source_region, plan, count_request_tokens(request), max_tokens)
@@ -95,7 +94,7 @@ impl Dispatcher {
         source_region: &str,
         request: &ConverseRequest,
         max_tokens: u32,
-    ) -> Result<Completed, BedrockError> {
+    ) -> Result<Completed, DispatchError> {
         let progress = Progress::default();
         let started = Instant::now();
         let unary = Unary { request, max_tokens, progress: &progress, admitted: None };
@@ -111,7 +110,7 @@ impl Dispatcher {
         source_region: &str,
         request: &EmbedRequest,
         default_dimensions: u32,
-    ) -> Result<Embedded, BedrockError> {
+    ) -> Result<Embedded, DispatchError> {
         let landed = self.attempt(plan, source_region, None, Embed { request, default_dimensions }).await;
         let landed = landed.map_err(|f| f.into_error(Declared::ModelError))?;
         Ok(Embedded { region: landed.region, output: landed.value })
@@ -126,7 +125,7 @@ impl Dispatcher {
         request: &ConverseRequest,
         max_tokens: u32,
         declared: Declared,
-    ) -> Result<(Opened, Admitted), BedrockError> {
+    ) -> Result<(Opened, Admitted), DispatchError> {
         let admitted = self
             .admission
             .admit(origin.account, origin.source_region, plan, count_request_tokens(request), max_tokens)
@@ -151,7 +150,7 @@ impl Dispatcher {
         plan: &Plan<'_>,
         request: &EmbedRequest,
         default_dimensions: u32,
-    ) -> Result<Embedded, BedrockError> {
+    ) -> Result<Embedded, DispatchError> {
         let estimate = request.texts.iter().map(|t| count_tokens(t)).sum();
         let admitted = self.admission.admit(origin.account, origin.source_region, plan, estimate, 0).await?;
         let landed = self.attempt(plan, origin.source_region, None, Embed { request, default_dimensions }).await;

@@ -13,10 +13,9 @@
 use spillway_route::{Plan, Target};
 use spillway_store::StoreError;
 use spillway_wire::arn::Arn;
-use spillway_wire::{BedrockError, ErrorCode};
 
 use super::{store_failed, Resolver, INVALID};
-use crate::dispatch::Origin;
+use crate::{DispatchError, Origin};
 
 impl Resolver {
     pub(super) async fn imported(
@@ -24,36 +23,33 @@ impl Resolver {
         origin: Origin<'_>,
         model_id: &str,
         arn: Arn<'_>,
-    ) -> Result<Plan<'_>, BedrockError> {
+    ) -> Result<Plan<'_>, DispatchError> {
         if arn.service != "bedrock" || arn.region != origin.source_region || arn.account != origin.account {
-            return Err(BedrockError::validation(INVALID));
+            return Err(DispatchError::invalid(INVALID));
         }
         let registry = &self.imported;
         if registry.get(model_id).is_none() {
             let stored = match self.store.get_imported_model(origin.account, origin.source_region, model_id).await {
                 Ok(m) => m,
-                Err(StoreError::NotFound) => return Err(BedrockError::validation(INVALID)),
+                Err(StoreError::NotFound) => return Err(DispatchError::invalid(INVALID)),
                 Err(e) => return Err(store_failed(e)),
             };
             let file = self.data_dir.join(&stored.file);
             if !file.is_file() {
-                return Err(BedrockError::new(
-                    ErrorCode::ModelNotReady,
-                    format!(
-                        "The weights of the imported model {model_id} ({}) are not on this endpoint.",
-                        file.display()
-                    ),
-                ));
+                return Err(DispatchError::NotReady(format!(
+                    "The weights of the imported model {model_id} ({}) are not on this endpoint.",
+                    file.display()
+                )));
             }
             // After a restart the engine loads on the first call; the call waits for it.
             // A model deleted through this instance meanwhile is not started again.
             if registry.serve(&self.catalog, &stored.arn, &stored.region, &file).is_none() {
-                return Err(BedrockError::validation(INVALID));
+                return Err(DispatchError::invalid(INVALID));
             }
         }
         let model = registry.model();
         let offer = model.offer(origin.source_region).ok_or_else(|| {
-            BedrockError::internal(format!("The region {} has no imported models.", origin.source_region))
+            DispatchError::Internal(format!("The region {} has no imported models.", origin.source_region))
         })?;
         Ok(Plan {
             target: Target::Foundation(model),

@@ -8,7 +8,8 @@ use spillway_catalog::Catalog;
 use spillway_quota::{BucketKey, Limit, QuotaStore, Quotas, Reservation};
 use spillway_route::{admission, Plan};
 use spillway_wire::converse::TokenUsage;
-use spillway_wire::BedrockError;
+
+use crate::DispatchError;
 
 /// An admitted request: its quota reservation, settled to the real usage when it ends.
 /// Dropped unsettled (the caller went away), it settles to the last observed usage.
@@ -73,7 +74,7 @@ impl Admission {
         plan: &Plan<'_>,
         input_estimate: u32,
         max_tokens: u32,
-    ) -> Result<Admitted, BedrockError> {
+    ) -> Result<Admitted, DispatchError> {
         let burndown = plan.model.output_burndown;
         let tokens = admission::reserved_tokens(input_estimate, max_tokens, burndown);
         let debits = admission::debits(&self.catalog, plan, account, source_region, tokens);
@@ -88,7 +89,7 @@ impl Admission {
         let scratch = Vec::with_capacity(debits.len());
         match spillway_quota::reserve(&self.quotas, debits).await {
             Ok(reservation) => Ok(Admitted { reservation, burndown, scratch }),
-            Err(refused) => Err(crate::error::from_quota(refused)),
+            Err(refused) => Err(DispatchError::from(refused)),
         }
     }
 

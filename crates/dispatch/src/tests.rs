@@ -12,9 +12,8 @@ use spillway_quota::{InProcessQuotas, Limit, Quotas};
 use spillway_route::{resolve, Plan};
 use spillway_wire::converse::ConverseRequest;
 use spillway_wire::invoke::EmbedRequest;
-use spillway_wire::ErrorCode;
 
-use super::{Declared, Dispatcher, Origin, Progress};
+use super::{Declared, DispatchError, Dispatcher, Origin, Progress};
 
 const MODEL: &str = "anthropic.claude-3-haiku-20240307-v1:0";
 const ACCOUNT: &str = "123456789012";
@@ -200,23 +199,26 @@ async fn unary_exhausted_answers_the_throttle_and_gives_the_quota_back() {
     let id = format!("allbad.{MODEL}");
     let plan = f.plan(&id, "error");
     let e = f.dispatcher.run_chat(origin("error"), &plan, &hello(), 50, &Progress::default()).await.unwrap_err();
-    assert_eq!(e.code, ErrorCode::Throttling);
+    assert!(matches!(e, DispatchError::Throttled), "{e:?}");
     assert_eq!(f.used("error", &id), (0.0, 0.0));
 }
 
 #[tokio::test]
 async fn a_direct_call_reports_its_one_regions_failure_in_the_unary_shape() {
-    for (region, code) in [
-        ("throttle", ErrorCode::Throttling),
-        ("error", ErrorCode::ServiceUnavailable),
-        ("timeout", ErrorCode::ModelTimeout),
-        // Non-streaming operations declare ModelErrorException, not the stream's error.
-        ("mid-stream", ErrorCode::ModelError),
-    ] {
+    type Check = fn(&DispatchError) -> bool;
+    let cases: [(&str, Check); 4] = [
+        ("throttle", |e| matches!(e, DispatchError::Model(BackendError::Throttled))),
+        ("error", |e| matches!(e, DispatchError::Model(BackendError::Unavailable(_)))),
+        ("timeout", |e| matches!(e, DispatchError::Model(BackendError::Timeout))),
+        // Non-streaming operations declare ModelErrorException, not the stream's error
+        // (the server's error mapping turns `Model(Stream)` into ModelErrorException).
+        ("mid-stream", |e| matches!(e, DispatchError::Model(BackendError::Stream(_)))),
+    ];
+    for (region, expected) in cases {
         let f = fixture();
         let plan = f.plan(MODEL, region);
         let e = f.dispatcher.run_chat(origin(region), &plan, &hello(), 50, &Progress::default()).await.unwrap_err();
-        assert_eq!(e.code, code, "{region}");
+        assert!(expected(&e), "{region}: {e:?}");
         assert_eq!(f.used(region, MODEL), (0.0, 0.0), "{region}");
     }
 }
@@ -253,13 +255,15 @@ async fn a_stream_that_cannot_open_uses_the_stream_error_shape_and_releases_the_
     let plan = f.plan(MODEL, "empty-stream");
     // InvokeModelWithResponseStream declares ModelStreamErrorException; ConverseStream
     // declares only ModelErrorException.
-    for (declared, code) in
-        [(Declared::ModelStreamError, ErrorCode::ModelStreamError), (Declared::ModelError, ErrorCode::ModelError)]
-    {
+    for declared in [Declared::ModelStreamError, Declared::ModelError] {
         let Err(e) = f.dispatcher.open_chat(origin("empty-stream"), &plan, &hello(), 50, declared).await else {
             panic!("an empty stream opened");
         };
-        assert_eq!(e.code, code);
+        match (declared, e) {
+            (Declared::ModelStreamError, DispatchError::Backend(BackendError::Stream(_))) => {}
+            (Declared::ModelError, DispatchError::Model(BackendError::Stream(_))) => {}
+            (declared, e) => panic!("{declared:?}: {e:?}"),
+        }
     }
     assert_eq!(f.used("empty-stream", MODEL), (0.0, 0.0));
 }
@@ -276,7 +280,7 @@ async fn embeddings_fail_over_like_everything_else() {
     // A direct call to a region that times out says so.
     let plan = f.plan("amazon.titan-embed-text-v2:0", "timeout");
     let e = f.dispatcher.run_embed(origin("timeout"), &plan, &request, 8).await.unwrap_err();
-    assert_eq!(e.code, ErrorCode::ModelTimeout);
+    assert!(matches!(e, DispatchError::Model(BackendError::Timeout)), "{e:?}");
 }
 
 #[tokio::test]

@@ -17,20 +17,19 @@
 use spillway_route::{Plan, Provisioned, Target};
 use spillway_store::StoreError;
 use spillway_wire::arn::Arn;
-use spillway_wire::{BedrockError, ErrorCode};
 
 use super::{store_failed, Resolver, INVALID, NOT_ON_DEMAND};
-use crate::dispatch::Origin;
 use crate::provisioned::served;
+use crate::{DispatchError, Origin};
 
 impl Resolver {
     /// The plan of a provisioned-model ARN of the caller: only its reserved capacity.
-    pub(super) async fn provisioned(&self, origin: Origin<'_>, arn: &str) -> Result<Plan<'_>, BedrockError> {
+    pub(super) async fn provisioned(&self, origin: Origin<'_>, arn: &str) -> Result<Plan<'_>, DispatchError> {
         let Some(active) = self.provisioned.get(arn) else {
             return Err(self.not_serving(origin, arn).await);
         };
         let s = served(&self.catalog, origin.source_region, origin.account, &active.model_arn)
-            .map_err(|_| BedrockError::internal(format!("The model of {arn} is no longer in the catalog.")))?;
+            .map_err(|_| DispatchError::Internal(format!("The model of {arn} is no longer in the catalog.")))?;
         Ok(Plan {
             target: Target::Foundation(s.model),
             model: s.model,
@@ -42,29 +41,28 @@ impl Resolver {
     }
 
     /// Why a provisioned ARN this instance does not serve cannot run.
-    async fn not_serving(&self, origin: Origin<'_>, arn: &str) -> BedrockError {
+    async fn not_serving(&self, origin: Origin<'_>, arn: &str) -> DispatchError {
         match self.store.get_provisioned(origin.account, origin.source_region, arn).await {
-            Ok(row) if row.status.serves() => BedrockError::new(
-                ErrorCode::ModelNotReady,
-                format!("The provisioned model {arn} is not ready on this endpoint yet. Try your request again."),
-            ),
-            Ok(row) => BedrockError::validation(format!(
+            Ok(row) if row.status.serves() => DispatchError::NotReady(format!(
+                "The provisioned model {arn} is not ready on this endpoint yet. Try your request again."
+            )),
+            Ok(row) => DispatchError::invalid(format!(
                 "The provisioned model {arn} is not in service (status: {}). Invoke it once its status is InService.",
                 row.status.as_str()
             )),
-            Err(StoreError::NotFound) => BedrockError::validation(INVALID),
+            Err(StoreError::NotFound) => DispatchError::invalid(INVALID),
             Err(e) => store_failed(e),
         }
     }
 
     /// A custom model named directly: refused, with the on-demand text if it exists.
-    pub(super) fn custom(&self, origin: Origin<'_>, id: &str) -> BedrockError {
+    pub(super) fn custom(&self, origin: Origin<'_>, id: &str) -> DispatchError {
         let known = match Arn::parse(id) {
             None => true,
             Some(_) => {
                 served(&self.catalog, origin.source_region, origin.account, id).is_ok_and(|s| s.custom.is_some())
             }
         };
-        BedrockError::validation(if known { NOT_ON_DEMAND } else { INVALID })
+        DispatchError::invalid(if known { NOT_ON_DEMAND } else { INVALID })
     }
 }

@@ -8,11 +8,20 @@
 //! content event. A plan through provisioned throughput runs only on that model's
 //! reserved slots (no failover, no on-demand capacity); an imported model only on its own
 //! engine.
+//!
+//! Also here: [`resolve`] (a `modelId` to its plan) and the registries of what this
+//! instance serves beyond the catalog ([`provisioned`], [`imported`]), which the server's
+//! background drivers fill. Errors are [`DispatchError`]s; the server gives them their
+//! Bedrock shape.
 
 pub mod admit;
 pub mod attempt;
+mod error;
+pub mod imported;
 pub mod live;
 pub mod progress;
+pub mod provisioned;
+pub mod resolve;
 pub mod run;
 
 #[cfg(test)]
@@ -25,15 +34,15 @@ use spillway_catalog::{Catalog, Offer};
 use spillway_quota::Quotas;
 use spillway_route::Plan;
 use spillway_wire::converse::ConverseRequest;
-use spillway_wire::{BedrockError, ErrorCode};
 
 pub use admit::{Admission, Admitted};
 pub use attempt::Declared;
+pub use error::DispatchError;
 pub use progress::{Progress, UsageTracker};
 pub use run::Opened;
 
-use crate::imported::Serving;
-use crate::provisioned::{Active, Registry};
+use imported::Serving;
+use provisioned::{Active, Registry};
 
 /// Who a call is for: quotas are per account and source region.
 #[derive(Debug, Clone, Copy)]
@@ -77,27 +86,26 @@ impl Dispatcher {
     }
 
     /// Input tokens of a conversation as the offer's backend counts them.
-    pub async fn count_tokens(&self, offer: &Offer, request: &ConverseRequest) -> Result<u32, BedrockError> {
+    pub async fn count_tokens(&self, offer: &Offer, request: &ConverseRequest) -> Result<u32, DispatchError> {
         Ok(self.pool(offer)?.backend.count_tokens(&offer.backend_model, request).await?)
     }
 
     /// The imported model a plan runs on, if it names one; it must still exist.
-    fn imported_serving(&self, plan: &Plan<'_>) -> Result<Option<Arc<Serving>>, BedrockError> {
+    fn imported_serving(&self, plan: &Plan<'_>) -> Result<Option<Arc<Serving>>, DispatchError> {
         let Some(arn) = &plan.imported else { return Ok(None) };
-        self.imported.get(arn).map(Some).ok_or_else(|| {
-            BedrockError::new(ErrorCode::ModelNotReady, format!("The imported model {arn} has just been deleted."))
-        })
+        self.imported
+            .get(arn)
+            .map(Some)
+            .ok_or_else(|| DispatchError::NotReady(format!("The imported model {arn} has just been deleted.")))
     }
 
     /// The provisioned model a plan runs on, if it names one; it must still serve.
-    fn active(&self, plan: &Plan<'_>) -> Result<Option<Arc<Active>>, BedrockError> {
+    fn active(&self, plan: &Plan<'_>) -> Result<Option<Arc<Active>>, DispatchError> {
         let Some(p) = &plan.provisioned else { return Ok(None) };
-        self.provisioned.get(&p.arn).map(Some).ok_or_else(|| {
-            BedrockError::new(
-                ErrorCode::ModelNotReady,
-                format!("The provisioned model {} is no longer in service.", p.arn),
-            )
-        })
+        self.provisioned
+            .get(&p.arn)
+            .map(Some)
+            .ok_or_else(|| DispatchError::NotReady(format!("The provisioned model {} is no longer in service.", p.arn)))
     }
 
     /// The pool and lane to run `offer` on: its pool on demand, only the provisioned
@@ -107,7 +115,7 @@ impl Dispatcher {
         offer: &Offer,
         active: Option<&'a Active>,
         imported: Option<&'a Serving>,
-    ) -> Result<(&'a Arc<Pool>, Lane<'a>), BedrockError> {
+    ) -> Result<(&'a Arc<Pool>, Lane<'a>), DispatchError> {
         match (active, imported) {
             (Some(a), _) => Ok((a.reserved.pool(), Lane::Reserved(&a.reserved))),
             (None, Some(s)) => Ok((&s.pool, Lane::OnDemand)),
@@ -115,9 +123,9 @@ impl Dispatcher {
         }
     }
 
-    fn pool(&self, offer: &Offer) -> Result<&Arc<Pool>, BedrockError> {
+    fn pool(&self, offer: &Offer) -> Result<&Arc<Pool>, DispatchError> {
         self.backends.get(&offer.region, &offer.backend).ok_or_else(|| {
-            BedrockError::internal(format!("backend `{}` is not running in {}", offer.backend, offer.region))
+            DispatchError::Internal(format!("backend `{}` is not running in {}", offer.backend, offer.region))
         })
     }
 }

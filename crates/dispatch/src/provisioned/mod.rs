@@ -8,21 +8,18 @@
 //!   model ARN) names in the catalog: a foundation model sold as provisioned throughput in
 //!   the region (optionally a context-length variant, `anthropic.claude-v2:1:18k`), or a
 //!   custom model declared in the configuration.
-//! - [`driver`]: the background task that moves statuses along, reserves capacity (again
-//!   after a restart) and accrues the hourly charges.
+//! - the server's `provisioned::driver`: the background task that moves statuses along,
+//!   reserves capacity (again after a restart) and accrues the hourly charges.
 //! - a provisioned-model ARN as a runtime `modelId` is resolved in
 //!   [`crate::resolve`], with the other identifier kinds.
-
-pub mod driver;
 
 use std::sync::Arc;
 
 use spillway_backends::Reserved;
 use spillway_catalog::{Catalog, CustomModel, Model, Offer, Unit};
 use spillway_wire::arn::{self, Arn};
-use spillway_wire::{BedrockError, ErrorCode};
 
-use crate::dispatch::live::Live;
+use crate::live::Live;
 
 /// A provisioned model in service on this instance.
 #[derive(Debug)]
@@ -57,17 +54,17 @@ impl Registry {
     }
 
     /// Serve `active`; refused (and its slots given back) if it was deleted here.
-    pub(crate) fn insert(&self, active: Active) -> bool {
+    pub fn insert(&self, active: Active) -> bool {
         let arn = active.arn.clone();
         self.live.insert(&arn, active)
     }
 
     /// The provisioned throughput was deleted: no call runs on it from now on.
-    pub(crate) fn delete(&self, arn: &str) {
+    pub fn delete(&self, arn: &str) {
         self.live.delete(arn);
     }
 
-    pub(crate) fn retain(&self, keep: impl Fn(&Active) -> bool) {
+    pub fn retain(&self, keep: impl Fn(&Active) -> bool) {
         self.live.retain(|_, a| keep(a));
     }
 }
@@ -89,23 +86,11 @@ pub struct Served<'c> {
     pub custom: Option<&'c CustomModel>,
 }
 
-/// What [`served`] refuses, with the error it means.
+/// What [`served`] refuses (the server's `error::from_not_served` gives it its shape).
 #[derive(Debug, Clone, PartialEq)]
 pub enum NotServed {
     Unknown,
     NotSold(String),
-}
-
-impl NotServed {
-    pub fn into_error(self) -> BedrockError {
-        match self {
-            NotServed::Unknown => BedrockError::new(
-                ErrorCode::ResourceNotFound,
-                "Could not resolve the model from the provided model identifier.",
-            ),
-            NotServed::NotSold(message) => BedrockError::validation(message),
-        }
-    }
 }
 
 /// Resolve a foundation model ID or ARN (optionally with a variant), a custom-model ARN,
@@ -181,17 +166,6 @@ fn custom_model<'c>(
 /// `arn:aws:bedrock:{region}:{account}:provisioned-model/{id}`.
 pub fn provisioned_arn(region: &str, account: &str, id: &str) -> String {
     format!("arn:aws:bedrock:{region}:{account}:provisioned-model/{id}")
-}
-
-/// Refuses a provisioned-model ARN where an inference profile would hold it (the docs'
-/// rule; the model's pattern for `copyFrom` admits no provisioned-model ARN).
-pub fn reject_in_profile(copy_from: &str) -> Result<(), BedrockError> {
-    if is_provisioned_arn(copy_from) {
-        return Err(BedrockError::validation(format!(
-            "Inference profiles don't support Provisioned Throughput: {copy_from} can't be the model source. Use a foundation-model or inference-profile ARN."
-        )));
-    }
-    Ok(())
 }
 
 /// Whether `model_id` is a provisioned-model ARN (its calls are billed by the hour).

@@ -5,10 +5,9 @@
 //!   model's region. Engines are started when a job registers the model, or on the first
 //!   call after a restart, and dropped when the model is deleted (here or, within a tick,
 //!   through another instance sharing the store).
-//! - [`source`]: the `s3://bucket/key` of a job, read through the same object-store
-//!   layout as invocation logs (`<data-dir>/s3/<bucket>/<key>`, or the configured
-//!   S3-compatible endpoint).
-//! - [`job`]: the runner that copies, checks and registers, and the background driver.
+//! - the server's `imported::source` (the `s3://bucket/key` of a job, read through the
+//!   object-store layout of invocation logs) and `imported::job` (the runner that copies,
+//!   checks and registers, and the background driver).
 //! - an imported-model ARN as a runtime `modelId` is resolved in [`crate::resolve`].
 //!
 //! Every imported model shares one model description ([`Registry::model`]): Meta Llama
@@ -17,10 +16,6 @@
 //! `[imported_models]` quota. The plan of a call names the ARN, so its quota buckets and
 //! its engine are its own; that the model runs only in its job's region is checked when
 //! the ARN is resolved.
-
-pub mod job;
-pub mod source;
-pub mod validate;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,7 +26,7 @@ use spillway_backends::local::{Engine as LocalEngine, LocalBackend, Settings};
 use spillway_backends::{Backend, Pool};
 use spillway_catalog::{Access, BodyFormat, Catalog, Model, Offer};
 
-use crate::dispatch::live::Live;
+use crate::live::Live;
 
 /// The backend name imported models' pools and offers carry (it is no catalog backend).
 pub const BACKEND: &str = "imported";
