@@ -1,6 +1,7 @@
 //! spillway's HTTP server: the Bedrock endpoints wired onto the catalog, the router and
 //! the backends. Handlers are thin; the request path lives in [`dispatch`].
 
+mod agents;
 pub mod app;
 mod batch;
 pub mod cli;

@@ -36,6 +36,9 @@ pub enum Service {
     Runtime,
     Control,
     Agent,
+    /// bedrock-agent-runtime (InvokeAgent): ConflictException is 409 and
+    /// ModelNotReadyException 424 there.
+    AgentRuntime,
 }
 
 impl ErrorCode {
@@ -75,13 +78,14 @@ impl ErrorCode {
             Self::ResourceNotFound | Self::UnknownOperation => 404,
             Self::ModelTimeout => 408,
             Self::ModelError | Self::ModelStreamError => 424,
+            Self::ModelNotReady if service == Service::AgentRuntime => 424,
             Self::Throttling | Self::ModelNotReady => 429,
             Self::ServiceQuotaExceeded => match service {
                 Service::Agent => 402,
-                Service::Runtime | Service::Control => 400,
+                Service::Runtime | Service::Control | Service::AgentRuntime => 400,
             },
             Self::Conflict => match service {
-                Service::Agent => 409,
+                Service::Agent | Service::AgentRuntime => 409,
                 Service::Runtime | Service::Control => 400,
             },
             Self::TooManyTags => 400,
