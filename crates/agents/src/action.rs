@@ -37,7 +37,11 @@ impl ActionGroupRequest {
             &self.parent_action_group_signature,
             "built-in action groups (user input, code interpreter, computer use) are not implemented",
         )?;
-        refuse_if_set("parentActionGroupSignatureParams", &self.parent_action_group_signature_params, "see parentActionGroupSignature")?;
+        refuse_if_set(
+            "parentActionGroupSignatureParams",
+            &self.parent_action_group_signature_params,
+            "see parentActionGroupSignature",
+        )?;
         let mut c = Checks::default();
         c.name("actionGroupName", &self.action_group_name);
         c.client_token(self.client_token.as_deref());
@@ -126,18 +130,30 @@ fn check_function_schema(schema: &Map<String, Value>) -> Result<(), AgentError> 
         match f.get("requireConfirmation").and_then(Value::as_str) {
             None | Some("DISABLED") => {}
             Some("ENABLED") => {
-                return Err(unsupported("requireConfirmation ENABLED", "user confirmation of functions is not implemented"))
+                return Err(unsupported(
+                    "requireConfirmation ENABLED",
+                    "user confirmation of functions is not implemented",
+                ))
             }
-            Some(_) => c.add(&format!("{at}.requireConfirmation"), "Member must satisfy enum value set: [ENABLED, DISABLED]"),
+            Some(_) => {
+                c.add(&format!("{at}.requireConfirmation"), "Member must satisfy enum value set: [ENABLED, DISABLED]")
+            }
         }
         for (pname, detail) in f.get("parameters").and_then(Value::as_object).into_iter().flatten() {
             let pat = format!("{at}.parameters.{pname}");
             c.name(&pat, pname);
             let ty = detail.get("type").and_then(Value::as_str);
             if !ty.is_some_and(|t| PARAM_TYPES.contains(&t)) {
-                c.add(&format!("{pat}.type"), "Member must satisfy enum value set: [string, number, integer, boolean, array]");
+                c.add(
+                    &format!("{pat}.type"),
+                    "Member must satisfy enum value set: [string, number, integer, boolean, array]",
+                );
             }
-            if detail.get("description").and_then(Value::as_str).is_some_and(|d| d.is_empty() || d.chars().count() > 500) {
+            if detail
+                .get("description")
+                .and_then(Value::as_str)
+                .is_some_and(|d| d.is_empty() || d.chars().count() > 500)
+            {
                 c.add(&format!("{pat}.description"), "Member must have length between 1 and 500");
             }
         }
@@ -233,7 +249,11 @@ mod tests {
     fn lambda_is_refused_by_name() {
         let lambda = json!({"actionGroupExecutor": {"lambda": "arn:aws:lambda:us-east-1:123456789012:function:f"}});
         let e = request(lambda).unwrap_err();
-        assert!(e.message.contains("actionGroupExecutor.lambda") && e.message.contains("RETURN_CONTROL"), "{}", e.message);
+        assert!(
+            e.message.contains("actionGroupExecutor.lambda") && e.message.contains("RETURN_CONTROL"),
+            "{}",
+            e.message
+        );
         assert!(request(json!({"actionGroupExecutor": null})).is_err());
     }
 

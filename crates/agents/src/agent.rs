@@ -45,8 +45,15 @@ pub enum Op {
 
 impl AgentRequest {
     /// Checks everything and returns the DRAFT body to store.
-    pub fn into_body(self, op: Op) -> Result<(String, Option<String>, Option<BTreeMap<String, String>>, Value), AgentError> {
-        refuse_if_set("customOrchestration", &self.custom_orchestration, "custom orchestration runs a Lambda function")?;
+    pub fn into_body(
+        self,
+        op: Op,
+    ) -> Result<(String, Option<String>, Option<BTreeMap<String, String>>, Value), AgentError> {
+        refuse_if_set(
+            "customOrchestration",
+            &self.custom_orchestration,
+            "custom orchestration runs a Lambda function",
+        )?;
         refuse_if_set(
             "promptOverrideConfiguration",
             &self.prompt_override_configuration,
@@ -86,10 +93,16 @@ impl AgentRequest {
         }
         c.finish()?;
         if self.orchestration_type.as_deref() == Some("CUSTOM_ORCHESTRATION") {
-            return Err(crate::check::unsupported("orchestrationType CUSTOM_ORCHESTRATION", "it runs a Lambda function"));
+            return Err(crate::check::unsupported(
+                "orchestrationType CUSTOM_ORCHESTRATION",
+                "it runs a Lambda function",
+            ));
         }
         if self.agent_collaboration.as_deref().is_some_and(|a| a != "DISABLED") {
-            return Err(crate::check::unsupported("agentCollaboration", "multi-agent collaboration is not implemented"));
+            return Err(crate::check::unsupported(
+                "agentCollaboration",
+                "multi-agent collaboration is not implemented",
+            ));
         }
         let mut body = Map::new();
         put(&mut body, "instruction", self.instruction);
@@ -187,7 +200,14 @@ pub fn version_view(
 }
 
 /// An `AgentVersionSummary`.
-pub fn version_summary(name: &str, version: &str, status: &str, body: &Value, created: OffsetDateTime, updated: OffsetDateTime) -> Value {
+pub fn version_summary(
+    name: &str,
+    version: &str,
+    status: &str,
+    body: &Value,
+    created: OffsetDateTime,
+    updated: OffsetDateTime,
+) -> Value {
     let mut m = Map::new();
     m.insert("agentName".into(), json!(name));
     m.insert("agentStatus".into(), json!(status));
@@ -267,7 +287,8 @@ mod tests {
     fn update_requires_model_and_role() {
         let e = request(json!({"foundationModel": null})).into_body(Op::Update).unwrap_err();
         assert!(e.message.contains("foundationModel") && e.message.contains("agentResourceRoleArn"), "{}", e.message);
-        let role = json!({"agentResourceRoleArn": "arn:aws:iam::123456789012:role/AmazonBedrockExecutionRoleForAgents_x"});
+        let role =
+            json!({"agentResourceRoleArn": "arn:aws:iam::123456789012:role/AmazonBedrockExecutionRoleForAgents_x"});
         assert!(request(role).into_body(Op::Update).is_ok());
     }
 

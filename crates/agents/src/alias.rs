@@ -120,7 +120,11 @@ pub fn check_provisioned(asked: &str, pt: &ProvisionedFacts<'_>, agent_model: &s
     }
     let served = pt.foundation_model_arn.rsplit_once("foundation-model/").map_or(pt.foundation_model_arn, |(_, m)| m);
     let agent_model = agent_model.rsplit_once("foundation-model/").map_or(agent_model, |(_, m)| m);
-    let fits = served == agent_model || served.strip_prefix(agent_model).and_then(|r| r.strip_prefix(':')).is_some_and(|v| !v.is_empty() && !v.contains(':'));
+    let fits = served == agent_model
+        || served
+            .strip_prefix(agent_model)
+            .and_then(|r| r.strip_prefix(':'))
+            .is_some_and(|v| !v.is_empty() && !v.contains(':'));
     if !fits {
         return Err(AgentError::validation(format!(
             "The provisioned throughput {asked} serves {served}, not the agent's foundation model {agent_model}."
@@ -157,7 +161,8 @@ pub fn updated_body(
     let mut c = Checks::default();
     c.enum_value("aliasInvocationState", state, &["ACCEPT_INVOCATIONS", "REJECT_INVOCATIONS"]);
     c.finish()?;
-    let mut history: Vec<Value> = old.get("agentAliasHistoryEvents").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut history: Vec<Value> =
+        old.get("agentAliasHistoryEvents").and_then(Value::as_array).cloned().unwrap_or_default();
     if old.get("routingConfiguration") != Some(&json!([routing])) {
         if let Some(Value::Object(last)) = history.first_mut() {
             last.entry("endDate").or_insert_with(|| json!(iso(now)));
@@ -255,7 +260,10 @@ mod tests {
     #[test]
     fn routing_is_checked() {
         assert_eq!(check_routing(None).unwrap(), (VersionChoice::Snapshot, None));
-        assert_eq!(check_routing(Some(&routing(Some("2"), Some(PT)))).unwrap(), (VersionChoice::Existing(2), Some(PT.into())));
+        assert_eq!(
+            check_routing(Some(&routing(Some("2"), Some(PT)))).unwrap(),
+            (VersionChoice::Existing(2), Some(PT.into()))
+        );
         assert_eq!(check_routing(Some(&routing(None, Some("hogethru2")))).unwrap().1.as_deref(), Some("hogethru2"));
         assert!(check_routing(Some(&routing(Some("DRAFT"), None))).is_err());
         assert!(check_routing(Some(&routing(Some("x"), None))).is_err());

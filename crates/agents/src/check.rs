@@ -68,11 +68,12 @@ impl Checks {
 
     /// An IAM role ARN (`arn:aws…:iam::{account}:role/…`); spillway keeps it, no IAM here.
     pub fn role_arn(&mut self, value: Option<&str>) {
-        let ok = |r: &str| {
-            r.starts_with("arn:aws") && r.contains(":iam::") && r.contains(":role/") && r.len() <= 2048
-        };
+        let ok = |r: &str| r.starts_with("arn:aws") && r.contains(":iam::") && r.contains(":role/") && r.len() <= 2048;
         if value.is_some_and(|r| !ok(r)) {
-            self.add("agentResourceRoleArn", "Member must satisfy regular expression pattern: arn:aws(-[^:]+)?:iam::([0-9]{12})?:role/.+");
+            self.add(
+                "agentResourceRoleArn",
+                "Member must satisfy regular expression pattern: arn:aws(-[^:]+)?:iam::([0-9]{12})?:role/.+",
+            );
         }
     }
 
@@ -94,13 +95,20 @@ impl Checks {
 
     /// `tags`: keys 1–128 and values 0–256 characters of `[a-zA-Z0-9\s._:/=+@-]`.
     pub fn tags(&mut self, tags: Option<&BTreeMap<String, String>>) {
-        let allowed = |s: &str| s.chars().all(|c| c.is_ascii_alphanumeric() || c.is_whitespace() || "._:/=+@-".contains(c));
+        let allowed =
+            |s: &str| s.chars().all(|c| c.is_ascii_alphanumeric() || c.is_whitespace() || "._:/=+@-".contains(c));
         for (k, v) in tags.into_iter().flatten() {
             if k.is_empty() || k.chars().count() > 128 || !allowed(k) {
-                self.add(&format!("tags.{k}"), "Tag keys must have length between 1 and 128 and satisfy [a-zA-Z0-9\\s._:/=+@-]*");
+                self.add(
+                    &format!("tags.{k}"),
+                    "Tag keys must have length between 1 and 128 and satisfy [a-zA-Z0-9\\s._:/=+@-]*",
+                );
             }
             if v.chars().count() > 256 || !allowed(v) {
-                self.add(&format!("tags.{k}"), "Tag values must have length at most 256 and satisfy [a-zA-Z0-9\\s._:/=+@-]*");
+                self.add(
+                    &format!("tags.{k}"),
+                    "Tag values must have length at most 256 and satisfy [a-zA-Z0-9\\s._:/=+@-]*",
+                );
             }
         }
     }

@@ -141,11 +141,17 @@ mod tests {
         let e = ctx.orchestration("modelInvocationInput", model_input("t-1", &request, "pt-arn"), at);
         assert_eq!(e.kind, "trace");
         let input = &e.payload["trace"]["orchestrationTrace"]["modelInvocationInput"];
-        assert_eq!((input["type"].as_str(), input["foundationModel"].as_str()), (Some("ORCHESTRATION"), Some("pt-arn")));
+        assert_eq!(
+            (input["type"].as_str(), input["foundationModel"].as_str()),
+            (Some("ORCHESTRATION"), Some("pt-arn"))
+        );
         assert_eq!(input["inferenceConfiguration"]["maximumLength"], 2048);
         let response = json!({"usage": {"inputTokens": 5, "outputTokens": 7}});
         let out = model_output("t-1", &response, "r", at, at + time::Duration::milliseconds(12));
-        assert_eq!((out["metadata"]["totalTimeMs"].as_i64(), out["metadata"]["usage"]["outputTokens"].as_i64()), (Some(12), Some(7)));
+        assert_eq!(
+            (out["metadata"]["totalTimeMs"].as_i64(), out["metadata"]["usage"]["outputTokens"].as_i64()),
+            (Some(12), Some(7))
+        );
         assert_eq!(trace_id("ab-cd-ef", 2), "abcdef-2");
         assert!(trace_id("0123456789abcdef", 12).len() <= 16);
     }

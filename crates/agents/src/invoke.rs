@@ -115,19 +115,37 @@ impl InvokeAgentRequest {
     /// Refuses what is not implemented and checks the rest.
     pub fn check(&self) -> Result<(), AgentError> {
         refuse_if_set("memoryId", &self.memory_id, "agent memory is not kept")?;
-        refuse_if_set("bedrockModelConfigurations", &self.bedrock_model_configurations, "the alias decides where the model runs")?;
-        refuse_if_set("promptCreationConfigurations", &self.prompt_creation_configurations, "the built-in orchestration prompt is used")?;
+        refuse_if_set(
+            "bedrockModelConfigurations",
+            &self.bedrock_model_configurations,
+            "the alias decides where the model runs",
+        )?;
+        refuse_if_set(
+            "promptCreationConfigurations",
+            &self.prompt_creation_configurations,
+            "the built-in orchestration prompt is used",
+        )?;
         if let Some(s) = &self.session_state {
             refuse_if_set("sessionState.files", &s.files, "files and code interpretation are not implemented")?;
-            refuse_if_set("sessionState.knowledgeBaseConfigurations", &s.knowledge_base_configurations, "there are no knowledge bases here")?;
+            refuse_if_set(
+                "sessionState.knowledgeBaseConfigurations",
+                &s.knowledge_base_configurations,
+                "there are no knowledge bases here",
+            )?;
             if let Some(results) = &s.return_control_invocation_results {
                 if !(1..=5).contains(&results.len()) {
-                    return Err(invalid("sessionState.returnControlInvocationResults", "Member must have length between 1 and 5"));
+                    return Err(invalid(
+                        "sessionState.returnControlInvocationResults",
+                        "Member must have length between 1 and 5",
+                    ));
                 }
             }
             for m in s.conversation_history.iter().flat_map(|h| &h.messages) {
                 if m.role != "user" && m.role != "assistant" {
-                    return Err(invalid("sessionState.conversationHistory.messages.role", "Member must satisfy enum value set: [user, assistant]"));
+                    return Err(invalid(
+                        "sessionState.conversationHistory.messages.role",
+                        "Member must satisfy enum value set: [user, assistant]",
+                    ));
                 }
             }
         }
@@ -144,9 +162,14 @@ impl InvokeAgentRequest {
         for r in results.into_iter().flatten() {
             let (body, target) = match (&r.function_result, &r.api_result) {
                 (Some(f), None) => (f, f.function.clone().unwrap_or_default()),
-                (None, Some(a)) => {
-                    (a, format!("{} {}", a.http_method.as_deref().unwrap_or_default().to_uppercase(), a.api_path.as_deref().unwrap_or_default()))
-                }
+                (None, Some(a)) => (
+                    a,
+                    format!(
+                        "{} {}",
+                        a.http_method.as_deref().unwrap_or_default().to_uppercase(),
+                        a.api_path.as_deref().unwrap_or_default()
+                    ),
+                ),
                 _ => {
                     return Err(invalid(
                         "sessionState.returnControlInvocationResults",
@@ -160,7 +183,9 @@ impl InvokeAgentRequest {
             let failed = match body.response_state.as_deref() {
                 None => false,
                 Some("FAILURE" | "REPROMPT") => true,
-                Some(_) => return Err(invalid("responseState", "Member must satisfy enum value set: [FAILURE, REPROMPT]")),
+                Some(_) => {
+                    return Err(invalid("responseState", "Member must satisfy enum value set: [FAILURE, REPROMPT]"))
+                }
             };
             let mut text = String::new();
             for content in body.response_body.iter().flat_map(|m| m.values()) {
@@ -215,7 +240,15 @@ mod tests {
                 "responseState": "FAILURE", "responseBody": {"application/json": {"body": "{}"}}}}]}}));
         r.check().unwrap();
         let out = r.outcomes().unwrap();
-        assert_eq!(out[0], ToolOutcome { action_group: "weather".into(), target: "get_forecast".into(), text: "sunny, 25C".into(), failed: false });
+        assert_eq!(
+            out[0],
+            ToolOutcome {
+                action_group: "weather".into(),
+                target: "get_forecast".into(),
+                text: "sunny, 25C".into(),
+                failed: false
+            }
+        );
         assert_eq!((out[1].target.as_str(), out[1].failed), ("POST /b", true));
         assert!(out[1].text.starts_with("HTTP 201"));
         let both = parse(json!({"sessionState": {"returnControlInvocationResults": [{}]}}));

@@ -53,7 +53,10 @@ impl Sessions {
             Some(Slot::Busy) => {
                 return Err(AgentError::new(
                     spillway_wire::ErrorCode::Conflict,
-                    format!("The session {} is processing another request. Try again when it has finished.", key.session_id),
+                    format!(
+                        "The session {} is processing another request. Try again when it has finished.",
+                        key.session_id
+                    ),
                 ))
             }
             Some(Slot::Idle { session, .. }) => session,

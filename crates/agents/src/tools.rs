@@ -133,7 +133,8 @@ impl Toolbox {
                     tb.add(tool_name(g.name, fname), f.get("description").and_then(Value::as_str), schema, action);
                 }
             }
-            let doc = g.body.pointer("/apiSchema/payload").and_then(Value::as_str).and_then(|p| serde_json::from_str(p).ok());
+            let doc =
+                g.body.pointer("/apiSchema/payload").and_then(Value::as_str).and_then(|p| serde_json::from_str(p).ok());
             for op in doc.as_ref().map(api_operations).unwrap_or_default() {
                 let mut props = Map::new();
                 let mut required = Vec::new();
@@ -146,17 +147,27 @@ impl Toolbox {
                     }
                 }
                 let mut body = Vec::new();
-                for (name, schema) in op.body.as_ref().and_then(|b| b.get("properties")).and_then(Value::as_object).into_iter().flatten() {
+                for (name, schema) in
+                    op.body.as_ref().and_then(|b| b.get("properties")).and_then(Value::as_object).into_iter().flatten()
+                {
                     body.push((name.clone(), type_of(schema)));
                     props.insert(name.clone(), schema.clone());
                 }
-                for r in op.body.as_ref().and_then(|b| b.get("required")).and_then(Value::as_array).into_iter().flatten() {
+                for r in
+                    op.body.as_ref().and_then(|b| b.get("required")).and_then(Value::as_array).into_iter().flatten()
+                {
                     if let Some(r) = r.as_str() {
                         required.push(r.to_owned());
                     }
                 }
                 let short = op.operation_id.clone().unwrap_or_else(|| format!("{}{}", op.method, op.path));
-                let action = Action::Api { group: g.name.to_owned(), path: op.path.clone(), method: op.method.clone(), params, body };
+                let action = Action::Api {
+                    group: g.name.to_owned(),
+                    path: op.path.clone(),
+                    method: op.method.clone(),
+                    params,
+                    body,
+                };
                 let schema = json!({"type": "object", "properties": props, "required": required});
                 tb.add(tool_name(g.name, &short), op.description.as_deref(), schema, action);
             }
@@ -268,9 +279,15 @@ mod tests {
         let call = &tb.actions["weather__get_forecast"];
         let (member, trace) = invocation_input(call, &json!({"city": "Tokyo", "days": 3}), "AGENT00001", "inv-1");
         let input = &member["functionInvocationInput"];
-        assert_eq!((input["actionGroup"].as_str(), input["function"].as_str()), (Some("weather"), Some("get_forecast")));
-        assert_eq!(input["parameters"], json!([{"name": "city", "type": "string", "value": "Tokyo"},
-            {"name": "days", "type": "integer", "value": "3"}]));
+        assert_eq!(
+            (input["actionGroup"].as_str(), input["function"].as_str()),
+            (Some("weather"), Some("get_forecast"))
+        );
+        assert_eq!(
+            input["parameters"],
+            json!([{"name": "city", "type": "string", "value": "Tokyo"},
+            {"name": "days", "type": "integer", "value": "3"}])
+        );
         assert_eq!(trace["executionType"], "RETURN_CONTROL");
         let post = &tb.actions["booking__POST_bookings__id_"];
         let (member, _) = invocation_input(post, &json!({"seats": 2}), "AGENT00001", "inv-2");

@@ -69,7 +69,10 @@ pub struct Call {
 pub enum Step {
     Final(String),
     /// `rationale` is the model's text beside its calls (if any).
-    ReturnControl { calls: Vec<Call>, rationale: Option<String> },
+    ReturnControl {
+        calls: Vec<Call>,
+        rationale: Option<String>,
+    },
     Retry,
 }
 
@@ -117,7 +120,10 @@ impl Session {
         };
         if let Some(id) = state.and_then(|s| s.invocation_id.as_deref()) {
             if id != pending.invocation_id {
-                return Err(invalid("sessionState.invocationId", format!("The session's pending invocation is {}", pending.invocation_id)));
+                return Err(invalid(
+                    "sessionState.invocationId",
+                    format!("The session's pending invocation is {}", pending.invocation_id),
+                ));
             }
         }
         // Match each waiting call to a result of the same function; all must be answered.
@@ -129,7 +135,8 @@ impl Session {
                 Action::Function { function, .. } => function.clone(),
                 Action::Api { method, path, .. } => format!("{method} {path}"),
             };
-            let found = unused.iter_mut().find(|o| o.is_some_and(|o| o.action_group == action.group() && o.target == target));
+            let found =
+                unused.iter_mut().find(|o| o.is_some_and(|o| o.action_group == action.group() && o.target == target));
             let Some(outcome) = found.and_then(Option::take) else {
                 return Err(invalid(
                     "sessionState.returnControlInvocationResults",
@@ -137,13 +144,17 @@ impl Session {
                 ));
             };
             let status = if outcome.failed { "error" } else { "success" };
-            blocks.push(json!({"toolResult": {"toolUseId": id, "content": [{"text": outcome.text}], "status": status}}));
+            blocks
+                .push(json!({"toolResult": {"toolUseId": id, "content": [{"text": outcome.text}], "status": status}}));
             observations.push(outcome.text.clone());
         }
         if let Some(extra) = unused.into_iter().flatten().next() {
             return Err(invalid(
                 "sessionState.returnControlInvocationResults",
-                format!("{}.{} was not asked for by invocation {}", extra.action_group, extra.target, pending.invocation_id),
+                format!(
+                    "{}.{} was not asked for by invocation {}",
+                    extra.action_group, extra.target, pending.invocation_id
+                ),
             ));
         }
         if let Some(text) = text {
@@ -154,7 +165,12 @@ impl Session {
         };
         let mut messages = p.messages;
         messages.push(user(blocks));
-        Ok(Turn { messages, prompt_attributes: prompt_attributes.unwrap_or(p.prompt_attributes), step: p.step, observations })
+        Ok(Turn {
+            messages,
+            prompt_attributes: prompt_attributes.unwrap_or(p.prompt_attributes),
+            step: p.step,
+            observations,
+        })
     }
 
     /// The turn ended with `answer`: it joins the history.
@@ -188,7 +204,8 @@ pub struct AgentSpec<'a> {
 impl Turn {
     /// The Converse request of the next step (JSON, parsed by the server).
     pub fn request(&self, session: &Session, agent: &AgentSpec<'_>) -> Value {
-        let system = crate::prompt::system_prompt(agent.instruction, !agent.toolbox.is_empty(), &self.prompt_attributes);
+        let system =
+            crate::prompt::system_prompt(agent.instruction, !agent.toolbox.is_empty(), &self.prompt_attributes);
         let messages: Vec<&Value> = session.history.iter().chain(&self.messages).collect();
         let mut request = json!({
             "system": [{"text": system}],
@@ -210,7 +227,8 @@ impl Turn {
     pub fn absorb(&mut self, message: &Value, toolbox: &Toolbox) -> Result<(Step, Vec<Value>), AgentError> {
         self.step += 1;
         let content = message.get("content").and_then(Value::as_array).cloned().unwrap_or_default();
-        let text: String = content.iter().filter_map(|b| b.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("");
+        let text: String =
+            content.iter().filter_map(|b| b.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("");
         let mut calls = Vec::new();
         let mut answered = Vec::new();
         for use_ in content.iter().filter_map(|b| b.get("toolUse")) {

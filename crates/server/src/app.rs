@@ -181,8 +181,19 @@ impl AppState {
         };
         let keyring = (!catalog.accounts.is_empty()).then(|| Arc::new(Keyring::new(&catalog.accounts)));
         let agent_sessions = Arc::default();
-        let state =
-            Self { catalog, dispatcher, resolver, logs, store, usage, keyring, importer, lifecycle, batch, agent_sessions };
+        let state = Self {
+            catalog,
+            dispatcher,
+            resolver,
+            logs,
+            store,
+            usage,
+            keyring,
+            importer,
+            lifecycle,
+            batch,
+            agent_sessions,
+        };
         Ok((state, shutdown))
     }
 }

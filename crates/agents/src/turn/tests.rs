@@ -11,7 +11,12 @@ fn toolbox() -> Toolbox {
 
 fn spec(tb: &Toolbox) -> AgentSpec<'_> {
     let metadata = BTreeMap::from([("agentAliasId".to_owned(), "ALIAS00001".to_owned())]);
-    AgentSpec { instruction: "You tell people the weather forecast for their city.", toolbox: tb, metadata, max_tokens: 4096 }
+    AgentSpec {
+        instruction: "You tell people the weather forecast for their city.",
+        toolbox: tb,
+        metadata,
+        max_tokens: 4096,
+    }
 }
 
 fn ask(text: &str) -> InvokeAgentRequest {
@@ -93,7 +98,10 @@ fn unknown_tools_are_answered_and_retried_a_bounded_number_of_times() {
     }
     assert!(turn.absorb(&tool_use("x", "nope"), &tb).is_err());
     let last = turn.messages.iter().rev().nth(1).unwrap();
-    assert!(last["content"][0]["toolResult"]["content"][0]["text"].as_str().unwrap().contains("no function named nope"));
+    assert!(last["content"][0]["toolResult"]["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("no function named nope"));
 }
 
 #[test]

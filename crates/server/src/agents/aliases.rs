@@ -18,7 +18,10 @@ use spillway_store::{AgentRow, AliasRow, StoreError};
 use spillway_wire::BedrockError;
 use time::OffsetDateTime;
 
-use super::{agent_error, answer, body_or_default, check_tags, facts, load_agent, quota, store_error, Labels, ListBody, MAX_ALIASES};
+use super::{
+    agent_error, answer, body_or_default, check_tags, facts, load_agent, quota, store_error, Labels, ListBody,
+    MAX_ALIASES,
+};
 use crate::app::AppState;
 use crate::context::Caller;
 use crate::error::ApiError;
@@ -102,12 +105,21 @@ async fn check_throughput(state: &AppState, caller: &Caller, asked: &str, model:
         Err(StoreError::NotFound) => return Err(agent_error(unknown_provisioned(asked))),
         Err(e) => return Err(store_error(e, asked)),
     };
-    let pt = ProvisionedFacts { arn: &row.arn, status: row.status.as_str(), foundation_model_arn: &row.foundation_model_arn };
+    let pt = ProvisionedFacts {
+        arn: &row.arn,
+        status: row.status.as_str(),
+        foundation_model_arn: &row.foundation_model_arn,
+    };
     check_provisioned(asked, &pt, model).map_err(agent_error)?;
     Ok(row.arn)
 }
 
-pub async fn create(State(state): State<AppState>, caller: Caller, labels: Labels, body: Bytes) -> Result<Response, ApiError> {
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    labels: Labels,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let agent_id = labels.id("agent_id", "agentId")?;
     let req: CreateAliasRequest = spillway_wire::parse::json(&body).map_err(agent_error)?;
     let mut c = spillway_agents::check::Checks::default();
@@ -119,7 +131,8 @@ pub async fn create(State(state): State<AppState>, caller: Caller, labels: Label
     let tags = check_tags(req.tags.as_ref())?;
     let agent = load_agent(&state, &caller, agent_id).await?;
     let (account, region) = (&caller.account, &caller.source_region);
-    let existing = state.store.list_agent_aliases(account, region, agent_id).await.map_err(|e| store_error(e, agent_id))?;
+    let existing =
+        state.store.list_agent_aliases(account, region, agent_id).await.map_err(|e| store_error(e, agent_id))?;
     if let Some(original) = existing.iter().find(|a| req.client_token.is_some() && a.client_token == req.client_token) {
         return answer(StatusCode::ACCEPTED, &json!({ "agentAlias": alias_facts(original).view() }));
     }
@@ -127,7 +140,10 @@ pub async fn create(State(state): State<AppState>, caller: Caller, labels: Label
         return Err(quota(format!("The agent {agent_id} already has {MAX_ALIASES} aliases.")));
     }
     if existing.iter().any(|a| a.name == req.agent_alias_name) || req.agent_alias_name == TEST_ALIAS_NAME {
-        return Err(store_error(StoreError::Conflict(format!("An alias named {} already exists for this agent.", req.agent_alias_name)), ""));
+        return Err(store_error(
+            StoreError::Conflict(format!("An alias named {} already exists for this agent.", req.agent_alias_name)),
+            "",
+        ));
     }
     let routing = resolve_routing(&state, &caller, &agent, req.routing_configuration.as_deref()).await?;
     let now = OffsetDateTime::now_utc();
@@ -168,7 +184,12 @@ pub async fn get(State(state): State<AppState>, caller: Caller, labels: Labels) 
     answer(StatusCode::OK, &json!({ "agentAlias": alias_facts(&alias).view() }))
 }
 
-pub async fn list(State(state): State<AppState>, caller: Caller, labels: Labels, body: Bytes) -> Result<Response, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    labels: Labels,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let req: ListBody = body_or_default(&body)?;
     let agent = load_agent(&state, &caller, labels.id("agent_id", "agentId")?).await?;
     let stored = state.store.list_agent_aliases(&caller.account, &caller.source_region, &agent.id).await;
@@ -184,12 +205,20 @@ pub async fn list(State(state): State<AppState>, caller: Caller, labels: Labels,
 
 fn test_alias_is_fixed(id: &str) -> Result<(), ApiError> {
     if id == TEST_ALIAS_ID {
-        return Err(agent_error(spillway_agents::check::invalid("agentAliasId", "The test alias TSTALIASID can't be changed or deleted")));
+        return Err(agent_error(spillway_agents::check::invalid(
+            "agentAliasId",
+            "The test alias TSTALIASID can't be changed or deleted",
+        )));
     }
     Ok(())
 }
 
-pub async fn update(State(state): State<AppState>, caller: Caller, labels: Labels, body: Bytes) -> Result<Response, ApiError> {
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    labels: Labels,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let alias_id = alias_label(&labels)?;
     test_alias_is_fixed(alias_id)?;
     let req: UpdateAliasRequest = spillway_wire::parse::json(&body).map_err(agent_error)?;
@@ -216,5 +245,8 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, labels: Label
     test_alias_is_fixed(alias_id)?;
     let deleted = state.store.delete_agent_alias(&caller.account, &caller.source_region, agent_id, alias_id).await;
     deleted.map_err(|e| store_error(e, &format!("The alias {alias_id} of the agent {agent_id}")))?;
-    answer(StatusCode::ACCEPTED, &json!({ "agentId": agent_id, "agentAliasId": alias_id, "agentAliasStatus": "DELETING" }))
+    answer(
+        StatusCode::ACCEPTED,
+        &json!({ "agentId": agent_id, "agentAliasId": alias_id, "agentAliasStatus": "DELETING" }),
+    )
 }

@@ -21,7 +21,10 @@ use crate::context::Caller;
 use crate::control::ControlQuery;
 use crate::error::ApiError;
 
-fn parse_agent(body: &[u8], op: Op) -> Result<(String, Option<String>, Option<std::collections::BTreeMap<String, String>>, Value), ApiError> {
+fn parse_agent(
+    body: &[u8],
+    op: Op,
+) -> Result<(String, Option<String>, Option<std::collections::BTreeMap<String, String>>, Value), ApiError> {
     let req: AgentRequest = spillway_wire::parse::json(body).map_err(agent_error)?;
     req.into_body(op).map_err(agent_error)
 }
@@ -81,7 +84,12 @@ pub async fn get(State(state): State<AppState>, caller: Caller, labels: Labels) 
     answer(StatusCode::OK, &json!({ "agent": facts(&agent).view(OffsetDateTime::now_utc()) }))
 }
 
-pub async fn update(State(state): State<AppState>, caller: Caller, labels: Labels, body: Bytes) -> Result<Response, ApiError> {
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    labels: Labels,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let id = labels.id("agent_id", "agentId")?;
     let (name, _, _, body) = parse_agent(&body, Op::Update)?;
     let mut agent = load_agent(&state, &caller, id).await?;
@@ -108,7 +116,10 @@ pub async fn delete(
     if !aliases.is_empty() && q.skip_resource_in_use_check != Some(true) {
         return Err(agent_error(BedrockError::new(
             ErrorCode::Conflict,
-            format!("The agent {id} has {} alias(es). Delete them first, or set skipResourceInUseCheck.", aliases.len()),
+            format!(
+                "The agent {id} has {} alias(es). Delete them first, or set skipResourceInUseCheck.",
+                aliases.len()
+            ),
         )));
     }
     state.store.delete_agent(account, region, id).await.map_err(|e| store_error(e, &format!("The agent {id}")))?;
@@ -138,7 +149,12 @@ pub async fn prepare(State(state): State<AppState>, caller: Caller, labels: Labe
     answer(StatusCode::ACCEPTED, &out)
 }
 
-pub async fn list_versions(State(state): State<AppState>, caller: Caller, labels: Labels, body: Bytes) -> Result<Response, ApiError> {
+pub async fn list_versions(
+    State(state): State<AppState>,
+    caller: Caller,
+    labels: Labels,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let id = labels.id("agent_id", "agentId")?;
     let req: ListBody = body_or_default(&body)?;
     let agent = load_agent(&state, &caller, id).await?;
@@ -147,8 +163,13 @@ pub async fn list_versions(State(state): State<AppState>, caller: Caller, labels
     let now = OffsetDateTime::now_utc();
     let f = facts(&agent);
     // The DRAFT first, then the numbered versions, as Bedrock lists them.
-    let mut all = vec![version_summary(&agent.name, "DRAFT", f.status(now), &agent.body, agent.created_at, agent.updated_at)];
-    all.extend(versions.iter().map(|v| version_summary(&v.name, &v.version.to_string(), "PREPARED", &v.body, v.created_at, v.created_at)));
+    let mut all =
+        vec![version_summary(&agent.name, "DRAFT", f.status(now), &agent.body, agent.created_at, agent.updated_at)];
+    all.extend(
+        versions
+            .iter()
+            .map(|v| version_summary(&v.name, &v.version.to_string(), "PREPARED", &v.body, v.created_at, v.created_at)),
+    );
     let (page, next) = req.page(all)?;
     let mut out = json!({ "agentVersionSummaries": page });
     if let Some(t) = next {

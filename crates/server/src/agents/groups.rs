@@ -13,7 +13,10 @@ use spillway_store::{ActionGroupRow, AGENT_DRAFT};
 use spillway_wire::{BedrockError, ErrorCode};
 use time::OffsetDateTime;
 
-use super::{agent_error, answer, body_or_default, load_agent, quota, store_error, unprepare, DeleteQuery, Labels, ListBody, MAX_GROUPS};
+use super::{
+    agent_error, answer, body_or_default, load_agent, quota, store_error, unprepare, DeleteQuery, Labels, ListBody,
+    MAX_GROUPS,
+};
 use crate::app::AppState;
 use crate::context::Caller;
 use crate::control::ControlQuery;
@@ -52,7 +55,12 @@ fn group_label(labels: &Labels) -> Result<&str, ApiError> {
     labels.id("action_group_id", "actionGroupId")
 }
 
-pub async fn create(State(state): State<AppState>, caller: Caller, labels: Labels, body: Bytes) -> Result<Response, ApiError> {
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    labels: Labels,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let agent_id = labels.id("agent_id", "agentId")?;
     let version = version_label(&labels, true)?;
     let req: ActionGroupRequest = spillway_wire::parse::json(&body).map_err(agent_error)?;
@@ -92,7 +100,12 @@ pub async fn get(State(state): State<AppState>, caller: Caller, labels: Labels) 
     answer(StatusCode::OK, &json!({ "agentActionGroup": group_facts(&g).view() }))
 }
 
-pub async fn list(State(state): State<AppState>, caller: Caller, labels: Labels, body: Bytes) -> Result<Response, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    labels: Labels,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let agent_id = labels.id("agent_id", "agentId")?;
     let version = version_label(&labels, false)?;
     let req: ListBody = body_or_default(&body)?;
@@ -106,7 +119,12 @@ pub async fn list(State(state): State<AppState>, caller: Caller, labels: Labels,
     answer(StatusCode::OK, &out)
 }
 
-pub async fn update(State(state): State<AppState>, caller: Caller, labels: Labels, body: Bytes) -> Result<Response, ApiError> {
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    labels: Labels,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let agent_id = labels.id("agent_id", "agentId")?;
     let version = version_label(&labels, true)?;
     let id = group_label(&labels)?;
@@ -115,7 +133,11 @@ pub async fn update(State(state): State<AppState>, caller: Caller, labels: Label
     let agent = load_agent(&state, &caller, agent_id).await?;
     let (account, region) = (&caller.account, &caller.source_region);
     let what = format!("The action group {id} of the agent {agent_id}");
-    let mut g = state.store.get_action_group(account, region, agent_id, &version, id).await.map_err(|e| store_error(e, &what))?;
+    let mut g = state
+        .store
+        .get_action_group(account, region, agent_id, &version, id)
+        .await
+        .map_err(|e| store_error(e, &what))?;
     g.name = name;
     g.body = body;
     g.updated_at = OffsetDateTime::now_utc();
@@ -136,15 +158,25 @@ pub async fn delete(
     let agent = load_agent(&state, &caller, agent_id).await?;
     let (account, region) = (&caller.account, &caller.source_region);
     let what = format!("The action group {id} of the agent {agent_id}");
-    let g = state.store.get_action_group(account, region, agent_id, &version, id).await.map_err(|e| store_error(e, &what))?;
+    let g = state
+        .store
+        .get_action_group(account, region, agent_id, &version, id)
+        .await
+        .map_err(|e| store_error(e, &what))?;
     // As on Bedrock: an ENABLED group is in use; disable it first or skip the check.
-    if g.body.get("actionGroupState").and_then(|s| s.as_str()) != Some("DISABLED") && q.skip_resource_in_use_check != Some(true) {
+    if g.body.get("actionGroupState").and_then(|s| s.as_str()) != Some("DISABLED")
+        && q.skip_resource_in_use_check != Some(true)
+    {
         return Err(agent_error(BedrockError::new(
             ErrorCode::Conflict,
             format!("The action group {} is ENABLED. Disable it first, or set skipResourceInUseCheck.", g.name),
         )));
     }
-    state.store.delete_action_group(account, region, agent_id, &version, id).await.map_err(|e| store_error(e, &what))?;
+    state
+        .store
+        .delete_action_group(account, region, agent_id, &version, id)
+        .await
+        .map_err(|e| store_error(e, &what))?;
     unprepare(&state, &caller, &agent).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

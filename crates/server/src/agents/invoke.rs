@@ -59,10 +59,16 @@ struct Resolved {
 
 async fn resolve(state: &AppState, caller: &Caller, agent_id: &str, alias_id: &str) -> Result<Resolved, ApiError> {
     let (account, region) = (&caller.account, &caller.source_region);
-    let agent = state.store.get_agent(account, region, agent_id).await.map_err(|e| store_failed(e, format!("The agent {agent_id}")))?;
+    let agent = state
+        .store
+        .get_agent(account, region, agent_id)
+        .await
+        .map_err(|e| store_failed(e, format!("The agent {agent_id}")))?;
     let alias = load_alias(state, caller, &agent, alias_id).await.map_err(|e| runtime_error(e.error))?;
     if alias.body.get("aliasInvocationState").and_then(Value::as_str) == Some("REJECT_INVOCATIONS") {
-        return Err(runtime_error(BedrockError::validation(format!("The alias {alias_id} does not accept invocations (aliasInvocationState REJECT_INVOCATIONS)."))));
+        return Err(runtime_error(BedrockError::validation(format!(
+            "The alias {alias_id} does not accept invocations (aliasInvocationState REJECT_INVOCATIONS)."
+        ))));
     }
     let routing = spillway_agents::alias::routing_of(&alias.body);
     let (version, body) = if alias_id == TEST_ALIAS_ID {
@@ -97,13 +103,19 @@ pub async fn invoke_agent(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (agent_id, alias_id, session_id) = (labels.raw("agent_id"), labels.raw("agent_alias_id"), labels.raw("session_id"));
+    let (agent_id, alias_id, session_id) =
+        (labels.raw("agent_id"), labels.raw("agent_alias_id"), labels.raw("session_id"));
     let id_ok = |s: &str| !s.is_empty() && s.len() <= 10 && s.bytes().all(|b| b.is_ascii_alphanumeric());
     if !id_ok(agent_id) || !id_ok(alias_id) {
-        return Err(runtime_error(BedrockError::validation("agentId and agentAliasId must be up to 10 alphanumerics.")));
+        return Err(runtime_error(BedrockError::validation(
+            "agentId and agentAliasId must be up to 10 alphanumerics.",
+        )));
     }
     if !is_session_id(session_id) {
-        return Err(runtime_error(spillway_agents::check::invalid("sessionId", "Member must satisfy regular expression pattern: ^[0-9a-zA-Z._:-]+$ and have length between 2 and 100")));
+        return Err(runtime_error(spillway_agents::check::invalid(
+            "sessionId",
+            "Member must satisfy regular expression pattern: ^[0-9a-zA-Z._:-]+$ and have length between 2 and 100",
+        )));
     }
     let req: InvokeAgentRequest = if body.iter().all(u8::is_ascii_whitespace) {
         InvokeAgentRequest::default()
@@ -115,15 +127,22 @@ pub async fn invoke_agent(
     let this_agent = agent_arn(&caller.source_region, &caller.account, agent_id);
     if let Some(source) = headers.get("x-amz-source-arn").and_then(|v| v.to_str().ok()) {
         if source != this_agent {
-            return Err(runtime_error(spillway_agents::check::invalid("sourceArn", format!("The source ARN must be the agent's own: {this_agent}"))));
+            return Err(runtime_error(spillway_agents::check::invalid(
+                "sourceArn",
+                format!("The source ARN must be the agent's own: {this_agent}"),
+            )));
         }
     }
     let resolved = resolve(&state, &caller, agent_id, alias_id).await?;
     let plan = state.resolver.plan(caller.origin(), &resolved.target).await.map_err(runtime_error)?;
     if plan.model.is_embedding() {
-        return Err(runtime_error(BedrockError::validation(format!("The agent's model {} does not generate text.", resolved.target))));
+        return Err(runtime_error(BedrockError::validation(format!(
+            "The agent's model {} does not generate text.",
+            resolved.target
+        ))));
     }
-    let group_inputs: Vec<GroupInput<'_>> = resolved.groups.iter().map(|(name, body)| GroupInput { name, body }).collect();
+    let group_inputs: Vec<GroupInput<'_>> =
+        resolved.groups.iter().map(|(name, body)| GroupInput { name, body }).collect();
     let toolbox = Toolbox::build(&group_inputs);
     let instruction = resolved.body.get("instruction").and_then(Value::as_str).unwrap_or_default();
     let metadata = BTreeMap::from([
@@ -149,10 +168,20 @@ pub async fn invoke_agent(
     let ctx = TraceContext { agent_id, alias_id, version: &resolved.version, session_id };
     let prefix: String = caller.request_id.chars().filter(char::is_ascii_alphanumeric).take(8).collect();
     let mut out: Vec<Event> = Vec::new();
-    let model_call = ModelCall { state: &state, caller: &caller, target: &resolved.target, plan: &plan, alias_arn: &resolved.alias_arn };
+    let model_call = ModelCall {
+        state: &state,
+        caller: &caller,
+        target: &resolved.target,
+        plan: &plan,
+        alias_arn: &resolved.alias_arn,
+    };
     for text in &turn.observations {
         if trace {
-            out.push(ctx.orchestration("observation", events::action_observation(&events::trace_id(&prefix, turn.step), text), OffsetDateTime::now_utc()));
+            out.push(ctx.orchestration(
+                "observation",
+                events::action_observation(&events::trace_id(&prefix, turn.step), text),
+                OffsetDateTime::now_utc(),
+            ));
         }
     }
     loop {
@@ -160,12 +189,20 @@ pub async fn invoke_agent(
         let request = turn.request(&lease.session, &spec);
         let started = OffsetDateTime::now_utc();
         if trace {
-            out.push(ctx.orchestration("modelInvocationInput", events::model_input(&trace_id, &request, &resolved.target), started));
+            out.push(ctx.orchestration(
+                "modelInvocationInput",
+                events::model_input(&trace_id, &request, &resolved.target),
+                started,
+            ));
         }
         let response = model_call.converse(&request).await.map_err(runtime_error)?;
         let ended = OffsetDateTime::now_utc();
         if trace {
-            out.push(ctx.orchestration("modelInvocationOutput", events::model_output(&trace_id, &response, &caller.request_id, started, ended), ended));
+            out.push(ctx.orchestration(
+                "modelInvocationOutput",
+                events::model_output(&trace_id, &response, &caller.request_id, started, ended),
+                ended,
+            ));
         }
         let message = response.pointer("/output/message").cloned().unwrap_or(json!({}));
         let (step, answered) = turn.absorb(&message, &toolbox).map_err(runtime_error)?;
@@ -188,7 +225,11 @@ pub async fn invoke_agent(
                 for c in calls.iter().take(5) {
                     let (member, trace_input) = invocation_input(&c.action, &c.input, agent_id, &invocation_id);
                     if trace {
-                        out.push(ctx.orchestration("invocationInput", events::invocation_input(&trace_id, trace_input), ended));
+                        out.push(ctx.orchestration(
+                            "invocationInput",
+                            events::invocation_input(&trace_id, trace_input),
+                            ended,
+                        ));
                     }
                     inputs.push(member);
                 }

@@ -65,7 +65,10 @@ pub fn routes() -> Router<AppState> {
             "/agents/{agent_id}/agentversions/{agent_version}/actiongroups/{action_group_id}/",
             get(groups::get).put(groups::update).delete(groups::delete),
         ))
-        .route("/agents/{agent_id}/agentAliases/{agent_alias_id}/sessions/{session_id}/text", post(invoke::invoke_agent))
+        .route(
+            "/agents/{agent_id}/agentAliases/{agent_alias_id}/sessions/{session_id}/text",
+            post(invoke::invoke_agent),
+        )
 }
 
 /// A route with and without its trailing slash (the model's URIs have one).
@@ -110,7 +113,10 @@ impl Labels {
         if spillway_agents::ids::is_id(v) {
             Ok(v)
         } else {
-            Err(agent_error(spillway_agents::check::invalid(member, "Member must satisfy regular expression pattern: [0-9a-zA-Z]{10}")))
+            Err(agent_error(spillway_agents::check::invalid(
+                member,
+                "Member must satisfy regular expression pattern: [0-9a-zA-Z]{10}",
+            )))
         }
     }
 }
@@ -145,7 +151,8 @@ struct ListBody {
 impl ListBody {
     /// One page of `items`, and the token of the next if more follow.
     fn page<T>(&self, items: Vec<T>) -> Result<(Vec<T>, Option<String>), ApiError> {
-        let (offset, limit) = spillway_agents::check::page(self.max_results, self.next_token.as_deref()).map_err(agent_error)?;
+        let (offset, limit) =
+            spillway_agents::check::page(self.max_results, self.next_token.as_deref()).map_err(agent_error)?;
         let total = items.len();
         let page: Vec<T> = items.into_iter().skip(offset).take(limit).collect();
         let end = offset + page.len();
@@ -206,7 +213,9 @@ pub fn is_agent_arn(arn: &str) -> bool {
 /// An agent or alias of the caller's that `arn` names must exist to be tagged.
 pub async fn owned(state: &AppState, caller: &Caller, arn: &str) -> Result<(), ApiError> {
     use spillway_agents::ids::Taggable;
-    let missing = || agent_error(BedrockError::new(ErrorCode::ResourceNotFound, format!("The resource {arn} couldn't be found.")));
+    let missing = || {
+        agent_error(BedrockError::new(ErrorCode::ResourceNotFound, format!("The resource {arn} couldn't be found.")))
+    };
     let (region, account, agent_id, alias_id) = match spillway_agents::ids::parse_taggable(arn) {
         Some(Taggable::Agent { region, account, agent_id }) => (region, account, agent_id, None),
         Some(Taggable::Alias { region, account, agent_id, alias_id }) => (region, account, agent_id, Some(alias_id)),

@@ -390,7 +390,10 @@ async fn owned(state: &AppState, caller: &Caller, arn: &str) -> Result<(), ApiEr
         return crate::agents::owned(state, caller, arn).await;
     }
     let Some(a) = PromptArn::parse(arn) else {
-        return Err(violation("resourceArn", "Member must be the ARN of a prompt, prompt version, agent or agent alias"));
+        return Err(violation(
+            "resourceArn",
+            "Member must be the ARN of a prompt, prompt version, agent or agent alias",
+        ));
     };
     if a.account != caller.account || a.region != caller.source_region {
         return Err(not_found(&format!("The resource {arn}")));

@@ -112,10 +112,12 @@ impl Store {
         });
         match inserted.map_err(StoreError::from) {
             Ok(()) => self.get_agent(account, region, &a.id).await,
-            Err(StoreError::Conflict(_)) => match self.agent_by_token(account, region, a.client_token.as_deref()).await? {
-                Some(original) => Ok(original),
-                None => Err(StoreError::Conflict(format!("An agent named {} already exists in {region}.", a.name))),
-            },
+            Err(StoreError::Conflict(_)) => {
+                match self.agent_by_token(account, region, a.client_token.as_deref()).await? {
+                    Some(original) => Ok(original),
+                    None => Err(StoreError::Conflict(format!("An agent named {} already exists in {region}.", a.name))),
+                }
+            }
             Err(e) => Err(e),
         }
     }

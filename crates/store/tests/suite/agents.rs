@@ -129,7 +129,8 @@ pub async fn agent_versions_snapshot_the_draft_and_its_groups(h: &Harness) {
     assert!(s.list_action_groups(ACCOUNT, REGION, &a.id, "2").await.unwrap().is_empty());
     let v3 = s.create_agent_version(ACCOUNT, REGION, &a.id, datetime!(2024-05-06 0:00 UTC)).await.unwrap();
     assert_eq!(v3.version, 3);
-    let all: Vec<u32> = s.list_agent_versions(ACCOUNT, REGION, &a.id).await.unwrap().iter().map(|v| v.version).collect();
+    let all: Vec<u32> =
+        s.list_agent_versions(ACCOUNT, REGION, &a.id).await.unwrap().iter().map(|v| v.version).collect();
     assert_eq!(all, [1, 3]);
     assert!(matches!(s.create_agent_version(OTHER, REGION, &a.id, v3.created_at).await, Err(StoreError::NotFound)));
     assert!(matches!(s.get_agent_version(OTHER, REGION, &a.id, 1).await, Err(StoreError::NotFound)));
