@@ -12,6 +12,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import CONFIGS, user
+from test_invocation_logs import s3_records
+
+LOGGING = {"s3Config": {"bucketName": "bedrock-logs", "keyPrefix": "spillway"}, "textDataDeliveryEnabled": True}
 
 CONFIG = str(CONFIGS / "agents.toml")
 ACCOUNT = "123456789012"
@@ -135,6 +138,9 @@ def test_seed_002_alias_on_provisioned_throughput(start_server):
     versions = agents.list_agent_versions(agentId=agent_id)["agentVersionSummaries"]
     assert [v["agentVersion"] for v in versions] == ["DRAFT", "1"]
 
+    # Invocation logs record each model call of the agent, on the throughput, for the alias.
+    bedrock.put_model_invocation_logging_configuration(loggingConfig=LOGGING)
+
     # Invoking the alias runs the agent's model calls on the provisioned model.
     calls = 4
     for i in range(calls):
@@ -162,6 +168,17 @@ def test_seed_002_alias_on_provisioned_throughput(start_server):
     by_model = usage(server, "model")
     assert by_model[pt]["invocations"] == calls and CLAUDE not in by_model
     assert usage(server, "profile")[live["agentAliasArn"]]["invocations"] == calls
+    deadline = time.time() + 10
+    records = []
+    while len(records) < calls and time.time() < deadline:
+        _, records = s3_records(server, "us-east-1")
+        time.sleep(0.1)
+    assert len(records) == calls
+    for record in records:
+        assert (record["modelId"], record["operation"]) == (pt, "Converse")
+        meta = record["requestMetadata"]
+        assert meta["agentAliasArn"] == live["agentAliasArn"] and meta["sessionId"] == "session-1"
+        assert (meta["agentId"], meta["agentVersion"]) == (agent_id, "1")
     # The on-demand quota of Claude 2.1 (2 requests a minute) is untouched.
     on_demand = server.client()
     for _ in range(2):

@@ -36,6 +36,16 @@ pub struct AgentRequest {
     pub memory_configuration: Option<Value>,
 }
 
+/// A checked CreateAgent or UpdateAgent request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentDraft {
+    pub name: String,
+    pub client_token: Option<String>,
+    pub tags: Option<BTreeMap<String, String>>,
+    /// The DRAFT's members as stored.
+    pub body: Value,
+}
+
 /// Which operation a request came with (they differ in what is required and allowed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -45,10 +55,7 @@ pub enum Op {
 
 impl AgentRequest {
     /// Checks everything and returns the DRAFT body to store.
-    pub fn into_body(
-        self,
-        op: Op,
-    ) -> Result<(String, Option<String>, Option<BTreeMap<String, String>>, Value), AgentError> {
+    pub fn into_body(self, op: Op) -> Result<AgentDraft, AgentError> {
         refuse_if_set(
             "customOrchestration",
             &self.custom_orchestration,
@@ -117,7 +124,12 @@ impl AgentRequest {
         body.insert("agentResourceRoleArn".into(), json!(self.agent_resource_role_arn.unwrap_or_default()));
         put(&mut body, "customerEncryptionKeyArn", self.customer_encryption_key_arn);
         body.insert("agentCollaboration".into(), json!("DISABLED"));
-        Ok((self.agent_name, self.client_token, self.tags, Value::Object(body)))
+        Ok(AgentDraft {
+            name: self.agent_name,
+            client_token: self.client_token,
+            tags: self.tags,
+            body: Value::Object(body),
+        })
     }
 }
 
@@ -242,8 +254,8 @@ mod tests {
 
     #[test]
     fn create_fills_defaults_and_views_show_them() {
-        let (name, token, tags, body) = request(json!({})).into_body(Op::Create).unwrap();
-        assert_eq!((name.as_str(), token, tags), ("seed-002", None, None));
+        let AgentDraft { name, client_token, tags, body } = request(json!({})).into_body(Op::Create).unwrap();
+        assert_eq!((name.as_str(), client_token, tags), ("seed-002", None, None));
         assert_eq!(body["idleSessionTTLInSeconds"], 600);
         assert_eq!(body["orchestrationType"], "DEFAULT");
         let at = datetime!(2024-05-03 10:00 UTC);

@@ -272,4 +272,15 @@ mod tests {
         assert_eq!(v["__type"], "ModelErrorException");
         assert_eq!(v["originalStatusCode"], 500);
     }
+
+    /// bedrock-agent-runtime's own statuses (its service model): Conflict 409,
+    /// ModelNotReady 424, ServiceQuotaExceeded 400.
+    #[test]
+    fn agent_runtime_statuses_follow_its_model() {
+        assert_eq!(ErrorCode::Conflict.status(Service::AgentRuntime), 409);
+        assert_eq!(ErrorCode::ModelNotReady.status(Service::AgentRuntime), 424);
+        assert_eq!(ErrorCode::ServiceQuotaExceeded.status(Service::AgentRuntime), 400);
+        assert_eq!(ErrorCode::Throttling.status(Service::AgentRuntime), 429);
+        assert_eq!(ErrorCode::ModelNotReady.status(Service::Runtime), 429);
+    }
 }

@@ -5,8 +5,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::{json, Value};
-use spillway_agents::agent::{numbered_version, version_summary, version_view, AgentRequest, Op};
+use serde_json::json;
+use spillway_agents::agent::{numbered_version, version_summary, version_view, AgentDraft, AgentRequest, Op};
 use spillway_agents::ids::{agent_arn, new_id};
 use spillway_store::AgentRow;
 use spillway_wire::{BedrockError, ErrorCode};
@@ -21,16 +21,13 @@ use crate::context::Caller;
 use crate::control::ControlQuery;
 use crate::error::ApiError;
 
-fn parse_agent(
-    body: &[u8],
-    op: Op,
-) -> Result<(String, Option<String>, Option<std::collections::BTreeMap<String, String>>, Value), ApiError> {
+fn parse_agent(body: &[u8], op: Op) -> Result<AgentDraft, ApiError> {
     let req: AgentRequest = spillway_wire::parse::json(body).map_err(agent_error)?;
     req.into_body(op).map_err(agent_error)
 }
 
 pub async fn create(State(state): State<AppState>, caller: Caller, body: Bytes) -> Result<Response, ApiError> {
-    let (name, token, tags, body) = parse_agent(&body, Op::Create)?;
+    let AgentDraft { name, client_token: token, tags, body } = parse_agent(&body, Op::Create)?;
     let tags = check_tags(tags.as_ref())?;
     let (account, region) = (&caller.account, &caller.source_region);
     let existing = state.store.list_agents(account, region, u32::try_from(MAX_AGENTS + 1).unwrap_or(u32::MAX), 0).await;
@@ -91,7 +88,7 @@ pub async fn update(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let id = labels.id("agent_id", "agentId")?;
-    let (name, _, _, body) = parse_agent(&body, Op::Update)?;
+    let AgentDraft { name, body, .. } = parse_agent(&body, Op::Update)?;
     let mut agent = load_agent(&state, &caller, id).await?;
     let now = OffsetDateTime::now_utc();
     agent.name = name;

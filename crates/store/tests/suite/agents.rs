@@ -66,7 +66,7 @@ pub async fn agent_create_get_list_update_delete(h: &Harness) {
     assert!(matches!(clash, Err(StoreError::Conflict(_))), "{clash:?}");
     let b = s.create_agent(ACCOUNT, REGION, &agent(ACCOUNT, "AGENT00002", "two")).await.unwrap();
     assert_eq!(s.list_agents(ACCOUNT, REGION, 10, 0).await.unwrap().len(), 2);
-    assert_eq!(s.list_agents(ACCOUNT, REGION, 1, 1).await.unwrap(), [b.clone()]);
+    assert_eq!(s.list_agents(ACCOUNT, REGION, 1, 1).await.unwrap(), std::slice::from_ref(&b));
 
     // Isolation: another account or region sees nothing.
     assert!(matches!(s.get_agent(OTHER, REGION, &a.id).await, Err(StoreError::NotFound)));
