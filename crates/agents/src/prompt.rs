@@ -47,4 +47,14 @@ mod tests {
         let bare = system_prompt("x", false, &BTreeMap::new());
         assert!(!bare.contains("functions you have") && !bare.contains('$'), "{bare}");
     }
+
+    /// The README documents the prompt word for word; this keeps the two the same.
+    #[test]
+    fn the_readme_shows_this_prompt() {
+        let readme = include_str!("../../../README.md");
+        let start = readme.find("  ```\n  You are an agent").expect("the prompt block in the README");
+        let block: Vec<&str> = readme[start..].lines().skip(1).take_while(|l| l.trim() != "```").collect();
+        let documented: Vec<&str> = block.iter().map(|l| l.strip_prefix("  ").unwrap_or(l)).collect();
+        assert_eq!(documented.join("\n"), system_prompt("$instruction$", true, &BTreeMap::new()));
+    }
 }
