@@ -8,6 +8,7 @@ import os
 import subprocess
 import time
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -424,3 +425,68 @@ def test_agent_control_plane_shapes_and_refusals(start_server):
     with pytest.raises(ClientError) as e:
         agents.get_agent(agentId=agent["agentId"])
     assert code(e) == "ResourceNotFoundException"
+
+
+def test_agents_belong_to_their_account(start_server):
+    server = start_server("--config", str(CONFIGS / "accounts.toml"))
+
+    def clients(key, secret):
+        make = lambda service: boto3.client(  # noqa: E731
+            service, region_name="us-east-1", endpoint_url=server.url, aws_access_key_id=key, aws_secret_access_key=secret
+        )
+        return make("bedrock-agent"), make("bedrock-agent-runtime")
+
+    one, one_runtime = clients("AKIAONEONEONEONE", "secret-one")
+    two, two_runtime = clients("AKIATWOTWOTWOTWO", "secret-two")
+    agent = prepared_agent(one, "mine", model=HAIKU)
+    assert agent["agentArn"].startswith("arn:aws:bedrock:us-east-1:111111111111:agent/")
+    alias = one.create_agent_alias(agentId=agent["agentId"], agentAliasName="prod")["agentAlias"]
+    one.tag_resource(resourceArn=alias["agentAliasArn"], tags={"team": "a", "env": "prod"})
+    one.untag_resource(resourceArn=alias["agentAliasArn"], tagKeys=["env"])
+    assert one.list_tags_for_resource(resourceArn=alias["agentAliasArn"])["tags"] == {"team": "a"}
+    text, _, _ = invoke(one_runtime, agent["agentId"], alias["agentAliasId"], "s1", inputText="hello")
+    assert text
+
+    # The other account sees nothing, changes nothing, invokes nothing, even with the IDs.
+    assert two.list_agents()["agentSummaries"] == []
+    for call in (
+        lambda: two.get_agent(agentId=agent["agentId"]),
+        lambda: two.get_agent_alias(agentId=agent["agentId"], agentAliasId=alias["agentAliasId"]),
+        lambda: two.create_agent_alias(agentId=agent["agentId"], agentAliasName="theirs"),
+        lambda: two.delete_agent(agentId=agent["agentId"], skipResourceInUseCheck=True),
+        lambda: two.list_tags_for_resource(resourceArn=alias["agentAliasArn"]),
+        lambda: two.tag_resource(resourceArn=agent["agentArn"], tags={"x": "y"}),
+        lambda: invoke(two_runtime, agent["agentId"], alias["agentAliasId"], "s1", inputText="hello"),
+    ):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) == "ResourceNotFoundException", e.value
+    assert one.get_agent(agentId=agent["agentId"])["agent"]["agentName"] == "mine"
+
+
+def test_the_local_model_drives_a_real_agent(start_server):
+    """With the built-in catalog every model runs on the embedded local model: the agent's
+    turns are real generations (their wording is never asserted)."""
+    from test_local_model import text_model_file
+
+    if not text_model_file().is_file():
+        pytest.fail(f"{text_model_file()} is missing: run `target/debug/spillway fetch-model` first")
+    server = start_server()
+    agents, runtime = server.client("bedrock-agent"), server.client("bedrock-agent-runtime")
+    agent = prepared_agent(agents, "local-agent", model=HAIKU)
+    text, traces, control = invoke(
+        runtime, agent["agentId"], "TSTALIASID", "local-1", inputText="What is the capital of France?", enableTrace=True
+    )
+    assert text.strip() and control is None
+    output = next(
+        t["trace"]["orchestrationTrace"]["modelInvocationOutput"]
+        for t in traces
+        if "modelInvocationOutput" in t["trace"]["orchestrationTrace"]
+    )
+    raw = json.loads(output["rawResponse"]["content"])
+    assert raw["output"]["message"]["content"][0]["text"] == text
+    assert output["metadata"]["usage"]["outputTokens"] == raw["usage"]["outputTokens"] > 0
+    # The second turn carries the first in its prompt.
+    _, traces, _ = invoke(runtime, agent["agentId"], "TSTALIASID", "local-1", inputText="And of Japan?", enableTrace=True)
+    prompt = json.loads(traces[0]["trace"]["orchestrationTrace"]["modelInvocationInput"]["text"])
+    assert [m["role"] for m in prompt["messages"]] == ["user", "assistant", "user"]
