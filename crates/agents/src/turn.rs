@@ -20,6 +20,8 @@ use crate::tools::{Action, Toolbox};
 
 /// Model calls one turn may make before it is given up (unknown-tool retries).
 pub const MAX_STEPS: u32 = 5;
+/// Invocations one `returnControl` event may hold (the model's limit).
+pub const MAX_CALLS: usize = 5;
 /// Bedrock's default `maximumLength` for orchestration.
 pub const MAX_TOKENS: u32 = 2048;
 
@@ -235,11 +237,17 @@ impl Turn {
             let id = use_.get("toolUseId").and_then(Value::as_str).unwrap_or_default().to_owned();
             let name = use_.get("name").and_then(Value::as_str).unwrap_or_default();
             let input = use_.get("input").cloned().unwrap_or(json!({}));
-            match toolbox.actions.get(name) {
-                Some(action) => calls.push(Call { tool_use_id: id, action: action.clone(), input }),
-                None => answered.push(json!({"toolResult": {"toolUseId": id, "status": "error",
-                    "content": [{"text": format!("There is no function named {name}. Use one of the functions you were given.")}]}})),
-            }
+            let refusal = match toolbox.actions.get(name) {
+                // A returnControl event holds at most 5 invocations: later calls are
+                // answered at once, so nothing waits for a result the caller never saw.
+                Some(action) if calls.len() < MAX_CALLS => {
+                    calls.push(Call { tool_use_id: id, action: action.clone(), input });
+                    continue;
+                }
+                Some(_) => format!("Too many function calls at once: call {name} again after the others returned."),
+                None => format!("There is no function named {name}. Use one of the functions you were given."),
+            };
+            answered.push(json!({"toolResult": {"toolUseId": id, "status": "error", "content": [{"text": refusal}]}}));
         }
         self.messages.push(json!({"role": "assistant", "content": content}));
         if !calls.is_empty() {

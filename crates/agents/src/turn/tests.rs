@@ -120,3 +120,17 @@ fn attributes_and_history_seed_the_session() {
     assert!(r["system"][0]["text"].as_str().unwrap().contains("city: Osaka"));
     assert!(s.begin(&ask("  ")).is_err());
 }
+
+#[test]
+fn at_most_five_calls_wait_for_the_caller() {
+    let tb = toolbox();
+    let mut s = Session::default();
+    let mut turn = s.begin(&ask("weather__get_forecast for 7 cities")).unwrap();
+    let uses: Vec<Value> = (0..7)
+        .map(|i| json!({"toolUse": {"toolUseId": format!("t{i}"), "name": "weather__get_forecast", "input": {"city": "x"}}}))
+        .collect();
+    let (step, answered) = turn.absorb(&json!({"role": "assistant", "content": uses}), &tb).unwrap();
+    let Step::ReturnControl { calls, .. } = step else { panic!("{step:?}") };
+    assert_eq!((calls.len(), answered.len()), (MAX_CALLS, 2));
+    assert_eq!(answered[0]["toolResult"]["toolUseId"], "t5");
+}

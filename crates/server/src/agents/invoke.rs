@@ -222,7 +222,7 @@ pub async fn invoke_agent(
                     out.push(ctx.orchestration("rationale", events::rationale(&trace_id, r), ended));
                 }
                 let mut inputs = Vec::new();
-                for c in calls.iter().take(5) {
+                for c in &calls {
                     let (member, trace_input) = invocation_input(&c.action, &c.input, agent_id, &invocation_id);
                     if trace {
                         out.push(ctx.orchestration(
