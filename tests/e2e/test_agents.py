@@ -490,3 +490,27 @@ def test_the_local_model_drives_a_real_agent(start_server):
     _, traces, _ = invoke(runtime, agent["agentId"], "TSTALIASID", "local-1", inputText="And of Japan?", enableTrace=True)
     prompt = json.loads(traces[0]["trace"]["orchestrationTrace"]["modelInvocationInput"]["text"])
     assert [m["role"] for m in prompt["messages"]] == ["user", "assistant", "user"]
+
+
+@pytest.mark.parametrize(
+    "method,path,body,status,error,needle",
+    [
+        ("GET", "/agents/short/", None, 400, "ValidationException", b"agentId"),
+        ("GET", "/agents/ABCDEFGHIJ/", None, 404, "ResourceNotFoundException", b"ABCDEFGHIJ"),
+        ("GET", "/agents/ABCDEFGHIJ/agentversions/DRAFT/", None, 400, "ValidationException", b"agentVersion"),
+        ("POST", "/agents/", {"maxResults": 0}, 400, "ValidationException", b"maxResults"),
+        ("POST", "/agents/", {"nextToken": "forged"}, 400, "ValidationException", b"nextToken"),
+        ("PUT", "/agents/", {"agentName": "bad name!"}, 400, "ValidationException", b"agentName"),
+        ("PUT", "/agents/", {"agentName": "ok", "instruction": "too short"}, 400, "ValidationException", b"instruction"),
+        ("PUT", "/agents/", {"agentName": "ok", "idleSessionTTLInSeconds": 5}, 400, "ValidationException", b"idleSessionTTLInSeconds"),
+        ("PUT", "/agents/ABCDEFGHIJ/agentversions/1/actiongroups/", {"actionGroupName": "g"}, 400, "ValidationException", b"DRAFT"),
+        ("POST", "/agents/ABCDEFGHIJ/agentAliases/TSTALIASID/sessions/x/text", {"inputText": "hi"}, 400, "ValidationException", b"sessionId"),
+        ("POST", "/agents/ABCDEFGHIJ/agentAliases/TSTALIASID/sessions/s1/text", {"inputText": "hi", "bogus": 1}, 400, "ValidationException", b"bogus"),
+        ("POST", "/agents/ABCDEFGHIJ/agentAliases/TSTALIASID/sessions/s1/text", {"memoryId": "m1"}, 400, "ValidationException", b"memoryId"),
+        ("POST", "/agents/ABCDEFGHIJ/agentAliases/TSTALIASID/sessions/s1/text", {"inputText": "hi"}, 404, "ResourceNotFoundException", b"ABCDEFGHIJ"),
+    ],
+)
+def test_malformed_agent_requests_get_bedrock_errors(spillway, method, path, body, status, error, needle):
+    got, headers, raw = spillway.raw(method, path, body, {"content-type": "application/json"})
+    assert (got, headers["x-amzn-ErrorType"]) == (status, error), raw
+    assert needle in raw and json.loads(raw)["message"]
