@@ -431,10 +431,16 @@ def test_agents_belong_to_their_account(start_server):
     server = start_server("--config", str(CONFIGS / "accounts.toml"))
 
     def clients(key, secret):
-        make = lambda service: boto3.client(  # noqa: E731
-            service, region_name="us-east-1", endpoint_url=server.url, aws_access_key_id=key, aws_secret_access_key=secret
+        return tuple(
+            boto3.client(
+                service,
+                region_name="us-east-1",
+                endpoint_url=server.url,
+                aws_access_key_id=key,
+                aws_secret_access_key=secret,
+            )
+            for service in ("bedrock-agent", "bedrock-agent-runtime")
         )
-        return make("bedrock-agent"), make("bedrock-agent-runtime")
 
     one, one_runtime = clients("AKIAONEONEONEONE", "secret-one")
     two, two_runtime = clients("AKIATWOTWOTWOTWO", "secret-two")
