@@ -54,6 +54,8 @@ pub struct AppState {
     pub lifecycle: Lifecycle,
     /// Runs batch inference jobs and async invocations on spare capacity.
     pub batch: Arc<crate::batch::Batch>,
+    /// InvokeAgent sessions (conversation history, pending function calls).
+    pub agent_sessions: Arc<spillway_agents::session::Sessions>,
 }
 
 /// What must run when the server stops: the background tasks end, then the invocation
@@ -178,7 +180,20 @@ impl AppState {
             lifecycle: lifecycle.clone(),
         };
         let keyring = (!catalog.accounts.is_empty()).then(|| Arc::new(Keyring::new(&catalog.accounts)));
-        let state = Self { catalog, dispatcher, resolver, logs, store, usage, keyring, importer, lifecycle, batch };
+        let agent_sessions = Arc::default();
+        let state = Self {
+            catalog,
+            dispatcher,
+            resolver,
+            logs,
+            store,
+            usage,
+            keyring,
+            importer,
+            lifecycle,
+            batch,
+            agent_sessions,
+        };
         Ok((state, shutdown))
     }
 }
@@ -206,6 +221,8 @@ pub fn build_router(state: AppState) -> Router {
         .route("/spillway/usage", get(control::usage::report))
         // bedrock-agent Prompt management and its tagging (`/prompts/…`, `/tags/…`).
         .merge(control::prompts::routes())
+        // Agents (bedrock-agent `/agents/…`) and InvokeAgent (bedrock-agent-runtime).
+        .merge(crate::agents::routes())
         .route("/provisioned-model-throughput", post(control::provisioned::create))
         .route("/provisioned-model-throughputs", get(control::provisioned::list))
         .route(

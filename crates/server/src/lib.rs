@@ -2,6 +2,7 @@
 //! the backends. Handlers are thin; the request path lives in the dispatcher crate
 //! (`spillway-dispatch`).
 
+mod agents;
 pub mod app;
 mod batch;
 mod cluster;

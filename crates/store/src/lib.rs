@@ -21,6 +21,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use time::OffsetDateTime;
 
+mod agents;
 mod batch;
 mod changes;
 mod imports;
@@ -32,6 +33,7 @@ mod provisioned;
 mod tags;
 mod usage;
 
+pub use agents::{ActionGroupRow, AgentRow, AgentVersionRow, AliasRow, DRAFT as AGENT_DRAFT};
 pub use changes::{Change, Changes, CHANNEL};
 pub use imports::{ImportJob, ImportJobQuery, ImportJobStatus, ImportedModel};
 pub use listing::ListFilter;

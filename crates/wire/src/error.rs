@@ -36,6 +36,9 @@ pub enum Service {
     Runtime,
     Control,
     Agent,
+    /// bedrock-agent-runtime (InvokeAgent): ConflictException is 409 and
+    /// ModelNotReadyException 424 there.
+    AgentRuntime,
 }
 
 impl ErrorCode {
@@ -75,13 +78,14 @@ impl ErrorCode {
             Self::ResourceNotFound | Self::UnknownOperation => 404,
             Self::ModelTimeout => 408,
             Self::ModelError | Self::ModelStreamError => 424,
+            Self::ModelNotReady if service == Service::AgentRuntime => 424,
             Self::Throttling | Self::ModelNotReady => 429,
             Self::ServiceQuotaExceeded => match service {
                 Service::Agent => 402,
-                Service::Runtime | Service::Control => 400,
+                Service::Runtime | Service::Control | Service::AgentRuntime => 400,
             },
             Self::Conflict => match service {
-                Service::Agent => 409,
+                Service::Agent | Service::AgentRuntime => 409,
                 Service::Runtime | Service::Control => 400,
             },
             Self::TooManyTags => 400,
@@ -267,5 +271,16 @@ mod tests {
         assert_eq!(v["message"], "bad");
         assert_eq!(v["__type"], "ModelErrorException");
         assert_eq!(v["originalStatusCode"], 500);
+    }
+
+    /// bedrock-agent-runtime's own statuses (its service model): Conflict 409,
+    /// ModelNotReady 424, ServiceQuotaExceeded 400.
+    #[test]
+    fn agent_runtime_statuses_follow_its_model() {
+        assert_eq!(ErrorCode::Conflict.status(Service::AgentRuntime), 409);
+        assert_eq!(ErrorCode::ModelNotReady.status(Service::AgentRuntime), 424);
+        assert_eq!(ErrorCode::ServiceQuotaExceeded.status(Service::AgentRuntime), 400);
+        assert_eq!(ErrorCode::Throttling.status(Service::AgentRuntime), 429);
+        assert_eq!(ErrorCode::ModelNotReady.status(Service::Runtime), 429);
     }
 }

@@ -384,10 +384,17 @@ pub async fn delete(
     }
 }
 
-/// A taggable resource here is a prompt or a prompt version of the caller's.
+/// A taggable resource here is a prompt or a prompt version of the caller's, or an
+/// agent or agent alias ([`crate::agents`]).
 async fn owned(state: &Control, caller: &Caller, arn: &str) -> Result<(), ApiError> {
+    if crate::agents::is_agent_arn(arn) {
+        return crate::agents::owned(state, caller, arn).await;
+    }
     let Some(a) = PromptArn::parse(arn) else {
-        return Err(violation("resourceArn", "Member must be the ARN of a prompt or prompt version"));
+        return Err(violation(
+            "resourceArn",
+            "Member must be the ARN of a prompt, prompt version, agent or agent alias",
+        ));
     };
     if a.account != caller.account || a.region != caller.source_region {
         return Err(not_found(&format!("The resource {arn}")));

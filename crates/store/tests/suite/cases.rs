@@ -7,6 +7,7 @@ use time::macros::datetime;
 use crate::Harness;
 
 // Prompt cases live in their own file; `suite!` looks for every case here.
+pub use crate::agents::*;
 pub use crate::batch::*;
 pub use crate::changes::*;
 pub use crate::imports::*;

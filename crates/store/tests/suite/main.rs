@@ -13,6 +13,7 @@ use futures::FutureExt;
 use spillway_store::Store;
 use sqlx::Connection;
 
+mod agents;
 mod batch;
 mod cases;
 mod changes;
@@ -119,4 +120,7 @@ suite!(
     batch_job_create_get_list_stop,
     batch_job_lease_records_and_takeover,
     async_invoke_lifecycle,
+    agent_create_get_list_update_delete,
+    agent_versions_snapshot_the_draft_and_its_groups,
+    agent_aliases_are_unique_idempotent_and_survive_restart,
 );
