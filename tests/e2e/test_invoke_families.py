@@ -255,3 +255,26 @@ def test_gpt_oss_reasoning_tags_and_streamed_usage(backed):
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop" and chunks[-1]["usage"]["completion_tokens"] == 9
     # The sampling options without a Converse field reach the backend as given.
     assert Reasoner.seen[-1]["seed"] == 7 and Reasoner.seen[-1]["messages"][0]["role"] == "system"
+
+
+# --- Converse additionalModelResponseFieldPaths -------------------------------------
+
+
+def test_additional_model_response_fields_from_the_native_answer(backed):
+    client = backed.client()
+    paths = ["/usage/input_tokens", "/stop_reason", "/nope"]
+    r = client.converse(modelId="anthropic.claude-sonnet-4-5-20250929-v1:0",
+                        messages=[{"role": "user", "content": [{"text": "Hi"}]}],
+                        additionalModelResponseFieldPaths=paths)
+    assert r["additionalModelResponseFields"] == {"usage": {"input_tokens": 21}, "stop_reason": "end_turn"}
+    events = list(client.converse_stream(modelId=COMMAND_R, messages=[{"role": "user", "content": [{"text": "Hi"}]}],
+                                         additionalModelResponseFieldPaths=["/finish_reason", "/text"])["stream"])
+    stop = next(e["messageStop"] for e in events if "messageStop" in e)
+    assert stop["additionalModelResponseFields"] == {"finish_reason": "COMPLETE", "text": "".join(fake_openai.WORDS)}
+    plain = client.converse(modelId=COMMAND_R, messages=[{"role": "user", "content": [{"text": "Hi"}]}])
+    assert "additionalModelResponseFields" not in plain
+    for bad in (["finish_reason"], ["/a~2"], ["/x"] * 11):
+        with pytest.raises(ClientError) as e:
+            client.converse(modelId=COMMAND_R, messages=[{"role": "user", "content": [{"text": "Hi"}]}],
+                            additionalModelResponseFieldPaths=bad)
+        assert "additionalModelResponseFieldPaths" in e.value.response["Error"]["Message"]
