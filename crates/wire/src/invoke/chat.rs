@@ -94,6 +94,10 @@ pub fn messages(
             _ => turns.push(Message { role, content: blocks }),
         }
     }
+    // System messages alone leave the model nothing to answer.
+    if turns.is_empty() {
+        return Err(body::malformed(path, "expected at least one user message"));
+    }
     Ok((system, turns))
 }
 

@@ -63,11 +63,24 @@ pub fn parse(value: &Value) -> Result<ConverseRequest, BedrockError> {
         let h = Obj::new(v, format!("{}/{i}", root.at("chat_history")))?;
         only(&h, &["role", "message"], &[])?;
         let text = h.req_str("message")?;
-        match h.req_str("role")? {
-            "USER" => body::push_turn(&mut messages, Role::User, text),
-            "CHATBOT" => body::push_turn(&mut messages, Role::Assistant, text),
-            "SYSTEM" => system.push(SystemContentBlock::Text(text.to_owned())),
+        let role = h.req_str("role")?;
+        match role {
+            "USER" | "CHATBOT" | "SYSTEM" => {}
             other => return Err(body::not_enum(&h.at("role"), other)),
+        }
+        // An empty turn says nothing; Converse has no place for one.
+        if text.is_empty() {
+            continue;
+        }
+        match role {
+            "USER" => body::push_turn(&mut messages, Role::User, text),
+            // Cohere's history may open with the chatbot, Converse's may not: what it said
+            // before the user spoke is context, so it joins the system prompt.
+            "CHATBOT" if messages.is_empty() => {
+                system.push(SystemContentBlock::Text(format!("Earlier in this conversation you said: {text}")))
+            }
+            "CHATBOT" => body::push_turn(&mut messages, Role::Assistant, text),
+            _ => system.push(SystemContentBlock::Text(text.to_owned())),
         }
     }
     if let Some(docs) = root.arr("documents")? {
@@ -78,6 +91,9 @@ pub fn parse(value: &Value) -> Result<ConverseRequest, BedrockError> {
     }
     if let Some(results) = root.arr("tool_results")? {
         tool_results(results, &root.at("tool_results"), &mut messages)?;
+    }
+    if messages.is_empty() {
+        return Err(body::malformed(&root.at("message"), "expected minLength: 1, actual: 0"));
     }
     let stop = root.strings("stop_sequences")?;
     if let Some(s) = stop.as_ref().filter(|s| s.len() > MAX_STOP) {
@@ -342,6 +358,12 @@ mod tests {
         assert!(e(json!({"message": "x", "stop_sequences": vec!["a"; 6]})).contains("maximum item count: 5"));
         assert!(e(json!({"chat_history": []})).contains("required key [message]"));
         assert!(parse(&json!({"message": "x", "return_prompt": false})).is_ok());
+        // Found by fuzz_invoke: a history opening with the chatbot, or with empty turns.
+        let r = parse(&json!({"message": "x", "chat_history": [{"role": "CHATBOT", "message": "hello"},
+            {"role": "USER", "message": ""}]}))
+        .unwrap();
+        assert_eq!(r.messages.len(), 1);
+        assert!(crate::validate::converse(&r).is_ok());
     }
 
     #[test]

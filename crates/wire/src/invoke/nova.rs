@@ -34,8 +34,8 @@ pub fn parse(value: &Value) -> Result<ConverseRequest, BedrockError> {
             converse.insert(to.to_owned(), v.clone());
         }
     }
-    if !root.has("messages") {
-        return Err(root.missing("messages"));
+    if root.arr("messages")?.ok_or_else(|| root.missing("messages"))?.is_empty() {
+        return Err(body::malformed(&root.at("messages"), "expected minimum item count: 1, found: 0"));
     }
     let raw = serde_json::to_vec(&Value::Object(converse)).unwrap_or_default();
     let mut request: ConverseRequest = crate::parse::json(&raw)?;
