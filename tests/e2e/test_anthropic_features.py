@@ -125,3 +125,15 @@ def test_thinking_rules(reasoning):
         client.messages.create(model=SONNET, max_tokens=2048, thinking=THINKING, extra_body={"temperature": 0.2},
                                messages=[{"role": "user", "content": "Why?"}])
     assert "#/temperature" in str(e.value)
+
+
+def test_thinking_on_the_simulator(spillway):
+    """The simulator reasons when asked to think, so thinking works without a reasoning server."""
+    client = claude(spillway)
+    question = {"role": "user", "content": "Why is the sky blue?"}
+    first = client.messages.create(model=HAIKU, max_tokens=2048, thinking=THINKING, messages=[question])
+    assert [b.type for b in first.content] == ["thinking", "text"] and first.content[0].signature
+    history = [question, {"role": "assistant", "content": first.content}, {"role": "user", "content": "More?"}]
+    assert client.messages.create(model=HAIKU, max_tokens=2048, thinking=THINKING, messages=history).content
+    plain = client.messages.create(model=HAIKU, max_tokens=2048, messages=[question])
+    assert [b.type for b in plain.content] == ["text"]
