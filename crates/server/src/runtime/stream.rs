@@ -75,7 +75,13 @@ impl FrameEncoder for ConverseFrames {
     }
 
     fn log_output(&mut self, elapsed_ms: u64) -> Option<Value> {
-        self.kept.take().map(|c| serde_json::to_value(c.into_response(elapsed_ms)).unwrap_or_default())
+        let fields =
+            self.fields.as_ref().and_then(|f| response_fields::fields(&f.request, f.format, &f.model_id, &f.out));
+        self.kept.take().map(|c| {
+            let mut response = c.into_response(elapsed_ms);
+            response.additional_model_response_fields = fields;
+            serde_json::to_value(response).unwrap_or_default()
+        })
     }
 }
 
