@@ -66,9 +66,9 @@ def test_unhonoured_members_are_refused_by_name(claude):
     with pytest.raises(anthropic.BadRequestError) as e:
         claude.messages.create(
             model=HAIKU, max_tokens=16, messages=[{"role": "user", "content": "Hi"}],
-            thinking={"type": "enabled", "budget_tokens": 1024},
+            extra_body={"cache_control": {"type": "ephemeral"}},
         )
-    assert "is not supported by this endpoint: #/thinking" in str(e.value)
+    assert "is not supported by this endpoint: #/cache_control" in str(e.value)
 
 
 def test_stream_with_a_tool_call(claude):

@@ -14,6 +14,7 @@ pub mod options;
 pub mod parse;
 pub mod prompt;
 pub mod reasoning;
+pub mod response_fields;
 pub mod stream;
 pub mod structured;
 pub mod surface;

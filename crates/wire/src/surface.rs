@@ -42,8 +42,8 @@ pub fn check(req: &ConverseRequest) -> Result<(), BedrockError> {
             return Err(not_supported("Reasoning effort", "outputConfig.effort"));
         }
     }
-    if req.additional_model_response_field_paths.as_ref().is_some_and(|p| !p.is_empty()) {
-        return Err(not_supported("Additional model response fields", "additionalModelResponseFieldPaths"));
+    if let Some(paths) = &req.additional_model_response_field_paths {
+        crate::response_fields::check(paths)?;
     }
     // A prompt ARN's request reaches here rendered, its variables consumed.
     if req.prompt_variables.is_some() {
@@ -255,7 +255,6 @@ mod tests {
             (json!({"serviceTier": {"type": "flex"}}), "serviceTier.type"),
             (json!({"promptVariables": {"x": {"text": "y"}}}), "promptVariables"),
             (json!({"outputConfig": {"effort": "high"}}), "outputConfig.effort"),
-            (json!({"additionalModelResponseFieldPaths": ["/stop_sequence"]}), "additionalModelResponseFieldPaths"),
             (
                 json!({"messages": [{"role": "user", "content": [{"video": {"format": "mp4", "source": {"bytes": "AA=="}}}]}]}),
                 "messages[0].content[0].video",
@@ -278,6 +277,7 @@ mod tests {
             json!({"performanceConfig": {"latency": "standard"}}),
             json!({"serviceTier": {"type": "default"}}),
             json!({"requestMetadata": {"team": "search-1", "trace id": "a/b:c"}}),
+            json!({"additionalModelResponseFieldPaths": ["/stop_sequence"]}),
             json!({"toolConfig": {"tools": [{"toolSpec": {"name": "t", "inputSchema": {"json": {}}}}], "toolChoice": {"auto": {}}}}),
         ] {
             assert_eq!(refusal(with(extra.clone())), "", "{extra}");

@@ -1,6 +1,7 @@
 //! Fuzz target: the InvokeModel / InvokeModelWithResponseStream body parsers of every
 //! provider family (`invoke::parse`): Anthropic Messages and Text Completions, Titan text
-//! and embeddings, Cohere Embed, Meta Llama.
+//! and embeddings, Cohere Embed, Meta Llama, Amazon Nova, Mistral (text and chat),
+//! DeepSeek, OpenAI gpt-oss (chat completions) and Cohere Command R.
 //!
 //! Properties: no input panics; a refusal is a ValidationException with a message; a body
 //! built from the family's schema is accepted as the right kind of request (chat with at
@@ -21,26 +22,41 @@ use support::{apply_damage, check_refusal, damage, fuzz, mutate, mutations, shap
 
 /// The families: the format their model declares and a generator of their valid bodies.
 fn family(i: usize) -> (BodyFormat, BoxedStrategy<Value>) {
-    match i % 6 {
+    match i % 11 {
         0 => (BodyFormat::Anthropic, shapes::anthropic_messages().boxed()),
         1 => (BodyFormat::Anthropic, shapes::anthropic_completion().boxed()),
         2 => (BodyFormat::TitanText, shapes::titan_text().boxed()),
         3 => (BodyFormat::TitanEmbed, shapes::titan_embed().boxed()),
         4 => (BodyFormat::CohereEmbed, shapes::cohere_embed().boxed()),
+        5 => (BodyFormat::Nova, shapes::nova().boxed()),
+        6 => (BodyFormat::Mistral, shapes::mistral().boxed()),
+        7 => (BodyFormat::Deepseek, shapes::deepseek().boxed()),
+        8 => (BodyFormat::OpenaiChat, shapes::openai_chat().boxed()),
+        9 => (BodyFormat::CohereCommand, shapes::cohere_command().boxed()),
         _ => (BodyFormat::Llama, shapes::llama().boxed()),
     }
 }
 
 /// A family and one of its valid bodies.
 fn any_family() -> impl Strategy<Value = (BodyFormat, Value)> {
-    (0..6usize).prop_flat_map(|i| {
+    (0..11usize).prop_flat_map(|i| {
         let (format, bodies) = family(i);
         (Just(format), bodies)
     })
 }
 
-const FORMATS: [BodyFormat; 5] =
-    [BodyFormat::Anthropic, BodyFormat::TitanText, BodyFormat::TitanEmbed, BodyFormat::CohereEmbed, BodyFormat::Llama];
+const FORMATS: [BodyFormat; 10] = [
+    BodyFormat::Anthropic,
+    BodyFormat::TitanText,
+    BodyFormat::TitanEmbed,
+    BodyFormat::CohereEmbed,
+    BodyFormat::Llama,
+    BodyFormat::Nova,
+    BodyFormat::Mistral,
+    BodyFormat::Deepseek,
+    BodyFormat::OpenaiChat,
+    BodyFormat::CohereCommand,
+];
 
 /// Parses `body` for a model of `format`; checks the properties of the outcome.
 fn invoke(format: BodyFormat, body: &[u8]) -> Result<Option<InvokeRequest>, TestCaseError> {

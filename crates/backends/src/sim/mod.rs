@@ -82,7 +82,11 @@ impl SimBackend {
         let pieces = text::pieces(&mut rng, natural.min(max_tokens));
         let stops = req.inference_config.as_ref().and_then(|c| c.stop_sequences.clone()).unwrap_or_default();
         let (pieces, stop_sequence) = cut_at_stop(pieces, &stops);
-        let output_tokens = pieces.len() as u32;
+        // Asked to think (`thinking` in the additional request fields, as Converse and the
+        // Anthropic body send it), the simulator reasons first, within the budget; drawn
+        // after the answer so the answer is the same with or without thinking.
+        let reasoning = thinking_budget(req).map(|budget| text::pieces(&mut rng, budget.min(natural / 2 + 8)));
+        let output_tokens = pieces.len() as u32 + reasoning.as_ref().map_or(0, |r| r.len() as u32);
         let stop_reason = if stop_sequence.is_some() {
             StopReason::StopSequence
         } else if natural > max_tokens {
@@ -90,6 +94,7 @@ impl SimBackend {
         } else {
             StopReason::EndTurn
         };
+        events.extend(reasoning.into_iter().flatten().map(ModelEvent::Reasoning));
         events.extend(pieces.into_iter().map(ModelEvent::Text));
         events.push(ModelEvent::Finish(Finish {
             stop_reason,
@@ -116,6 +121,16 @@ impl SimBackend {
             }
         }
     }
+}
+
+/// The thinking budget a request asks for: `{"thinking": {"type": "enabled",
+/// "budget_tokens": n}}` in its additional request fields.
+fn thinking_budget(req: &ConverseRequest) -> Option<u32> {
+    let thinking = req.additional_model_request_fields.as_ref()?.get("thinking")?;
+    if thinking.get("type")?.as_str()? != "enabled" {
+        return None;
+    }
+    thinking.get("budget_tokens")?.as_u64().map(|b| u32::try_from(b).unwrap_or(u32::MAX))
 }
 
 /// An answer that follows the request's JSON schema, as constrained decoding yields it:

@@ -115,3 +115,28 @@ async fn injected_throttle() {
     let call = ChatCall { model: "m", request: &req, max_tokens: 10, stream: false };
     assert!(matches!(b.chat(call).await, Err(BackendError::Throttled)));
 }
+
+#[tokio::test]
+async fn thinking_reasons_first_within_its_budget_and_keeps_the_answer() {
+    let b = SimBackend::new(fast());
+    let plain = run(&b, &request(HELLO), 1000).await;
+    let thinking = r#"{"messages":[{"role":"user","content":[{"text":"hello there"}]}],
+        "additionalModelRequestFields":{"thinking":{"type":"enabled","budget_tokens":1024}}}"#;
+    let events = run(&b, &request(thinking), 1000).await;
+    let reasoning = events
+        .iter()
+        .take_while(|e| !matches!(e, Ok(ModelEvent::Text(_))))
+        .filter(|e| matches!(e, Ok(ModelEvent::Reasoning(_))))
+        .count();
+    assert!(reasoning > 0 && reasoning <= 1024);
+    let texts = |ev: &[Result<ModelEvent, BackendError>]| -> Vec<String> {
+        ev.iter()
+            .filter_map(|e| match e {
+                Ok(ModelEvent::Text(t)) => Some(t.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(texts(&events), texts(&plain));
+    assert_eq!(finish(&events).usage.output_tokens, finish(&plain).usage.output_tokens + reasoning as u32);
+}

@@ -7,7 +7,7 @@ use axum::response::Response;
 use spillway_invocation_log::Operation;
 use spillway_route::Plan;
 use spillway_wire::converse::ConverseRequest;
-use spillway_wire::{parse, validate};
+use spillway_wire::{parse, response_fields, validate};
 
 use super::stream::{self, ConverseFrames};
 use super::{ensure_streaming, ensure_text_model, json_response, max_tokens, Answer, Call, ModelId, Ran};
@@ -54,7 +54,9 @@ async fn run(call: &Call<'_>, progress: &Progress) -> Result<Answer, ApiError> {
     let max_tokens = max_tokens(plan.model, &request)?;
     let done = state.dispatcher.run_chat(caller.origin(), &plan, &request, max_tokens, progress).await?;
     let usage = done.output.usage();
-    let response = done.output.into_response(caller.elapsed_ms());
+    let fields = response_fields::fields(&request, plan.model.body_format, &plan.model.id, &done.output);
+    let mut response = done.output.into_response(caller.elapsed_ms());
+    response.additional_model_response_fields = fields;
     let body = serde_json::to_vec(&response).unwrap_or_default();
     let output = state.logs.enabled(caller).then(|| serde_json::to_value(&response).unwrap_or_default());
     let response = json_response(body, &done.region, &[]);
@@ -84,6 +86,10 @@ async fn run_stream(call: &Call<'_>, progress: &Progress) -> Result<Answer, ApiE
         state.dispatcher.open_chat(caller.origin(), &plan, &request, max_tokens, Declared::ModelError).await?;
     let region = opened.region.clone();
     let owned = call.owned(progress);
-    let frames = stream::drive(opened, admitted, owned, ConverseFrames::new(state.logs.enabled(caller)));
+    let mut encoder = ConverseFrames::new(state.logs.enabled(caller));
+    if let Some(paths) = request.additional_model_response_field_paths.filter(|p| !p.is_empty()) {
+        encoder = encoder.with_response_fields(paths, plan.model.body_format, &plan.model.id);
+    }
+    let frames = stream::drive(opened, admitted, owned, encoder);
     Ok(Answer { response: stream_body::response(frames, &region, &[]), ran: None })
 }

@@ -34,13 +34,19 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), BedrockError> {
     }
 }
 
-/// The unmodeled headers Bedrock adds to InvokeModel answers (clients read them raw).
-fn token_headers(input: u32, output: u32, latency_ms: u64) -> [(&'static str, String); 3] {
-    [
-        ("x-amzn-bedrock-input-token-count", input.to_string()),
-        ("x-amzn-bedrock-output-token-count", output.to_string()),
+/// The unmodeled headers Bedrock adds to InvokeModel answers (clients read them raw);
+/// the cache counts only when the prompt cache took part.
+fn token_headers(usage: TokenUsage, latency_ms: u64) -> Vec<(&'static str, String)> {
+    let mut headers = vec![
+        ("x-amzn-bedrock-input-token-count", usage.input_tokens.to_string()),
+        ("x-amzn-bedrock-output-token-count", usage.output_tokens.to_string()),
         ("x-amzn-bedrock-invocation-latency", latency_ms.to_string()),
-    ]
+    ];
+    if usage.uses_cache() {
+        headers.push(("x-amzn-bedrock-cache-read-input-token-count", usage.cache_read_input_tokens.to_string()));
+        headers.push(("x-amzn-bedrock-cache-write-input-token-count", usage.cache_write_input_tokens().to_string()));
+    }
+    headers
 }
 
 pub async fn invoke(
@@ -62,14 +68,16 @@ async fn run(call: &Call<'_>, headers: &HeaderMap, progress: &Progress) -> Resul
     let plan = state.resolver.plan(caller.origin(), model_id).await?;
     progress.attribute(plan.attribution());
     let model = plan.model;
-    match invoke::parse(model.body_format, body)? {
+    let ids = [model_id, model.id.as_str()];
+    let native = invoke::Call { model_ids: &ids, streaming: Some(false) };
+    match invoke::parse_call(model.body_format, body, native)? {
         InvokeRequest::Chat { request, dialect } => {
             validate::converse(&request)?;
             let max_tokens = max_tokens(model, &request)?;
             let done = state.dispatcher.run_chat(caller.origin(), &plan, &request, max_tokens, progress).await?;
             let usage = done.output.usage();
             let answer = invoke::chat_response(dialect, &model.id, &done.output);
-            let headers = token_headers(usage.input_tokens, usage.output_tokens, caller.elapsed_ms());
+            let headers = token_headers(usage, caller.elapsed_ms());
             let response = json_response(serde_json::to_vec(&answer).unwrap_or_default(), &done.region, &headers);
             let output = state.logs.enabled(caller).then_some(answer);
             let ran = Ran { region: done.region, usage, output, embedding: false, backend_time: done.backend_time };
@@ -81,7 +89,7 @@ async fn run(call: &Call<'_>, headers: &HeaderMap, progress: &Progress) -> Resul
             let (region, out) = (done.region, done.output);
             let usage = TokenUsage::new(out.input_tokens, 0);
             let answer = invoke::embed_response(model.body_format, &request, &out);
-            let headers = token_headers(out.input_tokens, 0, caller.elapsed_ms());
+            let headers = token_headers(usage, caller.elapsed_ms());
             let response = json_response(serde_json::to_vec(&answer).unwrap_or_default(), &region, &headers);
             let output = state.logs.enabled(caller).then_some(answer);
             let ran = Ran { region, usage, output, embedding: true, backend_time: std::time::Duration::ZERO };
@@ -111,7 +119,9 @@ async fn run_stream(call: &Call<'_>, headers: &HeaderMap, progress: &Progress) -
     let model = plan.model;
     ensure_streaming(model)?;
     ensure_text_model(model)?;
-    let InvokeRequest::Chat { request, dialect } = invoke::parse(model.body_format, body)? else {
+    let ids = [model_id, model.id.as_str()];
+    let native = invoke::Call { model_ids: &ids, streaming: Some(true) };
+    let InvokeRequest::Chat { request, dialect } = invoke::parse_call(model.body_format, body, native)? else {
         return Err(BedrockError::validation("The model is unsupported for streaming.").into());
     };
     validate::converse(&request)?;

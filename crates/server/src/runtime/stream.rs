@@ -7,6 +7,9 @@
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use serde_json::Value;
+use spillway_wire::converse::ConverseRequest;
+use spillway_wire::invoke::BodyFormat;
+use spillway_wire::response_fields;
 use spillway_wire::stream::{Collector, ConverseStreamEncoder, ModelEvent};
 use spillway_wire::BedrockError;
 
@@ -26,11 +29,28 @@ pub trait FrameEncoder: Send + 'static {
 pub struct ConverseFrames {
     encoder: ConverseStreamEncoder,
     kept: Option<Collector>,
+    fields: Option<ResponseFields>,
+}
+
+/// `additionalModelResponseFieldPaths` of a stream: the answer is gathered so that
+/// `messageStop` can carry the fields of the native answer.
+struct ResponseFields {
+    request: ConverseRequest,
+    format: BodyFormat,
+    model_id: String,
+    out: Collector,
 }
 
 impl ConverseFrames {
     pub fn new(logged: bool) -> Self {
-        Self { encoder: ConverseStreamEncoder::new(), kept: logged.then(Collector::default) }
+        Self { encoder: ConverseStreamEncoder::new(), kept: logged.then(Collector::default), fields: None }
+    }
+
+    pub fn with_response_fields(mut self, paths: Vec<String>, format: BodyFormat, model_id: &str) -> Self {
+        let request = ConverseRequest { additional_model_response_field_paths: Some(paths), ..Default::default() };
+        let out = Collector::default();
+        self.fields = Some(ResponseFields { request, format, model_id: model_id.to_owned(), out });
+        self
     }
 }
 
@@ -39,11 +59,29 @@ impl FrameEncoder for ConverseFrames {
         if let Some(c) = self.kept.as_mut() {
             c.push(event.clone());
         }
-        out.extend(self.encoder.push(event, elapsed_ms).iter().map(|e| e.frame()));
+        let Some(f) = self.fields.as_mut() else {
+            out.extend(self.encoder.push(event, elapsed_ms).iter().map(|e| e.frame()));
+            return;
+        };
+        f.out.push(event.clone());
+        for mut e in self.encoder.push(event, elapsed_ms) {
+            if e.event_type == "messageStop" {
+                if let Some(v) = response_fields::fields(&f.request, f.format, &f.model_id, &f.out) {
+                    e.payload["additionalModelResponseFields"] = v;
+                }
+            }
+            out.push(e.frame());
+        }
     }
 
     fn log_output(&mut self, elapsed_ms: u64) -> Option<Value> {
-        self.kept.take().map(|c| serde_json::to_value(c.into_response(elapsed_ms)).unwrap_or_default())
+        let fields =
+            self.fields.as_ref().and_then(|f| response_fields::fields(&f.request, f.format, &f.model_id, &f.out));
+        self.kept.take().map(|c| {
+            let mut response = c.into_response(elapsed_ms);
+            response.additional_model_response_fields = fields;
+            serde_json::to_value(response).unwrap_or_default()
+        })
     }
 }
 

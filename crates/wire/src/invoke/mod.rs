@@ -6,10 +6,16 @@
 //! body into an [`EmbedRequest`].
 
 pub mod anthropic;
+mod chat;
 pub mod cohere;
+pub mod command;
+pub mod deepseek;
 pub mod headers;
 pub mod llama;
 mod members;
+pub mod mistral;
+pub mod nova;
+pub mod openai_chat;
 pub mod titan;
 
 use serde::{Deserialize, Serialize};
@@ -75,6 +81,20 @@ pub enum Dialect {
     AnthropicCompletion,
     TitanText,
     Llama,
+    Nova,
+    MistralText,
+    MistralChat,
+    Deepseek,
+    OpenaiChat(openai_chat::Options),
+    CohereCommand,
+}
+
+/// What the call says about the body beyond its bytes: the IDs the body may name as its
+/// `model` (gpt-oss), and whether the call streams (the body's `stream` must agree).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Call<'a> {
+    pub model_ids: &'a [&'a str],
+    pub streaming: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -112,7 +132,13 @@ pub struct Timing {
 
 /// Parse a native request body of `format`.
 pub fn parse(format: BodyFormat, body: &[u8]) -> Result<InvokeRequest, BedrockError> {
+    parse_call(format, body, Call::default())
+}
+
+/// [`parse`], with what the call knows checked against the body.
+pub fn parse_call(format: BodyFormat, body: &[u8], call: Call) -> Result<InvokeRequest, BedrockError> {
     let value: Value = crate::parse::json(body)?;
+    let chat = |request, dialect| InvokeRequest::Chat { request, dialect };
     match format {
         BodyFormat::Anthropic => {
             anthropic::parse(&value).map(|(request, dialect)| InvokeRequest::Chat { request, dialect })
@@ -125,14 +151,19 @@ pub fn parse(format: BodyFormat, body: &[u8]) -> Result<InvokeRequest, BedrockEr
         }
         BodyFormat::TitanEmbed => titan::parse_embed(&value).map(InvokeRequest::Embed),
         BodyFormat::CohereEmbed => cohere::parse(&value).map(InvokeRequest::Embed),
-        // Converse serves these models; their native bodies are refused by name rather
-        // than half-read.
-        BodyFormat::Nova
-        | BodyFormat::Mistral
-        | BodyFormat::Deepseek
-        | BodyFormat::OpenaiChat
-        | BodyFormat::CohereCommand => {
-            Err(crate::surface::not_supported(&format!("InvokeModel with the {} body format", format.name()), "body"))
+        BodyFormat::Nova => nova::parse(&value).map(|r| chat(r, Dialect::Nova)),
+        BodyFormat::Mistral => mistral::parse(&value).map(|(r, d)| chat(r, d)),
+        BodyFormat::Deepseek => deepseek::parse(&value).map(|r| chat(r, Dialect::Deepseek)),
+        BodyFormat::CohereCommand => command::parse(&value).map(|r| chat(r, Dialect::CohereCommand)),
+        BodyFormat::OpenaiChat => {
+            let (request, options, model) = openai_chat::parse(&value, call.streaming)?;
+            if let Some(m) = model.filter(|m| !call.model_ids.is_empty() && !call.model_ids.contains(&m.as_str())) {
+                return Err(body::malformed(
+                    "#/model",
+                    format!("{m} does not match the model ID of the request ({})", call.model_ids.join(" or ")),
+                ));
+            }
+            Ok(chat(request, Dialect::OpenaiChat(options)))
         }
     }
 }
@@ -144,6 +175,12 @@ pub fn chat_response(dialect: Dialect, model_id: &str, out: &Collector) -> Value
         Dialect::AnthropicCompletion => anthropic::completion_response(out),
         Dialect::TitanText => titan::text_response(out),
         Dialect::Llama => llama::response(out),
+        Dialect::Nova => nova::response(out),
+        Dialect::MistralText => mistral::text_response(out),
+        Dialect::MistralChat => mistral::chat_response(out),
+        Dialect::Deepseek => deepseek::response(out),
+        Dialect::OpenaiChat(_) => openai_chat::response(model_id, out),
+        Dialect::CohereCommand => command::response(out),
     }
 }
 
@@ -169,6 +206,11 @@ enum NativeStreamKind {
     AnthropicCompletion(anthropic::CompletionStream),
     TitanText(titan::TextStream),
     Llama(llama::Stream),
+    Nova(nova::Stream),
+    Mistral(mistral::Stream),
+    Deepseek(deepseek::Stream),
+    OpenaiChat(openai_chat::Stream),
+    CohereCommand(command::Stream),
 }
 
 impl NativeStream {
@@ -180,6 +222,12 @@ impl NativeStream {
             }
             Dialect::TitanText => NativeStreamKind::TitanText(titan::TextStream::default()),
             Dialect::Llama => NativeStreamKind::Llama(llama::Stream::default()),
+            Dialect::Nova => NativeStreamKind::Nova(nova::Stream::default()),
+            Dialect::MistralText => NativeStreamKind::Mistral(mistral::Stream::new(false)),
+            Dialect::MistralChat => NativeStreamKind::Mistral(mistral::Stream::new(true)),
+            Dialect::Deepseek => NativeStreamKind::Deepseek(deepseek::Stream::default()),
+            Dialect::OpenaiChat(options) => NativeStreamKind::OpenaiChat(openai_chat::Stream::new(model_id, options)),
+            Dialect::CohereCommand => NativeStreamKind::CohereCommand(command::Stream::default()),
         };
         Self { inner }
     }
@@ -191,18 +239,29 @@ impl NativeStream {
             NativeStreamKind::AnthropicCompletion(s) => s.push(event, timing),
             NativeStreamKind::TitanText(s) => s.push(event, timing),
             NativeStreamKind::Llama(s) => s.push(event, timing),
+            NativeStreamKind::Nova(s) => s.push(event, timing),
+            NativeStreamKind::Mistral(s) => s.push(event, timing),
+            NativeStreamKind::Deepseek(s) => s.push(event, timing),
+            NativeStreamKind::OpenaiChat(s) => s.push(event, timing),
+            NativeStreamKind::CohereCommand(s) => s.push(event, timing),
         }
     }
 }
 
-/// `{"amazon-bedrock-invocationMetrics": {...}}` members for the last chunk.
+/// `{"amazon-bedrock-invocationMetrics": {...}}` members for the last chunk; the cache
+/// counts only when the prompt cache took part.
 pub fn invocation_metrics(usage: crate::converse::TokenUsage, timing: Timing) -> Value {
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "inputTokenCount": usage.input_tokens,
         "outputTokenCount": usage.output_tokens,
         "invocationLatency": timing.latency_ms,
         "firstByteLatency": timing.first_byte_ms,
-    })
+    });
+    if usage.uses_cache() {
+        v["cacheReadInputTokenCount"] = serde_json::json!(usage.cache_read_input_tokens);
+        v["cacheWriteInputTokenCount"] = serde_json::json!(usage.cache_write_input_tokens());
+    }
+    v
 }
 
 /// Reading native bodies. Bedrock checks them against each provider's JSON schema and

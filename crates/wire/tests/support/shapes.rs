@@ -270,3 +270,94 @@ pub fn cohere_embed() -> impl Strategy<Value = Value> {
         ])
     })
 }
+
+/// An Amazon Nova body (`messages-v1`): Converse's turns and tools, Nova's sampling names.
+pub fn nova() -> impl Strategy<Value = Value> {
+    let block = prop_oneof![
+        4 => text().prop_map(|t| json!({"text": t})),
+        1 => (prop::sample::select(vec!["png", "jpeg"]), base64())
+            .prop_map(|(f, b)| json!({"image": {"format": f, "source": {"bytes": b}}})),
+    ];
+    let config = (of(1..10_000i64), of(unit()), of(unit()), of(0..500i64)).prop_map(|(m, t, p, k)| {
+        object(vec![
+            ("max_new_tokens", m.map(Value::from)),
+            ("temperature", t.map(Value::from)),
+            ("top_p", p.map(Value::from)),
+            ("top_k", k.map(Value::from)),
+        ])
+    });
+    (turns(block, "user", "assistant"), of(text()), of(config), any::<bool>()).prop_map(|(turns, system, config, v)| {
+        let messages: Vec<Value> = turns.into_iter().map(|(r, c)| json!({"role": r, "content": c})).collect();
+        object(vec![
+            ("schemaVersion", v.then(|| json!("messages-v1"))),
+            ("messages", Some(json!(messages))),
+            // A cache point closes the system prompt when there is one.
+            ("system", system.map(|s| json!([{"text": s}, {"cachePoint": {"type": "default"}}]))),
+            ("inferenceConfig", config),
+        ])
+    })
+}
+
+/// A Mistral body: a text-completion prompt in `[INST]` markup, or chat messages.
+pub fn mistral() -> impl Strategy<Value = Value> {
+    let prompt = (marked_prompt(&["<s>", "[INST]", "[/INST]", "</s>", " "]), of(1..8192i64), of(0..200i64)).prop_map(
+        |(p, m, k)| {
+            object(vec![
+                ("prompt", Some(json!(p))),
+                ("max_tokens", m.map(Value::from)),
+                ("top_k", k.map(|k| json!(k + 1))),
+            ])
+        },
+    );
+    let chat = (chat_messages(), of(prop::sample::select(vec!["auto", "any", "none"])))
+        .prop_map(|(m, c)| object(vec![("messages", Some(m)), ("tool_choice", c.map(Value::from))]));
+    prop_oneof![prompt, chat]
+}
+
+/// User and assistant turns in the chat-completions shape.
+fn chat_messages() -> impl Strategy<Value = Value> {
+    (of(text()), turns(text().prop_map(Value::from), "user", "assistant")).prop_map(|(system, turns)| {
+        let mut messages: Vec<Value> = system.map(|s| json!({"role": "system", "content": s})).into_iter().collect();
+        for (role, content) in turns {
+            let text: String = content.iter().filter_map(Value::as_str).collect();
+            messages.push(json!({"role": role, "content": text}));
+        }
+        json!(messages)
+    })
+}
+
+/// A DeepSeek body: a prompt, plain or in DeepSeek's chat template.
+pub fn deepseek() -> impl Strategy<Value = Value> {
+    let markers = &["<｜begin▁of▁sentence｜>", "<｜User｜>", "<｜Assistant｜>", "<think>", "</think>", "\n"];
+    (marked_prompt(markers), of(1..32_768i64), of(vec(text(), 0..10))).prop_map(|(p, m, s)| {
+        object(vec![("prompt", Some(json!(p))), ("max_tokens", m.map(Value::from)), ("stop", s.map(Value::from))])
+    })
+}
+
+/// An OpenAI Chat Completions body (gpt-oss).
+pub fn openai_chat() -> impl Strategy<Value = Value> {
+    (chat_messages(), of(1..32_768i64), of(unit()), of(any::<u32>())).prop_map(|(m, max, t, seed)| {
+        object(vec![
+            ("messages", Some(m)),
+            ("max_completion_tokens", max.map(Value::from)),
+            ("temperature", t.map(Value::from)),
+            ("seed", seed.map(Value::from)),
+        ])
+    })
+}
+
+/// A Cohere Command R body.
+pub fn cohere_command() -> impl Strategy<Value = Value> {
+    let history = vec((prop::sample::select(vec!["USER", "CHATBOT"]), text()), 0..4)
+        .prop_map(|h| json!(h.into_iter().map(|(r, m)| json!({"role": r, "message": m})).collect::<Vec<_>>()));
+    (text().prop_filter("a message", |t| !t.is_empty()), of(history), of(text()), of(0.01..=0.99f64)).prop_map(
+        |(message, history, preamble, p)| {
+            object(vec![
+                ("message", Some(json!(message))),
+                ("chat_history", history),
+                ("preamble", preamble.map(Value::from)),
+                ("p", p.map(Value::from)),
+            ])
+        },
+    )
+}

@@ -1,22 +1,26 @@
 //! Anthropic on Bedrock: the Messages body (`anthropic_version`) and the legacy Text
 //! Completions body (`prompt`, Claude Instant / 2.x), their answers and stream chunks.
 
-use serde_json::{json, Value};
+mod answer;
+mod features;
+
+use serde_json::{json, Map, Value};
+
+pub use answer::{completion_response, messages_response, CompletionStream, MessagesStream};
 
 use super::body::{self, Obj};
 use super::members::only;
-use super::{invocation_metrics, Dialect, Timing};
+use super::Dialect;
 use crate::converse::{
     ContentBlock, ConverseRequest, ImageBlock, ImageSource, InferenceConfig, Message, Role, SpecificToolChoice,
-    StopReason, SystemContentBlock, Tool, ToolChoice, ToolConfig, ToolInputSchema, ToolResultBlock,
-    ToolResultContentBlock, ToolSpec, ToolUseBlock,
+    SystemContentBlock, Tool, ToolChoice, ToolConfig, ToolInputSchema, ToolResultBlock, ToolResultContentBlock,
+    ToolSpec, ToolUseBlock,
 };
 use crate::error::BedrockError;
 use crate::options::{
     JsonSchemaDefinition, OutputConfig, OutputFormat, OutputFormatStructure, OutputFormatType, ReasoningContentBlock,
     ReasoningTextBlock,
 };
-use crate::stream::{Collector, Finish, ModelEvent};
 
 const VERSION: &str = "bedrock-2023-05-31";
 const IMAGE_TYPES: [&str; 4] = ["image/jpeg", "image/png", "image/gif", "image/webp"];
@@ -36,17 +40,22 @@ const ROOT_KEYS: &[&str] = &[
     // it has no effect on the answer, here as on Bedrock.
     "metadata",
     "output_config",
+    "thinking",
+    "anthropic_beta",
 ];
 /// Members Anthropic models take on Bedrock that this endpoint does not provide yet.
-const ROOT_UNHONOURED: &[(&str, &str)] = &[
-    ("thinking", "Extended thinking"),
-    ("cache_control", "Prompt caching"),
-    ("anthropic_beta", "Anthropic beta features"),
-    ("service_tier", "Service tiers"),
+/// (A top-level `cache_control`, automatic caching, is not Bedrock's: breakpoints go on
+/// blocks.)
+const ROOT_UNHONOURED: &[(&str, &str)] =
+    &[("cache_control", "Automatic prompt caching (set cache_control on blocks)"), ("service_tier", "Service tiers")];
+/// Members a content block, tool or system block may carry but this endpoint does not
+/// honour.
+const BLOCK_UNHONOURED: &[(&str, &str)] = &[("citations", "Citations")];
+/// Blocks inside a tool result have no cache point of their own in Converse.
+const NESTED_UNHONOURED: &[(&str, &str)] = &[
+    ("cache_control", "Prompt caching inside a tool result (set it on the tool_result block)"),
+    ("citations", "Citations"),
 ];
-/// Members every content block, tool and system block may carry but this endpoint does
-/// not honour.
-const BLOCK_UNHONOURED: &[(&str, &str)] = &[("cache_control", "Prompt caching"), ("citations", "Citations")];
 const HUMAN: &str = "\n\nHuman:";
 const ASSISTANT: &str = "\n\nAssistant:";
 const ALNUM: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -65,7 +74,8 @@ pub fn parse(body: &Value) -> Result<(ConverseRequest, Dialect), BedrockError> {
         only(&meta, &["user_id"], &[])?;
         meta.str("user_id")?;
     }
-    let (inference, extra) = sampling(&root, "max_tokens")?;
+    let betas = features::betas(&root)?;
+    let (inference, top_k) = sampling(&root, "max_tokens")?;
     let items = root.arr("messages")?.ok_or_else(|| root.missing("messages"))?;
     if items.is_empty() {
         return Err(body::malformed("#/messages", "expected minimum item count: 1, found: 0"));
@@ -75,14 +85,19 @@ pub fn parse(body: &Value) -> Result<(ConverseRequest, Dialect), BedrockError> {
         None => Vec::new(),
         Some(Value::String(s)) if s.is_empty() => Vec::new(),
         Some(Value::String(s)) => vec![SystemContentBlock::Text(s.clone())],
-        Some(Value::Array(items)) => body::each(items, "#/system", |v, path| {
-            let b = typed(v, path, "text")?;
-            only(&b, &["type", "text"], BLOCK_UNHONOURED)?;
-            b.req_str("text").map(|t| SystemContentBlock::Text(t.into()))
-        })?,
+        Some(Value::Array(items)) => {
+            let blocks = body::each(items, "#/system", |v, path| {
+                let b = typed(v, path, "text")?;
+                only(&b, &["type", "text", "cache_control"], BLOCK_UNHONOURED)?;
+                let text = SystemContentBlock::Text(b.req_str("text")?.into());
+                Ok(std::iter::once(text).chain(features::cache_point(&b)?.map(SystemContentBlock::CachePoint)))
+            })?;
+            blocks.into_iter().flatten().collect()
+        }
         Some(other) => return Err(body::expected("#/system", "String", other)),
     };
-    let mut tools = body::each(root.arr("tools")?.unwrap_or_default(), "#/tools", tool)?;
+    let tools = body::each(root.arr("tools")?.unwrap_or_default(), "#/tools", tool)?;
+    let mut tools: Vec<Tool> = tools.into_iter().flatten().collect();
     let choice = root.obj("tool_choice")?;
     if let Some(c) = &choice {
         only(c, &["type", "name"], &[("disable_parallel_tool_use", "Disabling parallel tool use")])?;
@@ -101,14 +116,24 @@ pub fn parse(body: &Value) -> Result<(ConverseRequest, Dialect), BedrockError> {
             other => return Err(body::not_enum(&c.at("type"), other)),
         },
     };
+    let thinking = features::thinking(&root, &inference, top_k, tool_choice.as_ref(), &betas)?;
     let tool_config = (!tools.is_empty()).then_some(ToolConfig { tools, tool_choice });
     let output_config = root.obj("output_config")?.map(|o| output_config(&o)).transpose()?;
+    // `top_k` has no Converse field, and `thinking` goes where Bedrock's Converse takes
+    // it: both travel in the additional request fields.
+    let mut extra = Map::new();
+    if let Some(k) = top_k {
+        extra.insert("top_k".into(), json!(k));
+    }
+    if let Some(t) = thinking {
+        extra.insert("thinking".into(), t);
+    }
     let request = ConverseRequest {
         messages,
         system,
         inference_config: Some(inference),
         tool_config,
-        additional_model_request_fields: extra,
+        additional_model_request_fields: (!extra.is_empty()).then_some(Value::Object(extra)),
         output_config,
         ..ConverseRequest::default()
     };
@@ -152,7 +177,7 @@ fn output_config(o: &Obj) -> Result<OutputConfig, BedrockError> {
 
 /// Sampling members both bodies share; only the name of the token limit differs.
 /// `top_k` has no Converse field, so it travels in the additional request fields.
-fn sampling(root: &Obj, max_key: &str) -> Result<(InferenceConfig, Option<Value>), BedrockError> {
+fn sampling(root: &Obj, max_key: &str) -> Result<(InferenceConfig, Option<i64>), BedrockError> {
     let max_tokens = root.int_min(max_key, 1)?.ok_or_else(|| root.missing(max_key))?;
     let config = InferenceConfig {
         max_tokens: Some(max_tokens),
@@ -160,8 +185,7 @@ fn sampling(root: &Obj, max_key: &str) -> Result<(InferenceConfig, Option<Value>
         top_p: root.unit("top_p")?,
         stop_sequences: root.strings("stop_sequences")?,
     };
-    let top_k = root.int_min("top_k", 0)?;
-    Ok((config, top_k.map(|k| json!({ "top_k": k }))))
+    Ok((config, root.int_min("top_k", 0)?))
 }
 
 /// An object whose `type` must be `kind`.
@@ -183,26 +207,33 @@ fn message(v: &Value, path: String) -> Result<Message, BedrockError> {
     };
     let content = match m.req("content")? {
         Value::String(s) => vec![ContentBlock::Text(s.clone())],
-        Value::Array(items) => body::each(items, &m.at("content"), block)?,
+        Value::Array(items) => body::each(items, &m.at("content"), block)?.into_iter().flatten().collect(),
         other => return Err(body::expected(&m.at("content"), "String", other)),
     };
     Ok(Message { role, content })
 }
 
-fn block(v: &Value, path: String) -> Result<ContentBlock, BedrockError> {
+/// A content block, followed by a cache point when it carries `cache_control`.
+fn block(v: &Value, path: String) -> Result<impl Iterator<Item = ContentBlock>, BedrockError> {
     let b = Obj::new(v, path)?;
     let kind = b.req_str("type")?;
     let keys: &[&str] = match kind {
-        "text" => &["type", "text"],
-        "image" => &["type", "source"],
-        "tool_use" => &["type", "id", "name", "input"],
-        "tool_result" => &["type", "tool_use_id", "content", "is_error"],
+        "text" => &["type", "text", "cache_control"],
+        "image" => &["type", "source", "cache_control"],
+        "tool_use" => &["type", "id", "name", "input", "cache_control"],
+        "tool_result" => &["type", "tool_use_id", "content", "is_error", "cache_control"],
+        // Anthropic sets no cache breakpoint on thinking: it is cached with its turn.
         "thinking" => &["type", "thinking", "signature"],
         "redacted_thinking" => &["type", "data"],
         "document" => return Err(crate::surface::not_supported("Document blocks", &b.at("type"))),
         _ => &[],
     };
     only(&b, keys, BLOCK_UNHONOURED)?;
+    let cache = features::cache_point(&b)?.map(ContentBlock::CachePoint);
+    Ok(std::iter::once(content_block(&b, kind)?).chain(cache))
+}
+
+fn content_block(b: &Obj, kind: &str) -> Result<ContentBlock, BedrockError> {
     Ok(match kind {
         "text" => ContentBlock::Text(b.req_str("text")?.to_owned()),
         // Thinking sent back is checked against its signature with the conversation.
@@ -213,7 +244,7 @@ fn block(v: &Value, path: String) -> Result<ContentBlock, BedrockError> {
         "redacted_thinking" => {
             ContentBlock::ReasoningContent(ReasoningContentBlock::RedactedContent(b.req_str("data")?.to_owned()))
         }
-        "image" => ContentBlock::Image(image(&b)?),
+        "image" => ContentBlock::Image(image(b)?),
         "tool_use" => ContentBlock::ToolUse(ToolUseBlock {
             tool_use_id: b.req_str("id")?.to_owned(),
             name: b.req_str("name")?.to_owned(),
@@ -241,7 +272,7 @@ fn result_block(v: &Value, path: String) -> Result<ToolResultContentBlock, Bedro
     let b = Obj::new(v, path)?;
     let kind = b.req_str("type")?;
     if kind == "text" || kind == "image" {
-        only(&b, &["type", if kind == "text" { "text" } else { "source" }], BLOCK_UNHONOURED)?;
+        only(&b, &["type", if kind == "text" { "text" } else { "source" }], NESTED_UNHONOURED)?;
     }
     match kind {
         "text" => Ok(ToolResultContentBlock::Text(b.req_str("text")?.to_owned())),
@@ -250,16 +281,18 @@ fn result_block(v: &Value, path: String) -> Result<ToolResultContentBlock, Bedro
     }
 }
 
-fn tool(v: &Value, path: String) -> Result<Tool, BedrockError> {
+/// A tool, followed by a cache point when it carries `cache_control`.
+fn tool(v: &Value, path: String) -> Result<impl Iterator<Item = Tool>, BedrockError> {
     let t = Obj::new(v, path)?;
-    only(&t, &["name", "description", "input_schema"], BLOCK_UNHONOURED)?;
+    only(&t, &["name", "description", "input_schema", "cache_control"], BLOCK_UNHONOURED)?;
     let schema = t.req("input_schema")?;
     Obj::new(schema, t.at("input_schema"))?;
-    Ok(Tool::ToolSpec(ToolSpec {
+    let spec = Tool::ToolSpec(ToolSpec {
         name: t.req_str("name")?.to_owned(),
         description: t.str("description")?.map(str::to_owned),
         input_schema: ToolInputSchema::Json(schema.clone()),
-    }))
+    });
+    Ok(std::iter::once(spec).chain(features::cache_point(&t)?.map(Tool::CachePoint)))
 }
 
 /// Only inline base64 images: Bedrock's Anthropic schema has no URL source.
@@ -276,7 +309,7 @@ fn image(b: &Obj) -> Result<ImageBlock, BedrockError> {
 /// user message.
 fn parse_completion(root: &Obj) -> Result<ConverseRequest, BedrockError> {
     let prompt = root.req_str("prompt")?;
-    let (inference, extra) = sampling(root, "max_tokens_to_sample")?;
+    let (inference, top_k) = sampling(root, "max_tokens_to_sample")?;
     let text = format!("\n\n{}", prompt.trim_start());
     let (mut system, mut messages) = (Vec::new(), Vec::new());
     let (mut role, mut at) = (None, 0);
@@ -312,250 +345,14 @@ fn parse_completion(root: &Obj) -> Result<ConverseRequest, BedrockError> {
         messages,
         system,
         inference_config: Some(inference),
-        additional_model_request_fields: extra,
+        additional_model_request_fields: top_k.map(|k| json!({ "top_k": k })),
         ..ConverseRequest::default()
     })
-}
-
-/// The name Anthropic answers with: `anthropic.claude-3-5-sonnet-20240620-v1:0` (or a
-/// profile / ARN around it) becomes `claude-3-5-sonnet-20240620`. Names whose version
-/// suffix is all that tells them apart (`claude-v2:1`) are kept whole.
-fn model_name(model_id: &str) -> String {
-    let id = model_id.rsplit('/').next().unwrap_or(model_id);
-    let id = id.find("anthropic.").map_or(id, |i| &id[i + "anthropic.".len()..]);
-    let stripped = id.rsplit_once("-v").filter(|(base, version)| {
-        let mut parts = version.split(':');
-        let major = parts.next().unwrap_or_default();
-        !major.is_empty()
-            && major.bytes().all(|b| b.is_ascii_digit())
-            && parts.all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric()))
-            && base.bytes().any(|b| b.is_ascii_digit())
-    });
-    stripped.map_or(id, |(base, _)| base).to_owned()
-}
-
-fn message_id() -> String {
-    format!("msg_bdrk_{}", body::random_chars(24, ALNUM))
-}
-
-fn stop_reason(reason: StopReason) -> &'static str {
-    match reason {
-        StopReason::EndTurn => "end_turn",
-        StopReason::ToolUse => "tool_use",
-        StopReason::MaxTokens => "max_tokens",
-        StopReason::StopSequence => "stop_sequence",
-        // Anthropic's own names for a safety stop and for running out of context.
-        StopReason::GuardrailIntervened | StopReason::ContentFiltered => "refusal",
-        StopReason::ModelContextWindowExceeded => "model_context_window_exceeded",
-    }
-}
-
-/// `stop_reason` and `stop_sequence` of the Messages API.
-fn messages_stop(finish: Option<&Finish>) -> (&'static str, Option<String>) {
-    match finish {
-        Some(f) if f.stop_reason == StopReason::StopSequence => ("stop_sequence", f.stop_sequence.clone()),
-        Some(f) => (stop_reason(f.stop_reason), None),
-        None => ("end_turn", None),
-    }
-}
-
-/// `stop_reason` and `stop` of Text Completions. Claude ends a turn by starting the next
-/// `Human:` turn, which Bedrock reports as that stop sequence.
-fn completion_stop(finish: Option<&Finish>) -> (&'static str, Option<String>) {
-    match finish.map(|f| (f.stop_reason, f.stop_sequence.clone())) {
-        Some((StopReason::MaxTokens | StopReason::ModelContextWindowExceeded, _)) => ("max_tokens", None),
-        Some((StopReason::StopSequence, Some(seq))) => ("stop_sequence", Some(seq)),
-        _ => ("stop_sequence", Some(HUMAN.to_owned())),
-    }
-}
-
-pub fn messages_response(model_id: &str, out: &Collector) -> Value {
-    let content: Vec<Value> = out
-        .content()
-        .iter()
-        .filter_map(|b| match b {
-            ContentBlock::ReasoningContent(ReasoningContentBlock::ReasoningText(r)) => {
-                Some(json!({"type": "thinking", "thinking": r.text, "signature": r.signature}))
-            }
-            ContentBlock::Text(text) => Some(json!({"type": "text", "text": text})),
-            ContentBlock::ToolUse(t) => {
-                Some(json!({"type": "tool_use", "id": t.tool_use_id, "name": t.name, "input": t.input}))
-            }
-            _ => None,
-        })
-        .collect();
-    let (reason, stop_sequence) = messages_stop(out.finish());
-    let usage = out.usage();
-    json!({
-        "id": message_id(),
-        "type": "message",
-        "role": "assistant",
-        "model": model_name(model_id),
-        "content": content,
-        "stop_reason": reason,
-        "stop_sequence": stop_sequence,
-        "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
-    })
-}
-
-pub fn completion_response(out: &Collector) -> Value {
-    let (reason, stop) = completion_stop(out.finish());
-    json!({"type": "completion", "completion": out.text(), "stop_reason": reason, "stop": stop})
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Kind {
-    Thinking,
-    Text,
-    Tool,
-}
-
-/// Anthropic's Messages streaming events. `message_start` waits for the first content
-/// event so that a preceding `InputTokens` can fill its usage, as Anthropic's does.
-#[derive(Debug)]
-pub struct MessagesStream {
-    model: String,
-    input_tokens: u32,
-    started: bool,
-    finished: bool,
-    block: Option<(u32, Kind)>,
-    next_index: u32,
-    /// The open thinking block's text, signed when the block ends.
-    thinking: String,
-}
-
-impl MessagesStream {
-    pub fn new(model_id: &str) -> Self {
-        Self {
-            model: model_name(model_id),
-            input_tokens: 0,
-            started: false,
-            finished: false,
-            block: None,
-            next_index: 0,
-            thinking: String::new(),
-        }
-    }
-
-    fn close(&mut self, out: &mut Vec<Value>) {
-        if let Some((index, kind)) = self.block.take() {
-            if kind == Kind::Thinking {
-                let signature = crate::reasoning::sign(&std::mem::take(&mut self.thinking));
-                let delta = json!({"type": "signature_delta", "signature": signature});
-                out.push(json!({"type": "content_block_delta", "index": index, "delta": delta}));
-            }
-            out.push(json!({"type": "content_block_stop", "index": index}));
-        }
-    }
-
-    fn start_block(&mut self, kind: Kind, block: Value, out: &mut Vec<Value>) -> u32 {
-        self.close(out);
-        let index = self.next_index;
-        self.next_index += 1;
-        self.block = Some((index, kind));
-        out.push(json!({"type": "content_block_start", "index": index, "content_block": block}));
-        index
-    }
-
-    pub fn push(&mut self, event: ModelEvent, timing: Timing) -> Vec<Value> {
-        let mut out = Vec::new();
-        if self.finished {
-            return out;
-        }
-        if let ModelEvent::InputTokens(n) = event {
-            self.input_tokens = n;
-            return out;
-        }
-        if !self.started {
-            self.started = true;
-            out.push(json!({"type": "message_start", "message": {
-                "id": message_id(), "type": "message", "role": "assistant", "model": self.model,
-                "content": [], "stop_reason": null, "stop_sequence": null,
-                "usage": {"input_tokens": self.input_tokens, "output_tokens": 1},
-            }}));
-        }
-        match event {
-            ModelEvent::InputTokens(_) => {}
-            ModelEvent::Reasoning(text) => {
-                let index = match self.block {
-                    Some((i, Kind::Thinking)) => i,
-                    _ => self.start_block(Kind::Thinking, json!({"type": "thinking", "thinking": ""}), &mut out),
-                };
-                self.thinking.push_str(&text);
-                let delta = json!({"type": "thinking_delta", "thinking": text});
-                out.push(json!({"type": "content_block_delta", "index": index, "delta": delta}));
-            }
-            ModelEvent::Text(text) => {
-                let index = match self.block {
-                    Some((i, Kind::Text)) => i,
-                    _ => self.start_block(Kind::Text, json!({"type": "text", "text": ""}), &mut out),
-                };
-                let delta = json!({"type": "text_delta", "text": text});
-                out.push(json!({"type": "content_block_delta", "index": index, "delta": delta}));
-            }
-            ModelEvent::ToolUseStart { id, name } => {
-                let block = json!({"type": "tool_use", "id": id, "name": name, "input": {}});
-                self.start_block(Kind::Tool, block, &mut out);
-            }
-            ModelEvent::ToolUseInput(partial) => {
-                if let Some((index, Kind::Tool)) = self.block {
-                    let delta = json!({"type": "input_json_delta", "partial_json": partial});
-                    out.push(json!({"type": "content_block_delta", "index": index, "delta": delta}));
-                }
-            }
-            ModelEvent::Finish(finish) => {
-                self.close(&mut out);
-                self.finished = true;
-                let (reason, stop_sequence) = messages_stop(Some(&finish));
-                out.push(json!({
-                    "type": "message_delta",
-                    "delta": {"stop_reason": reason, "stop_sequence": stop_sequence},
-                    "usage": {"output_tokens": finish.usage.output_tokens},
-                }));
-                out.push(json!({
-                    "type": "message_stop",
-                    "amazon-bedrock-invocationMetrics": invocation_metrics(finish.usage, timing),
-                }));
-            }
-        }
-        out
-    }
-}
-
-/// Text Completions streaming chunks; tool events have no place in this API.
-#[derive(Debug, Default)]
-pub struct CompletionStream {
-    finished: bool,
-}
-
-impl CompletionStream {
-    pub fn push(&mut self, event: ModelEvent, timing: Timing) -> Vec<Value> {
-        match event {
-            _ if self.finished => Vec::new(),
-            ModelEvent::Text(text) => vec![json!({"completion": text, "stop_reason": null, "stop": null})],
-            ModelEvent::Finish(finish) => {
-                self.finished = true;
-                let (reason, stop) = completion_stop(Some(&finish));
-                vec![json!({
-                    "completion": "",
-                    "stop_reason": reason,
-                    "stop": stop,
-                    "amazon-bedrock-invocationMetrics": invocation_metrics(finish.usage, timing),
-                })]
-            }
-            _ => Vec::new(),
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::converse::TokenUsage;
-
-    fn finish(reason: StopReason) -> ModelEvent {
-        ModelEvent::Finish(Finish::new(reason, TokenUsage::new(5, 3)))
-    }
 
     #[test]
     fn parses_messages_with_tools_and_images() {
@@ -630,17 +427,45 @@ mod tests {
         for v in ["2023-05-31", "2026-13-01", "2026-1-01", "bedrock-2024-01-01"] {
             assert!(parse(&json!({"anthropic_version": v, "max_tokens": 5, "messages": msgs})).is_err(), "{v}");
         }
-        let thinking = json!({"anthropic_version": VERSION, "max_tokens": 5, "messages": msgs,
+        let thinking = json!({"anthropic_version": VERSION, "max_tokens": 2048, "messages": msgs,
             "thinking": {"type": "enabled", "budget_tokens": 1024}});
-        let e = parse(&thinking).unwrap_err();
-        assert!(e.message.ends_with("not supported by this endpoint: #/thinking"), "{}", e.message);
-        let cached = json!({"anthropic_version": VERSION, "max_tokens": 5, "messages": [{"role": "user",
-            "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]}]});
-        let e = parse(&cached).unwrap_err();
-        assert!(e.message.ends_with("endpoint: #/messages/0/content/0/cache_control"), "{}", e.message);
+        let (r, _) = parse(&thinking).unwrap();
+        assert_eq!(
+            r.additional_model_request_fields,
+            Some(json!({"thinking": {"type": "enabled", "budget_tokens": 1024}}))
+        );
+        let auto = json!({"anthropic_version": VERSION, "max_tokens": 5, "messages": msgs, "cache_control": {"type": "ephemeral"}});
+        let e = parse(&auto).unwrap_err();
+        assert!(e.message.ends_with("not supported by this endpoint: #/cache_control"), "{}", e.message);
+        let cited = json!({"anthropic_version": VERSION, "max_tokens": 5, "messages": [{"role": "user",
+            "content": [{"type": "text", "text": "hi", "citations": []}]}]});
+        let e = parse(&cited).unwrap_err();
+        assert!(e.message.ends_with("endpoint: #/messages/0/content/0/citations"), "{}", e.message);
         let extra = json!({"anthropic_version": VERSION, "max_tokens": 5, "messages": msgs, "foo": 1});
         let e = parse(&extra).unwrap_err();
         assert!(e.message.contains("#: extraneous key [foo] is not permitted"), "{}", e.message);
+    }
+
+    /// `cache_control` on a system block, a message block and a tool becomes a Converse
+    /// cache point right after it, so the simulator and backends cache the same prefix.
+    #[test]
+    fn cache_control_becomes_cache_points() {
+        let cc = json!({"type": "ephemeral", "ttl": "1h"});
+        let body = json!({"anthropic_version": VERSION, "max_tokens": 5,
+            "system": [{"type": "text", "text": "long", "cache_control": cc}],
+            "tools": [{"name": "f", "input_schema": {"type": "object"}, "cache_control": cc}],
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]}]});
+        let (r, _) = parse(&body).unwrap();
+        assert!(
+            matches!(&r.system[1], SystemContentBlock::CachePoint(c) if c.ttl == Some(crate::options::CacheTtl::OneHour))
+        );
+        assert!(matches!(r.tool_config.as_ref().unwrap().tools[1], Tool::CachePoint(_)));
+        assert!(matches!(r.messages[0].content[1], ContentBlock::CachePoint(_)));
+        assert_eq!(crate::surface::cache_points(&r).unwrap().len(), 3);
+        let nested = json!({"anthropic_version": VERSION, "max_tokens": 5, "messages": [{"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "t", "content": [{"type": "text", "text": "x", "cache_control": cc}]}]}]});
+        let e = parse(&nested).unwrap_err();
+        assert!(e.message.ends_with("#/messages/0/content/0/content/0/cache_control"), "{}", e.message);
     }
 
     #[test]
@@ -664,82 +489,5 @@ mod tests {
         assert!(r.system.is_empty());
         let e = parse(&json!({"prompt": "x"})).unwrap_err();
         assert!(e.message.contains("required key [max_tokens_to_sample]"), "{}", e.message);
-    }
-
-    #[test]
-    fn model_names() {
-        assert_eq!(model_name("anthropic.claude-3-5-sonnet-20240620-v1:0"), "claude-3-5-sonnet-20240620");
-        assert_eq!(model_name("us.anthropic.claude-3-haiku-20240307-v1:0"), "claude-3-haiku-20240307");
-        assert_eq!(model_name("anthropic.claude-v2:1"), "claude-v2:1");
-    }
-
-    #[test]
-    fn response_shapes() {
-        let mut c = Collector::default();
-        c.push(ModelEvent::Text("Hi".into()));
-        c.push(ModelEvent::ToolUseStart { id: "t1".into(), name: "f".into() });
-        c.push(ModelEvent::ToolUseInput("{\"a\":1}".into()));
-        c.push(finish(StopReason::ToolUse));
-        let v = messages_response("anthropic.claude-3-5-sonnet-20240620-v1:0", &c);
-        let id = v["id"].as_str().unwrap();
-        assert!(id.starts_with("msg_bdrk_") && id.len() == 33, "{id}");
-        assert_eq!(v["model"], "claude-3-5-sonnet-20240620");
-        assert_eq!(v["content"][0], json!({"type": "text", "text": "Hi"}));
-        assert_eq!(v["content"][1], json!({"type": "tool_use", "id": "t1", "name": "f", "input": {"a": 1}}));
-        assert_eq!((v["stop_reason"].as_str(), v["stop_sequence"].is_null()), (Some("tool_use"), true));
-        assert_eq!(v["usage"], json!({"input_tokens": 5, "output_tokens": 3}));
-        let v = completion_response(&c);
-        assert_eq!(v, json!({"type": "completion", "completion": "Hi", "stop_reason": "stop_sequence", "stop": HUMAN}));
-    }
-
-    #[test]
-    fn messages_stream_sequence() {
-        let mut s = MessagesStream::new("anthropic.claude-3-haiku-20240307-v1:0");
-        let timing = Timing { latency_ms: 9, first_byte_ms: 2 };
-        let events = [
-            ModelEvent::InputTokens(5),
-            ModelEvent::Text("He".into()),
-            ModelEvent::Text("y".into()),
-            ModelEvent::ToolUseStart { id: "t".into(), name: "f".into() },
-            ModelEvent::ToolUseInput("{}".into()),
-            finish(StopReason::ToolUse),
-        ];
-        let chunks: Vec<Value> = events.into_iter().flat_map(|e| s.push(e, timing)).collect();
-        let types: Vec<_> = chunks.iter().map(|c| c["type"].as_str().unwrap()).collect();
-        assert_eq!(
-            types,
-            [
-                "message_start",
-                "content_block_start",
-                "content_block_delta",
-                "content_block_delta",
-                "content_block_stop",
-                "content_block_start",
-                "content_block_delta",
-                "content_block_stop",
-                "message_delta",
-                "message_stop",
-            ]
-        );
-        assert_eq!(chunks[0]["message"]["usage"]["input_tokens"], 5);
-        assert_eq!(chunks[5]["index"], 1);
-        assert_eq!(chunks[6]["delta"], json!({"type": "input_json_delta", "partial_json": "{}"}));
-        assert_eq!(chunks[8]["delta"]["stop_reason"], "tool_use");
-        let metrics = &chunks[9]["amazon-bedrock-invocationMetrics"];
-        assert_eq!((metrics["inputTokenCount"].as_u64(), metrics["invocationLatency"].as_u64()), (Some(5), Some(9)));
-    }
-
-    #[test]
-    fn completion_stream_sequence() {
-        let mut s = CompletionStream::default();
-        let t = Timing::default();
-        assert!(s.push(ModelEvent::InputTokens(5), t).is_empty());
-        assert_eq!(
-            s.push(ModelEvent::Text(" Hi".into()), t)[0],
-            json!({"completion": " Hi", "stop_reason": null, "stop": null})
-        );
-        let last = s.push(finish(StopReason::MaxTokens), t);
-        assert_eq!((last[0]["stop_reason"].as_str(), last[0]["stop"].is_null()), (Some("max_tokens"), true));
-        assert!(last[0]["amazon-bedrock-invocationMetrics"].is_object());
     }
 }

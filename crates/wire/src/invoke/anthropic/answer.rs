@@ -1,0 +1,356 @@
+//! Anthropic answers: the Messages body's `message` and its streaming events, and the
+//! Text Completions answer and chunks.
+
+use serde_json::{json, Value};
+
+use super::super::body;
+use super::super::{invocation_metrics, Timing};
+use super::{ALNUM, HUMAN};
+use crate::converse::{ContentBlock, StopReason, TokenUsage};
+use crate::options::ReasoningContentBlock;
+use crate::stream::{Collector, Finish, ModelEvent};
+
+/// The name Anthropic answers with: `anthropic.claude-3-5-sonnet-20240620-v1:0` (or a
+/// profile / ARN around it) becomes `claude-3-5-sonnet-20240620`. Names whose version
+/// suffix is all that tells them apart (`claude-v2:1`) are kept whole.
+fn model_name(model_id: &str) -> String {
+    let id = model_id.rsplit('/').next().unwrap_or(model_id);
+    let id = id.find("anthropic.").map_or(id, |i| &id[i + "anthropic.".len()..]);
+    let stripped = id.rsplit_once("-v").filter(|(base, version)| {
+        let mut parts = version.split(':');
+        let major = parts.next().unwrap_or_default();
+        !major.is_empty()
+            && major.bytes().all(|b| b.is_ascii_digit())
+            && parts.all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+            && base.bytes().any(|b| b.is_ascii_digit())
+    });
+    stripped.map_or(id, |(base, _)| base).to_owned()
+}
+
+fn message_id() -> String {
+    format!("msg_bdrk_{}", body::random_chars(24, ALNUM))
+}
+
+fn stop_reason(reason: StopReason) -> &'static str {
+    match reason {
+        StopReason::EndTurn => "end_turn",
+        StopReason::ToolUse => "tool_use",
+        StopReason::MaxTokens => "max_tokens",
+        StopReason::StopSequence => "stop_sequence",
+        // Anthropic's own names for a safety stop and for running out of context.
+        StopReason::GuardrailIntervened | StopReason::ContentFiltered => "refusal",
+        StopReason::ModelContextWindowExceeded => "model_context_window_exceeded",
+    }
+}
+
+/// `stop_reason` and `stop_sequence` of the Messages API.
+fn messages_stop(finish: Option<&Finish>) -> (&'static str, Option<String>) {
+    match finish {
+        Some(f) if f.stop_reason == StopReason::StopSequence => ("stop_sequence", f.stop_sequence.clone()),
+        Some(f) => (stop_reason(f.stop_reason), None),
+        None => ("end_turn", None),
+    }
+}
+
+/// `stop_reason` and `stop` of Text Completions. Claude ends a turn by starting the next
+/// `Human:` turn, which Bedrock reports as that stop sequence.
+fn completion_stop(finish: Option<&Finish>) -> (&'static str, Option<String>) {
+    match finish.map(|f| (f.stop_reason, f.stop_sequence.clone())) {
+        Some((StopReason::MaxTokens | StopReason::ModelContextWindowExceeded, _)) => ("max_tokens", None),
+        Some((StopReason::StopSequence, Some(seq))) => ("stop_sequence", Some(seq)),
+        _ => ("stop_sequence", Some(HUMAN.to_owned())),
+    }
+}
+
+/// Anthropic's usage: `input_tokens` without the cache, whose reads and writes are
+/// counted apart (writes also by TTL), as Anthropic reports prompt caching.
+fn usage_json(u: TokenUsage) -> Value {
+    let mut v = json!({"input_tokens": u.input_tokens, "output_tokens": u.output_tokens});
+    if u.uses_cache() {
+        v["cache_creation_input_tokens"] = json!(u.cache_write_input_tokens());
+        v["cache_read_input_tokens"] = json!(u.cache_read_input_tokens);
+        v["cache_creation"] =
+            json!({"ephemeral_5m_input_tokens": u.cache_write_5m, "ephemeral_1h_input_tokens": u.cache_write_1h});
+    }
+    v
+}
+
+pub fn messages_response(model_id: &str, out: &Collector) -> Value {
+    let content: Vec<Value> = out
+        .content()
+        .iter()
+        .filter_map(|b| match b {
+            ContentBlock::ReasoningContent(ReasoningContentBlock::ReasoningText(r)) => {
+                Some(json!({"type": "thinking", "thinking": r.text, "signature": r.signature}))
+            }
+            ContentBlock::Text(text) => Some(json!({"type": "text", "text": text})),
+            ContentBlock::ToolUse(t) => {
+                Some(json!({"type": "tool_use", "id": t.tool_use_id, "name": t.name, "input": t.input}))
+            }
+            _ => None,
+        })
+        .collect();
+    let (reason, stop_sequence) = messages_stop(out.finish());
+    let usage = out.usage();
+    json!({
+        "id": message_id(),
+        "type": "message",
+        "role": "assistant",
+        "model": model_name(model_id),
+        "content": content,
+        "stop_reason": reason,
+        "stop_sequence": stop_sequence,
+        "usage": usage_json(usage),
+    })
+}
+
+pub fn completion_response(out: &Collector) -> Value {
+    let (reason, stop) = completion_stop(out.finish());
+    json!({"type": "completion", "completion": out.text(), "stop_reason": reason, "stop": stop})
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Thinking,
+    Text,
+    Tool,
+}
+
+/// Anthropic's Messages streaming events. `message_start` waits for the first content
+/// event so that a preceding `InputTokens` can fill its usage, as Anthropic's does.
+#[derive(Debug)]
+pub struct MessagesStream {
+    model: String,
+    input_tokens: u32,
+    started: bool,
+    finished: bool,
+    block: Option<(u32, Kind)>,
+    next_index: u32,
+    /// The open thinking block's text, signed when the block ends.
+    thinking: String,
+}
+
+impl MessagesStream {
+    pub fn new(model_id: &str) -> Self {
+        Self {
+            model: model_name(model_id),
+            input_tokens: 0,
+            started: false,
+            finished: false,
+            block: None,
+            next_index: 0,
+            thinking: String::new(),
+        }
+    }
+
+    fn close(&mut self, out: &mut Vec<Value>) {
+        if let Some((index, kind)) = self.block.take() {
+            if kind == Kind::Thinking {
+                let signature = crate::reasoning::sign(&std::mem::take(&mut self.thinking));
+                let delta = json!({"type": "signature_delta", "signature": signature});
+                out.push(json!({"type": "content_block_delta", "index": index, "delta": delta}));
+            }
+            out.push(json!({"type": "content_block_stop", "index": index}));
+        }
+    }
+
+    fn start_block(&mut self, kind: Kind, block: Value, out: &mut Vec<Value>) -> u32 {
+        self.close(out);
+        let index = self.next_index;
+        self.next_index += 1;
+        self.block = Some((index, kind));
+        out.push(json!({"type": "content_block_start", "index": index, "content_block": block}));
+        index
+    }
+
+    pub fn push(&mut self, event: ModelEvent, timing: Timing) -> Vec<Value> {
+        let mut out = Vec::new();
+        if self.finished {
+            return out;
+        }
+        if let ModelEvent::InputTokens(n) = event {
+            self.input_tokens = n;
+            return out;
+        }
+        if !self.started {
+            self.started = true;
+            out.push(json!({"type": "message_start", "message": {
+                "id": message_id(), "type": "message", "role": "assistant", "model": self.model,
+                "content": [], "stop_reason": null, "stop_sequence": null,
+                "usage": {"input_tokens": self.input_tokens, "output_tokens": 1},
+            }}));
+        }
+        match event {
+            ModelEvent::InputTokens(_) => {}
+            ModelEvent::Reasoning(text) => {
+                let index = match self.block {
+                    Some((i, Kind::Thinking)) => i,
+                    _ => self.start_block(Kind::Thinking, json!({"type": "thinking", "thinking": ""}), &mut out),
+                };
+                self.thinking.push_str(&text);
+                let delta = json!({"type": "thinking_delta", "thinking": text});
+                out.push(json!({"type": "content_block_delta", "index": index, "delta": delta}));
+            }
+            ModelEvent::Text(text) => {
+                let index = match self.block {
+                    Some((i, Kind::Text)) => i,
+                    _ => self.start_block(Kind::Text, json!({"type": "text", "text": ""}), &mut out),
+                };
+                let delta = json!({"type": "text_delta", "text": text});
+                out.push(json!({"type": "content_block_delta", "index": index, "delta": delta}));
+            }
+            ModelEvent::ToolUseStart { id, name } => {
+                let block = json!({"type": "tool_use", "id": id, "name": name, "input": {}});
+                self.start_block(Kind::Tool, block, &mut out);
+            }
+            ModelEvent::ToolUseInput(partial) => {
+                if let Some((index, Kind::Tool)) = self.block {
+                    let delta = json!({"type": "input_json_delta", "partial_json": partial});
+                    out.push(json!({"type": "content_block_delta", "index": index, "delta": delta}));
+                }
+            }
+            ModelEvent::Finish(finish) => {
+                self.close(&mut out);
+                self.finished = true;
+                let (reason, stop_sequence) = messages_stop(Some(&finish));
+                out.push(json!({
+                    "type": "message_delta",
+                    "delta": {"stop_reason": reason, "stop_sequence": stop_sequence},
+                    "usage": usage_json(finish.usage),
+                }));
+                out.push(json!({
+                    "type": "message_stop",
+                    "amazon-bedrock-invocationMetrics": invocation_metrics(finish.usage, timing),
+                }));
+            }
+        }
+        out
+    }
+}
+
+/// Text Completions streaming chunks; tool events have no place in this API.
+#[derive(Debug, Default)]
+pub struct CompletionStream {
+    finished: bool,
+}
+
+impl CompletionStream {
+    pub fn push(&mut self, event: ModelEvent, timing: Timing) -> Vec<Value> {
+        match event {
+            _ if self.finished => Vec::new(),
+            ModelEvent::Text(text) => vec![json!({"completion": text, "stop_reason": null, "stop": null})],
+            ModelEvent::Finish(finish) => {
+                self.finished = true;
+                let (reason, stop) = completion_stop(Some(&finish));
+                vec![json!({
+                    "completion": "",
+                    "stop_reason": reason,
+                    "stop": stop,
+                    "amazon-bedrock-invocationMetrics": invocation_metrics(finish.usage, timing),
+                })]
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finish(reason: StopReason) -> ModelEvent {
+        ModelEvent::Finish(Finish::new(reason, TokenUsage::new(5, 3)))
+    }
+
+    #[test]
+    fn model_names() {
+        assert_eq!(model_name("anthropic.claude-3-5-sonnet-20240620-v1:0"), "claude-3-5-sonnet-20240620");
+        assert_eq!(model_name("us.anthropic.claude-3-haiku-20240307-v1:0"), "claude-3-haiku-20240307");
+        assert_eq!(model_name("anthropic.claude-v2:1"), "claude-v2:1");
+    }
+
+    #[test]
+    fn response_shapes() {
+        let mut c = Collector::default();
+        c.push(ModelEvent::Text("Hi".into()));
+        c.push(ModelEvent::ToolUseStart { id: "t1".into(), name: "f".into() });
+        c.push(ModelEvent::ToolUseInput("{\"a\":1}".into()));
+        c.push(finish(StopReason::ToolUse));
+        let v = messages_response("anthropic.claude-3-5-sonnet-20240620-v1:0", &c);
+        let id = v["id"].as_str().unwrap();
+        assert!(id.starts_with("msg_bdrk_") && id.len() == 33, "{id}");
+        assert_eq!(v["model"], "claude-3-5-sonnet-20240620");
+        assert_eq!(v["content"][0], json!({"type": "text", "text": "Hi"}));
+        assert_eq!(v["content"][1], json!({"type": "tool_use", "id": "t1", "name": "f", "input": {"a": 1}}));
+        assert_eq!((v["stop_reason"].as_str(), v["stop_sequence"].is_null()), (Some("tool_use"), true));
+        assert_eq!(v["usage"], json!({"input_tokens": 5, "output_tokens": 3}));
+        let v = completion_response(&c);
+        assert_eq!(v, json!({"type": "completion", "completion": "Hi", "stop_reason": "stop_sequence", "stop": HUMAN}));
+    }
+
+    #[test]
+    fn cache_usage_is_reported_apart() {
+        let mut c = Collector::default();
+        c.push(ModelEvent::Text("Hi".into()));
+        c.push(ModelEvent::Finish(Finish::new(StopReason::EndTurn, TokenUsage::cached(1500, 3, 1000, 0, 400))));
+        let v = messages_response("anthropic.claude-3-haiku-20240307-v1:0", &c);
+        assert_eq!(
+            v["usage"],
+            json!({"input_tokens": 100, "output_tokens": 3, "cache_creation_input_tokens": 400,
+                "cache_read_input_tokens": 1000,
+                "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 400}})
+        );
+    }
+
+    #[test]
+    fn messages_stream_sequence() {
+        let mut s = MessagesStream::new("anthropic.claude-3-haiku-20240307-v1:0");
+        let timing = Timing { latency_ms: 9, first_byte_ms: 2 };
+        let events = [
+            ModelEvent::InputTokens(5),
+            ModelEvent::Text("He".into()),
+            ModelEvent::Text("y".into()),
+            ModelEvent::ToolUseStart { id: "t".into(), name: "f".into() },
+            ModelEvent::ToolUseInput("{}".into()),
+            finish(StopReason::ToolUse),
+        ];
+        let chunks: Vec<Value> = events.into_iter().flat_map(|e| s.push(e, timing)).collect();
+        let types: Vec<_> = chunks.iter().map(|c| c["type"].as_str().unwrap()).collect();
+        assert_eq!(
+            types,
+            [
+                "message_start",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_delta",
+                "content_block_stop",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_stop",
+                "message_delta",
+                "message_stop",
+            ]
+        );
+        assert_eq!(chunks[0]["message"]["usage"]["input_tokens"], 5);
+        assert_eq!(chunks[5]["index"], 1);
+        assert_eq!(chunks[6]["delta"], json!({"type": "input_json_delta", "partial_json": "{}"}));
+        assert_eq!(chunks[8]["delta"]["stop_reason"], "tool_use");
+        assert_eq!(chunks[8]["usage"], json!({"input_tokens": 5, "output_tokens": 3}));
+        let metrics = &chunks[9]["amazon-bedrock-invocationMetrics"];
+        assert_eq!((metrics["inputTokenCount"].as_u64(), metrics["invocationLatency"].as_u64()), (Some(5), Some(9)));
+    }
+
+    #[test]
+    fn completion_stream_sequence() {
+        let mut s = CompletionStream::default();
+        let t = Timing::default();
+        assert!(s.push(ModelEvent::InputTokens(5), t).is_empty());
+        assert_eq!(
+            s.push(ModelEvent::Text(" Hi".into()), t)[0],
+            json!({"completion": " Hi", "stop_reason": null, "stop": null})
+        );
+        let last = s.push(finish(StopReason::MaxTokens), t);
+        assert_eq!((last[0]["stop_reason"].as_str(), last[0]["stop"].is_null()), (Some("max_tokens"), true));
+        assert!(last[0]["amazon-bedrock-invocationMetrics"].is_object());
+    }
+}
