@@ -99,7 +99,8 @@ pub struct Caller {
 impl Caller {
     /// Whose quotas a call of this caller draws on.
     pub fn origin(&self) -> crate::dispatch::Origin<'_> {
-        crate::dispatch::Origin { account: &self.account, source_region: &self.source_region }
+        let ask = spillway_route::tier::Ask::default();
+        crate::dispatch::Origin { account: &self.account, source_region: &self.source_region, ask }
     }
 
     pub fn elapsed_ms(&self) -> u64 {

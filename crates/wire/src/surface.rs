@@ -1,7 +1,8 @@
 //! What this endpoint honours of the Converse shape. Every member botocore models either
 //! works or is refused here, by path, before anything runs: a client that asks for a
 //! guardrail, a cache point or a service tier spillway does not provide learns it from a
-//! ValidationException instead of getting an answer that silently lacks it.
+//! ValidationException instead of getting an answer that silently lacks it. (A service
+//! tier or latency the model does not offer is refused once the model is known.)
 //!
 //! Members the request types do not model at all (`toolSpec.strict`, `toolUse.type`, …)
 //! are refused while parsing (`deny_unknown_fields`, worded by [`crate::parse::json`]);
@@ -14,7 +15,7 @@ use crate::converse::{
     ToolChoice, ToolConfig, ToolInputSchema, ToolResultContentBlock,
 };
 use crate::error::BedrockError;
-use crate::options::{CacheTtl, Latency, ServiceTierType};
+use crate::options::CacheTtl;
 use crate::parse::value_violation;
 
 /// The refusal of one member: `<what> is not supported by this endpoint: <path>`.
@@ -27,13 +28,8 @@ pub fn check(req: &ConverseRequest) -> Result<(), BedrockError> {
     if req.guardrail_config.is_some() {
         return Err(not_supported("Guardrails", "guardrailConfig"));
     }
-    if let Some(Latency::Optimized) = req.performance_config.as_ref().and_then(|p| p.latency) {
-        return Err(not_supported("Latency-optimized inference", "performanceConfig.latency"));
-    }
-    if let Some(tier) = req.service_tier.filter(|t| t.kind != ServiceTierType::Default) {
-        let what = format!("The {} service tier", tier.kind.as_str());
-        return Err(not_supported(&what, "serviceTier.type"));
-    }
+    // `serviceTier` and `performanceConfig` work where the model offers them: the
+    // handler checks them against the catalog once the model is known (route::tier).
     if let Some(out) = &req.output_config {
         if let Some(format) = &out.text_format {
             crate::structured::check(format)?;
@@ -251,8 +247,6 @@ mod tests {
         use serde_json::json;
         let cases = [
             (json!({"guardrailConfig": {"guardrailIdentifier": "g", "guardrailVersion": "1"}}), "guardrailConfig"),
-            (json!({"performanceConfig": {"latency": "optimized"}}), "performanceConfig.latency"),
-            (json!({"serviceTier": {"type": "flex"}}), "serviceTier.type"),
             (json!({"promptVariables": {"x": {"text": "y"}}}), "promptVariables"),
             (json!({"outputConfig": {"effort": "high"}}), "outputConfig.effort"),
             (json!({"additionalModelResponseFieldPaths": ["/stop_sequence"]}), "additionalModelResponseFieldPaths"),
@@ -277,6 +271,7 @@ mod tests {
         for extra in [
             json!({"performanceConfig": {"latency": "standard"}}),
             json!({"serviceTier": {"type": "default"}}),
+            json!({"serviceTier": {"type": "flex"}, "performanceConfig": {"latency": "optimized"}}),
             json!({"requestMetadata": {"team": "search-1", "trace id": "a/b:c"}}),
             json!({"toolConfig": {"tools": [{"toolSpec": {"name": "t", "inputSchema": {"json": {}}}}], "toolChoice": {"auto": {}}}}),
         ] {

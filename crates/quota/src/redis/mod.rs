@@ -29,7 +29,7 @@ pub use self::capacity::{PoolReport, PoolView};
 use self::keys::{field, same_tag, TagKeys};
 use self::leases::Leases;
 use self::link::Link;
-use crate::{adjustments, BucketKey, Debit, InProcessQuotas, Lease, LeaseKind, QuotaStore, Throttled};
+use crate::{adjustments, BucketKey, Debit, Floor, InProcessQuotas, Lease, LeaseKind, QuotaStore, Throttled};
 
 /// What happens to admission while Redis is unreachable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,7 +147,7 @@ impl RedisQuotas {
 }
 
 impl QuotaStore for RedisQuotas {
-    async fn reserve(&self, debits: &[Debit]) -> Result<Lease, Throttled> {
+    async fn reserve_above(&self, debits: &[Debit], floor: Floor) -> Result<Lease, Throttled> {
         let Some(first) = debits.first() else { return Ok(Lease(LeaseKind::Local)) };
         if !debits.iter().all(|d| same_tag(&first.key, &d.key)) {
             // Admission never builds such a request (see keys.rs); refusing beats a
@@ -156,12 +156,12 @@ impl QuotaStore for RedisQuotas {
             return Err(Throttled { limit: first.key.limit });
         }
         if self.shared.link.is_up() {
-            match self.shared.reserve_remote(debits).await {
+            match self.shared.reserve_remote(debits, floor).await {
                 Ok(result) => return result,
                 Err(e) => self.shared.went_down(&e),
             }
         }
-        self.shared.fallback(debits)
+        self.shared.fallback(debits, floor)
     }
 
     /// The call runs in its own task, so it completes even if this future is dropped.
@@ -244,7 +244,7 @@ impl Shared {
         matches!(tokio::time::timeout(self.settings.timeout, ping.query_async::<String>(&mut conn)).await, Ok(Ok(_)))
     }
 
-    async fn reserve_remote(&self, debits: &[Debit]) -> Result<Result<Lease, Throttled>, CallError> {
+    async fn reserve_remote(&self, debits: &[Debit], floor: Floor) -> Result<Result<Lease, Throttled>, CallError> {
         let keys = Arc::new(TagKeys::of(&self.settings.key_prefix, &debits[0].key));
         let id = format!("{}-{}", self.instance, self.next_lease.fetch_add(1, Ordering::Relaxed));
         let mut args = vec![id.clone().into_bytes(), ms(self.settings.lease_ttl).into_bytes()];
@@ -255,6 +255,8 @@ impl Shared {
                 d.amount.to_string().into_bytes(),
             ]);
         }
+        // The tier's floor goes last, so the per-debit triples keep their places.
+        args.push(floor.0.to_string().into_bytes());
         let pending = self.leases.pending(&id, &keys);
         let reply = self.call(&self.reserve, &keys, args).await?;
         let items = array(reply)?;
@@ -319,10 +321,12 @@ impl Shared {
         debits.iter().map(|d| Debit { per_minute: self.share(d.per_minute), ..d.clone() }).collect()
     }
 
-    fn fallback(&self, debits: &[Debit]) -> Result<Lease, Throttled> {
+    fn fallback(&self, debits: &[Debit], floor: Floor) -> Result<Lease, Throttled> {
         match self.settings.fail {
             FailMode::Closed => Err(Throttled { limit: debits[0].key.limit }),
-            FailMode::Local => self.local.try_reserve(&self.scaled(debits)).map(|()| Lease(LeaseKind::Local)),
+            FailMode::Local => {
+                self.local.try_reserve_above(&self.scaled(debits), floor).map(|()| Lease(LeaseKind::Local))
+            }
         }
     }
 

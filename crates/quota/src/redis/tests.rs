@@ -208,3 +208,18 @@ async fn instances_share_backend_load_and_cool_downs() {
     let view = b.sync_capacity(&report(1, 0), 400).await.unwrap();
     assert_eq!((view[0].others_in_flight, view[0].others_slots), (0, 0));
 }
+
+/// The Lua script applies a tier's floor exactly as the in-process store does.
+#[tokio::test]
+async fn a_floor_keeps_the_top_of_every_bucket() {
+    let Some(url) = redis_url().await else { return };
+    let q = RedisQuotas::connect(settings(&url, &prefix())).await.unwrap();
+    let flex = crate::Floor(20);
+    let lease = q.reserve_above(&request(800), flex).await.unwrap();
+    std::mem::forget(lease);
+    assert_eq!(q.reserve_above(&request(1), flex).await.unwrap_err(), Throttled { limit: Limit::Tokens });
+    // Nothing was debited by the refusal: a floorless call still takes the last 200.
+    let lease = q.reserve_above(&request(200), crate::Floor::NONE).await.unwrap();
+    std::mem::forget(lease);
+    assert!(q.reserve(&request(1)).await.is_err());
+}

@@ -7,6 +7,7 @@
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use serde_json::Value;
+use spillway_wire::converse::ServedReport;
 use spillway_wire::stream::{Collector, ConverseStreamEncoder, ModelEvent};
 use spillway_wire::BedrockError;
 
@@ -26,11 +27,14 @@ pub trait FrameEncoder: Send + 'static {
 pub struct ConverseFrames {
     encoder: ConverseStreamEncoder,
     kept: Option<Collector>,
+    /// How the stream is served (its metadata event and the logged answer report it).
+    served: ServedReport,
 }
 
 impl ConverseFrames {
-    pub fn new(logged: bool) -> Self {
-        Self { encoder: ConverseStreamEncoder::new(), kept: logged.then(Collector::default) }
+    pub fn new(logged: bool, served: ServedReport) -> Self {
+        let encoder = ConverseStreamEncoder::new().reporting(served.clone());
+        Self { encoder, kept: logged.then(Collector::default), served }
     }
 }
 
@@ -43,7 +47,12 @@ impl FrameEncoder for ConverseFrames {
     }
 
     fn log_output(&mut self, elapsed_ms: u64) -> Option<Value> {
-        self.kept.take().map(|c| serde_json::to_value(c.into_response(elapsed_ms)).unwrap_or_default())
+        let served = &self.served;
+        self.kept.take().map(|c| {
+            let mut answer = c.into_response(elapsed_ms);
+            answer.served = served.clone();
+            serde_json::to_value(answer).unwrap_or_default()
+        })
     }
 }
 
