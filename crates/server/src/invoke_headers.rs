@@ -4,8 +4,9 @@
 //!
 //! What the accepted values do: `Accept` must allow JSON (the only body type answered);
 //! what the values do, and which are refused by name because spillway does not honour
-//! them (guardrails, tiers other than `default`, request metadata), is decided by
-//! `spillway_wire::invoke::headers` when the handler runs.
+//! them (guardrails, request metadata), is decided by `spillway_wire::invoke::headers`
+//! when the handler runs; a service tier or latency the model does not offer is refused
+//! once the model is known (`spillway_route::tier`).
 
 use axum::extract::Request;
 use axum::http::HeaderMap;

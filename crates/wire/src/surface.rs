@@ -197,7 +197,9 @@ fn tool_config(cfg: &ToolConfig) -> Result<(), BedrockError> {
 
 /// `RequestMetadata`: keys 1–256 and values 0–256 characters of `[a-zA-Z0-9\s:_@$#=/+,-.]`.
 fn request_metadata(meta: &BTreeMap<String, String>) -> Result<(), BedrockError> {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || c.is_whitespace() || ":_@$#=/+,-.".contains(c);
+    // `\s` is the model's (Java's) whitespace class: ASCII only, vertical tab included.
+    // Unicode spaces (U+00A0, U+2003, …) fail the pattern at Bedrock, so they fail here.
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "\t\n\x0B\x0C\r :_@$#=/+,-.".contains(c);
     if meta.is_empty() {
         return Err(value_violation("requestMetadata", "{}", "Member must have length greater than or equal to 1"));
     }
@@ -297,5 +299,9 @@ mod tests {
         assert!(msg.contains("'requestMetadata.team.value'"), "{msg}");
         let msg = refusal(with(serde_json::json!({"requestMetadata": {"k!": "v"}})));
         assert!(msg.contains("'requestMetadata.k!.key'"), "{msg}");
+        // Whitespace is ASCII's only (a no-break space is not `\s`).
+        let msg = refusal(with(serde_json::json!({"requestMetadata": {"team": "a\u{a0}b"}})));
+        assert!(msg.contains("'requestMetadata.team.value'"), "{msg}");
+        assert_eq!(refusal(with(serde_json::json!({"requestMetadata": {"a\tb": "c d\re"}}))), "");
     }
 }
