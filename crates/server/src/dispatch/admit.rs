@@ -105,7 +105,8 @@ impl Admission {
             }
             served.tier = ServiceTierType::Default;
         }
-        let floor = tier::floor(settings, served.tier, ask);
+        // Provisioned throughput is the caller's own capacity: no tier keeps any of it.
+        let floor = if plan.provisioned.is_some() { Floor::NONE } else { tier::floor(settings, served.tier, ask) };
         let debits = admission::debits(&self.catalog, plan, account, source_region, tokens);
         self.note(&debits);
         let scratch = Vec::with_capacity(debits.len());
