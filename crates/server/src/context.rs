@@ -94,6 +94,9 @@ pub struct Caller {
     pub source_region: String,
     pub request_id: String,
     pub started: Instant,
+    /// InvokeModel's `X-Amzn-Bedrock-Request-Metadata`, checked (the invocation log's
+    /// `requestMetadata`; Converse carries its own in the body).
+    pub header_metadata: Option<crate::invoke_headers::HeaderMetadata>,
 }
 
 impl Caller {
@@ -130,7 +133,8 @@ impl FromRequestParts<AppState> for Caller {
             ))
             .into());
         }
-        Ok(Self { account, source_region, request_id, started })
+        let header_metadata = parts.extensions.get::<crate::invoke_headers::HeaderMetadata>().cloned();
+        Ok(Self { account, source_region, request_id, started, header_metadata })
     }
 }
 

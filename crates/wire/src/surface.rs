@@ -195,8 +195,9 @@ fn tool_config(cfg: &ToolConfig) -> Result<(), BedrockError> {
     }
 }
 
-/// `RequestMetadata`: keys 1–256 and values 0–256 characters of `[a-zA-Z0-9\s:_@$#=/+,-.]`.
-fn request_metadata(meta: &BTreeMap<String, String>) -> Result<(), BedrockError> {
+/// `RequestMetadata`: keys 1–256 and values 0–256 characters of `[a-zA-Z0-9\s:_@$#=/+,-.]`
+/// (Converse's member, and InvokeModel's `X-Amzn-Bedrock-Request-Metadata` header).
+pub fn request_metadata(meta: &BTreeMap<String, String>) -> Result<(), BedrockError> {
     // `\s` is the model's (Java's) whitespace class: ASCII only, vertical tab included.
     // Unicode spaces (U+00A0, U+2003, …) fail the pattern at Bedrock, so they fail here.
     let allowed = |c: char| c.is_ascii_alphanumeric() || "\t\n\x0B\x0C\r :_@$#=/+,-.".contains(c);

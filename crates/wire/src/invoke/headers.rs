@@ -43,9 +43,9 @@ pub fn check<'a>(headers: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Resu
                 one_of("X-Amzn-Bedrock-Service-Tier", value, &["priority", "default", "flex", "reserved"])?;
                 out.service_tier = ServiceTierType::parse(value);
             }
-            "x-amzn-bedrock-request-metadata" => {
-                return Err(not_supported("Request metadata on InvokeModel", "X-Amzn-Bedrock-Request-Metadata"))
-            }
+            // A JSON object checked against the model's patterns by the server's header
+            // middleware, which passes it on to the invocation log.
+            "x-amzn-bedrock-request-metadata" => {}
             // The streaming variant's `accept` (HTTP `Accept` carries the event stream).
             "x-amzn-bedrock-accept" => {
                 if !(value.starts_with("application/json") || value == "*/*") {
@@ -96,11 +96,7 @@ mod tests {
 
     #[test]
     fn refused_headers_are_named() {
-        for (name, value) in [
-            ("x-amzn-bedrock-guardrailidentifier", "abc"),
-            ("x-amzn-bedrock-request-metadata", "{}"),
-            ("x-amzn-bedrock-something", "1"),
-        ] {
+        for (name, value) in [("x-amzn-bedrock-guardrailidentifier", "abc"), ("x-amzn-bedrock-something", "1")] {
             let e = run(&[(name, value)]).unwrap_err();
             assert!(e.message.to_ascii_lowercase().ends_with(&format!("endpoint: {name}")), "{}", e.message);
         }
