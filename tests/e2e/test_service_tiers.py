@@ -72,6 +72,11 @@ def test_reserved_capacity_spills_over_to_default(server):
                                     serviceTier={"type": "reserved"})["stream"]
     metadata = [e["metadata"] for e in stream if "metadata" in e]
     assert metadata[0]["serviceTier"] == {"type": "default"}
+    _, _, body = server.raw("GET", "/metrics")
+    counts = {line.split("{")[1].split("}")[0]: float(line.split()[-1]) for line in body.decode().splitlines()
+              if line.startswith("spillway_service_tier_admissions_total{")}
+    assert counts['requested="reserved",served="reserved"'] == 2
+    assert counts['requested="reserved",served="default"'] == 3
 
 
 def test_a_tier_or_latency_the_model_does_not_offer_is_refused(server):

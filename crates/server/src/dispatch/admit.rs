@@ -61,6 +61,15 @@ impl Admitted {
     }
 }
 
+/// `spillway_service_tier_admissions_total{requested, served}`: admissions by the tier
+/// asked for and the tier that took the call (`throttled` when the quota refused it; a
+/// backend too full for the tier afterwards shows in `InvocationThrottles`).
+fn count(ask: Ask, served: Option<Served>) {
+    let served = served.map_or("throttled", |s| s.tier.as_str());
+    metrics::counter!("spillway_service_tier_admissions_total", "requested" => ask.tier().as_str(), "served" => served)
+        .increment(1);
+}
+
 /// The quota store, and the buckets admission has touched (for the headroom gauges).
 #[derive(Debug)]
 pub struct Admission {
@@ -100,6 +109,7 @@ impl Admission {
                 self.note(&debits);
                 let scratch = Vec::with_capacity(debits.len());
                 if let Ok(reservation) = spillway_quota::reserve(&self.quotas, debits).await {
+                    count(ask, Some(served));
                     return Ok(Admitted { reservation, burndown, scratch, served, floor: Floor::NONE });
                 }
             }
@@ -111,8 +121,14 @@ impl Admission {
         self.note(&debits);
         let scratch = Vec::with_capacity(debits.len());
         match spillway_quota::reserve_above(&self.quotas, debits, floor).await {
-            Ok(reservation) => Ok(Admitted { reservation, burndown, scratch, served, floor }),
-            Err(_) => Err(BedrockError::throttled()),
+            Ok(reservation) => {
+                count(ask, Some(served));
+                Ok(Admitted { reservation, burndown, scratch, served, floor })
+            }
+            Err(_) => {
+                count(ask, None);
+                Err(BedrockError::throttled())
+            }
         }
     }
 
