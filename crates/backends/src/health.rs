@@ -55,6 +55,14 @@ impl Pool {
         self.lanes.on_demand_share(self.cluster.with_others(self.backend.load()))
     }
 
+    /// Whether an on-demand call of a service tier that leaves `floor_percent` of the
+    /// slots to the tiers above it may start here now (over the whole cluster's use).
+    /// A snapshot, like `available()`: two calls racing for the band may both start, so
+    /// the floor can be overshot by the calls in flight at once, never undershot by more.
+    pub fn admits_above(&self, floor_percent: u8) -> bool {
+        self.lanes.admits_above(self.cluster.with_others(self.backend.load()), floor_percent)
+    }
+
     /// Milliseconds of cool-down left (0: healthy).
     pub fn cooling_remaining_ms(&self) -> u64 {
         self.cooling_until_ms.load(Ordering::Relaxed).saturating_sub(self.now_ms())

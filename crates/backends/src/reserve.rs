@@ -49,6 +49,27 @@ impl Lanes {
     }
 }
 
+/// Whether a call that must leave `floor_percent` of `limit` on-demand slots free (its
+/// service tier's floor) may take one of them while `busy` are taken. An idle backend
+/// admits whatever the floor: capacity is not short, and a floor above one slot's share
+/// would otherwise shut a small backend to that tier for good.
+pub fn slot_admits(limit: u32, busy: u32, floor_percent: u8) -> bool {
+    if floor_percent == 0 || busy == 0 {
+        return true;
+    }
+    let left_after = f64::from(limit) - f64::from(busy) - 1.0;
+    left_after >= f64::from(limit) * f64::from(floor_percent) / 100.0
+}
+
+impl Lanes {
+    /// [`slot_admits`] on the on-demand lane of a pool under `load`.
+    pub(crate) fn admits_above(&self, load: Load, floor_percent: u8) -> bool {
+        let limit = load.limit.saturating_sub(self.reserved.load(Ordering::Acquire));
+        let busy = load.in_flight.saturating_sub(self.provisioned.load(Ordering::Acquire));
+        slot_admits(limit, busy, floor_percent)
+    }
+}
+
 /// Which capacity a call runs on.
 #[derive(Debug, Clone, Copy)]
 pub enum Lane<'a> {

@@ -16,6 +16,7 @@ mod model;
 pub mod provisioned;
 pub mod raw;
 pub mod server;
+pub mod tiers;
 
 pub use builtin::{builtin, BUILTIN_TOML};
 pub use load::{from_toml, ConfigError};
@@ -24,3 +25,4 @@ pub use local::{
 };
 pub use model::*;
 pub use server::{parse_duration, ServerSettings};
+pub use tiers::{ModelTiers, ReservedCapacity, ServiceTierType, TierSettings};

@@ -120,6 +120,13 @@ fn build(raw: raw::Config) -> Result<Catalog, ConfigError> {
             return Err(invalid(format!("{key}.default_max_tokens"), "must be at least 1"));
         }
         let provisioned = m.provisioned.map(|p| provisioned::spec(&key, p, &offers)).transpose()?;
+        let tiers = match m.service_tiers {
+            Some(list) if list.is_empty() => {
+                return Err(invalid(format!("{key}.service_tiers"), "lists at least one tier"));
+            }
+            Some(list) => crate::tiers::ModelTiers { service_tiers: list, latency_optimized: m.latency_optimized },
+            None => crate::tiers::ModelTiers { latency_optimized: m.latency_optimized, ..Default::default() },
+        };
         models.push(Model {
             id: m.id,
             name: m.name,
@@ -136,6 +143,7 @@ fn build(raw: raw::Config) -> Result<Catalog, ConfigError> {
             output_burndown: m.output_burndown.unwrap_or(raw.quotas.output_burndown),
             offers,
             provisioned,
+            tiers,
         });
     }
 
@@ -270,6 +278,7 @@ fn build(raw: raw::Config) -> Result<Catalog, ConfigError> {
     }
 
     raw.cluster.check()?;
+    check_tiers(&raw.tiers, &models, &model_index)?;
     let regions = raw.regions.into_iter().map(|(name, r)| Region { name, description: r.description }).collect();
     Ok(Catalog {
         default_region: raw.default_region,
@@ -284,6 +293,7 @@ fn build(raw: raw::Config) -> Result<Catalog, ConfigError> {
         invocation_logs: raw.invocation_logs,
         store: raw.store,
         cluster: raw.cluster,
+        tiers: raw.tiers,
         custom_models,
         provisioning: raw.provisioning,
         imported_models: raw.imported_models,
@@ -293,6 +303,25 @@ fn build(raw: raw::Config) -> Result<Catalog, ConfigError> {
         model_index,
         profile_index,
     })
+}
+
+/// The floors' range, and every reservation names a model that offers the reserved tier.
+fn check_tiers(
+    tiers: &crate::tiers::TierSettings,
+    models: &[Model],
+    model_index: &HashMap<String, usize>,
+) -> Result<(), ConfigError> {
+    tiers.check().map_err(|(key, message)| invalid(key, message))?;
+    for (i, r) in tiers.reserved.iter().enumerate() {
+        let key = format!("tiers.reserved[{i}].model");
+        let Some(&mi) = model_index.get(&r.model) else {
+            return Err(invalid(key, format!("model `{}` is not defined under [[models]]", r.model)));
+        };
+        if !models[mi].tiers.offers(crate::tiers::ServiceTierType::Reserved) {
+            return Err(invalid(key, format!("model `{}` does not offer the reserved tier (service_tiers)", r.model)));
+        }
+    }
+    Ok(())
 }
 
 fn check_backend(name: &str, spec: &BackendSpec) -> Result<(), ConfigError> {

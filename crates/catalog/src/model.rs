@@ -67,6 +67,8 @@ pub struct Model {
     pub offers: BTreeMap<String, Offer>,
     /// Provisioned throughput for it, where it can be bought.
     pub provisioned: Option<ProvisionedSpec>,
+    /// Its service tiers and latency-optimized version (crate::tiers).
+    pub tiers: crate::tiers::ModelTiers,
 }
 
 impl Model {
@@ -152,6 +154,7 @@ pub struct Catalog {
     pub invocation_logs: InvocationLogs,
     pub store: Option<String>,
     pub cluster: crate::cluster::Cluster,
+    pub tiers: crate::tiers::TierSettings,
     pub custom_models: Vec<CustomModel>,
     pub provisioning: Provisioning,
     pub imported_models: ImportedModels,

@@ -52,6 +52,9 @@ pub struct Config {
     /// Shared quotas and capacity through Redis (crate::cluster).
     #[serde(default)]
     pub cluster: crate::cluster::Cluster,
+    /// Service-tier admission floors and reserved capacity (crate::tiers).
+    #[serde(default)]
+    pub tiers: crate::tiers::TierSettings,
 }
 
 /// Where invocation-log buckets live: directories under the data dir by default, or a
@@ -366,6 +369,11 @@ pub struct Model {
     pub regions: BTreeMap<String, Offer>,
     /// What a model unit of provisioned throughput is worth and costs, where it is sold.
     pub provisioned: Option<crate::provisioned::ProvisionedConfig>,
+    /// The service tiers it is offered in (crate::tiers); `["default"]` when absent.
+    pub service_tiers: Option<Vec<spillway_wire::options::ServiceTierType>>,
+    /// Whether `performanceConfig.latency = "optimized"` is offered for it.
+    #[serde(default)]
+    pub latency_optimized: bool,
 }
 
 fn text_only() -> Vec<String> {

@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use spillway_catalog::Catalog;
-use spillway_quota::{BucketKey, Limit, QuotaStore, Quotas, Reservation};
+use spillway_catalog::{Catalog, ServiceTierType};
+use spillway_quota::{BucketKey, Debit, Floor, Limit, QuotaStore, Quotas, Reservation};
+use spillway_route::tier::{self, Ask, Served};
 use spillway_route::{admission, Plan};
 use spillway_wire::converse::TokenUsage;
 
@@ -18,9 +19,21 @@ pub struct Admitted {
     burndown: f64,
     /// Reused for every observation: streams observe once per event.
     scratch: Vec<u64>,
+    served: Served,
+    /// The share of a backend's on-demand slots this call must leave (its tier's floor).
+    floor: Floor,
 }
 
 impl Admitted {
+    /// The tier that serves the call (after any spill-over), for the answer to report.
+    pub fn served(&self) -> Served {
+        self.served
+    }
+
+    pub(super) fn floor(&self) -> Floor {
+        self.floor
+    }
+
     /// What was used, one amount per debit: one request, the tokens at the burn-down.
     fn amounts(&mut self, usage: TokenUsage) -> &[u64] {
         let used = admission::used_tokens(usage, self.burndown);
@@ -49,6 +62,15 @@ impl Admitted {
     }
 }
 
+/// `spillway_service_tier_admissions_total{requested, served}`: admissions by the tier
+/// asked for and the tier that took the call (`throttled` when the quota refused it; a
+/// backend too full for the tier afterwards shows in `InvocationThrottles`).
+fn count(ask: Ask, served: Option<Served>) {
+    let served = served.map_or("throttled", |s| s.tier.as_str());
+    metrics::counter!("spillway_service_tier_admissions_total", "requested" => ask.tier().as_str(), "served" => served)
+        .increment(1);
+}
+
 /// The quota store, and the buckets admission has touched (for the headroom gauges).
 #[derive(Debug)]
 pub struct Admission {
@@ -66,30 +88,58 @@ impl Admission {
         &self.quotas
     }
 
-    /// Reserve the caller's quota for this request, or answer the throttle.
+    /// Reserve the caller's quota for this request in the tier it asked for, or answer the
+    /// throttle. A `reserved` request runs on its account's reservation while that has
+    /// room and spills over to the default tier when it is full (or there is none); every
+    /// other tier must leave its floor of each bucket (crate `spillway_route::tier`).
     pub async fn admit(
         &self,
         account: &str,
         source_region: &str,
         plan: &Plan<'_>,
+        ask: Ask,
         input_estimate: u32,
         max_tokens: u32,
     ) -> Result<Admitted, DispatchError> {
         let burndown = plan.model.output_burndown;
         let tokens = admission::reserved_tokens(input_estimate, max_tokens, burndown);
-        let debits = admission::debits(&self.catalog, plan, account, source_region, tokens);
-        {
-            let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-            for d in &debits {
-                if !seen.contains_key(&d.key) {
-                    seen.insert(d.key.clone(), d.per_minute);
+        let settings = &self.catalog.tiers;
+        let mut served = Served { tier: ask.tier(), latency: ask.latency };
+        if served.tier == ServiceTierType::Reserved {
+            if let Some(debits) = tier::reserved_debits(settings, plan, account, source_region, tokens) {
+                self.note(&debits);
+                let scratch = Vec::with_capacity(debits.len());
+                if let Ok(reservation) = spillway_quota::reserve(&self.quotas, debits).await {
+                    count(ask, Some(served));
+                    return Ok(Admitted { reservation, burndown, scratch, served, floor: Floor::NONE });
                 }
             }
+            served.tier = ServiceTierType::Default;
         }
+        // Provisioned throughput is the caller's own capacity: no tier keeps any of it.
+        let floor = if plan.provisioned.is_some() { Floor::NONE } else { tier::floor(settings, served.tier, ask) };
+        let debits = admission::debits(&self.catalog, plan, account, source_region, tokens);
+        self.note(&debits);
         let scratch = Vec::with_capacity(debits.len());
-        match spillway_quota::reserve(&self.quotas, debits).await {
-            Ok(reservation) => Ok(Admitted { reservation, burndown, scratch }),
-            Err(refused) => Err(DispatchError::from(refused)),
+        match spillway_quota::reserve_above(&self.quotas, debits, floor).await {
+            Ok(reservation) => {
+                count(ask, Some(served));
+                Ok(Admitted { reservation, burndown, scratch, served, floor })
+            }
+            Err(refused) => {
+                count(ask, None);
+                Err(DispatchError::from(refused))
+            }
+        }
+    }
+
+    /// Remembers the buckets for the headroom gauges.
+    fn note(&self, debits: &[Debit]) {
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        for d in debits {
+            if !seen.contains_key(&d.key) {
+                seen.insert(d.key.clone(), d.per_minute);
+            }
         }
     }
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use spillway_backends::{BackendError, Lane, Pool};
 use spillway_catalog::Offer;
+use spillway_quota::Floor;
 use spillway_route::{order, Plan};
 
 use super::progress::Progress;
@@ -77,12 +78,16 @@ pub(super) trait Attempt {
 
 impl Dispatcher {
     /// Run `attempt` on the plan's candidates until one succeeds or a failure is final.
-    /// `progress`, when given, learns which region runs the call now.
+    /// `progress`, when given, learns which region runs the call now. `floor` is the
+    /// share of a backend's on-demand slots the call's service tier must leave free: a
+    /// candidate short of it is passed over as if it were busy (flex is turned away from
+    /// a nearly full backend that still takes priority calls).
     pub(super) async fn attempt<A: Attempt>(
         &self,
         plan: &Plan<'_>,
         source_region: &str,
         progress: Option<&Progress>,
+        floor: Floor,
         mut attempt: A,
     ) -> Result<Landed<A::Output>, Failure> {
         let active = self.active(plan).map_err(Failure::Refused)?;
@@ -90,6 +95,11 @@ impl Dispatcher {
         let mut last = None;
         for offer in self.ordered(plan, source_region) {
             let (pool, lane) = self.lane(offer, active.as_deref(), imported.as_deref()).map_err(Failure::Refused)?;
+            if matches!(lane, Lane::OnDemand) && !pool.admits_above(floor.0) {
+                tracing::debug!(region = %offer.region, floor = floor.0, "candidate too full for the service tier");
+                last = Some(BackendError::Busy);
+                continue;
+            }
             if let Some(p) = progress {
                 p.start(&offer.region);
             }

@@ -133,6 +133,7 @@ fn description(catalog: &Catalog) -> Model {
         customizations: Vec::new(),
         output_burndown: catalog.quotas.output_burndown,
         offers,
+        tiers: spillway_catalog::ModelTiers::default(),
         provisioned: None,
     }
 }

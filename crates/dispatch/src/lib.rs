@@ -26,12 +26,15 @@ pub mod run;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tier_tests;
 
 use std::sync::Arc;
 
 use spillway_backends::{Backends, Lane, ModelBackend, Pool};
 use spillway_catalog::{Catalog, Offer};
 use spillway_quota::Quotas;
+use spillway_route::tier::Ask;
 use spillway_route::Plan;
 use spillway_wire::converse::ConverseRequest;
 
@@ -44,11 +47,20 @@ pub use run::Opened;
 use imported::Serving;
 use provisioned::{Active, Registry};
 
-/// Who a call is for: quotas are per account and source region.
+/// Who a call is for (quotas are per account and source region), and the service tier
+/// and latency it asked for.
 #[derive(Debug, Clone, Copy)]
 pub struct Origin<'a> {
     pub account: &'a str,
     pub source_region: &'a str,
+    pub ask: Ask,
+}
+
+impl Origin<'_> {
+    /// The same caller asking for `ask`'s tier and latency.
+    pub fn asking(self, ask: Ask) -> Self {
+        Self { ask, ..self }
+    }
 }
 
 #[derive(Debug)]

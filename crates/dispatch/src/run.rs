@@ -19,6 +19,8 @@ use spillway_backends::{
     count_request_tokens, count_tokens, BackendError, ChatCall, EmbedCall, EventStream, Lane, Pool,
 };
 use spillway_catalog::Offer;
+use spillway_quota::Floor;
+use spillway_route::tier::Served;
 use spillway_route::Plan;
 use spillway_wire::converse::{ConverseRequest, TokenUsage};
 use spillway_wire::invoke::{EmbedOutput, EmbedRequest};
@@ -36,6 +38,8 @@ pub struct Completed {
     pub output: Collector,
     /// Time spent in backend calls, failed attempts included.
     pub backend_time: Duration,
+    /// The service tier that served it.
+    pub served: Served,
 }
 
 /// A stream committed to a region: the events read so far, then the rest.
@@ -45,6 +49,8 @@ pub struct Opened {
     pub rest: EventStream,
     /// Reports the stream's failure to the region's health when it breaks later.
     pub pool: Arc<Pool>,
+    /// The service tier that serves it.
+    pub served: Served,
 }
 
 /// An embedding and where it ran.
@@ -52,6 +58,8 @@ pub struct Opened {
 pub struct Embedded {
     pub region: String,
     pub output: EmbedOutput,
+    /// The service tier that served it.
+    pub served: Served,
 }
 
 impl Dispatcher {
@@ -68,16 +76,17 @@ impl Dispatcher {
     ) -> Result<Completed, DispatchError> {
         let mut admitted = self
             .admission
-            .admit(origin.account, origin.source_region, plan, count_request_tokens(request), max_tokens)
+            .admit(origin.account, origin.source_region, plan, origin.ask, count_request_tokens(request), max_tokens)
             .await?;
         let started = Instant::now();
+        let (served, floor) = (admitted.served(), admitted.floor());
         let unary = Unary { request, max_tokens, progress, admitted: Some(&mut admitted) };
-        let landed = self.attempt(plan, origin.source_region, Some(progress), unary).await;
+        let landed = self.attempt(plan, origin.source_region, Some(progress), floor, unary).await;
         match landed {
             Ok(landed) => {
                 admitted.settle(landed.value.usage()).await;
                 let backend_time = started.elapsed();
-                Ok(Completed { region: landed.region, output: landed.value, backend_time })
+                Ok(Completed { region: landed.region, output: landed.value, backend_time, served })
             }
             Err(failure) => {
                 admitted.release().await;
@@ -98,9 +107,10 @@ impl Dispatcher {
         let progress = Progress::default();
         let started = Instant::now();
         let unary = Unary { request, max_tokens, progress: &progress, admitted: None };
-        let landed = self.attempt(plan, source_region, Some(&progress), unary).await;
+        let landed = self.attempt(plan, source_region, Some(&progress), Floor::NONE, unary).await;
         let landed = landed.map_err(|f| f.into_error(Declared::ModelError))?;
-        Ok(Completed { region: landed.region, output: landed.value, backend_time: started.elapsed() })
+        let served = Served::default();
+        Ok(Completed { region: landed.region, output: landed.value, backend_time: started.elapsed(), served })
     }
 
     /// Embed on the plan's candidates without admission (see [`Dispatcher::complete`]).
@@ -111,9 +121,9 @@ impl Dispatcher {
         request: &EmbedRequest,
         default_dimensions: u32,
     ) -> Result<Embedded, DispatchError> {
-        let landed = self.attempt(plan, source_region, None, Embed { request, default_dimensions }).await;
+        let landed = self.attempt(plan, source_region, None, Floor::NONE, Embed { request, default_dimensions }).await;
         let landed = landed.map_err(|f| f.into_error(Declared::ModelError))?;
-        Ok(Embedded { region: landed.region, output: landed.value })
+        Ok(Embedded { region: landed.region, output: landed.value, served: Served::default() })
     }
 
     /// Admit and open a stream. The reservation comes back with it: the stream settles it.
@@ -128,13 +138,14 @@ impl Dispatcher {
     ) -> Result<(Opened, Admitted), DispatchError> {
         let admitted = self
             .admission
-            .admit(origin.account, origin.source_region, plan, count_request_tokens(request), max_tokens)
+            .admit(origin.account, origin.source_region, plan, origin.ask, count_request_tokens(request), max_tokens)
             .await?;
-        let landed = self.attempt(plan, origin.source_region, None, Open { request, max_tokens }).await;
+        let (served, floor) = (admitted.served(), admitted.floor());
+        let landed = self.attempt(plan, origin.source_region, None, floor, Open { request, max_tokens }).await;
         match landed {
             Ok(l) => {
                 let (head, rest) = l.value;
-                Ok((Opened { region: l.region, head, rest, pool: l.pool }, admitted))
+                Ok((Opened { region: l.region, head, rest, pool: l.pool, served }, admitted))
             }
             Err(failure) => {
                 admitted.release().await;
@@ -152,12 +163,15 @@ impl Dispatcher {
         default_dimensions: u32,
     ) -> Result<Embedded, DispatchError> {
         let estimate = request.texts.iter().map(|t| count_tokens(t)).sum();
-        let admitted = self.admission.admit(origin.account, origin.source_region, plan, estimate, 0).await?;
-        let landed = self.attempt(plan, origin.source_region, None, Embed { request, default_dimensions }).await;
+        let admitted =
+            self.admission.admit(origin.account, origin.source_region, plan, origin.ask, estimate, 0).await?;
+        let embed = Embed { request, default_dimensions };
+        let served = admitted.served();
+        let landed = self.attempt(plan, origin.source_region, None, admitted.floor(), embed).await;
         match landed {
             Ok(l) => {
                 admitted.settle(TokenUsage::new(l.value.input_tokens, 0)).await;
-                Ok(Embedded { region: l.region, output: l.value })
+                Ok(Embedded { region: l.region, output: l.value, served })
             }
             Err(failure) => {
                 admitted.release().await;

@@ -150,7 +150,7 @@ impl Fixture {
 }
 
 fn origin(source: &str) -> Origin<'_> {
-    Origin { account: ACCOUNT, source_region: source }
+    Origin { account: ACCOUNT, source_region: source, ask: Default::default() }
 }
 
 fn hello() -> ConverseRequest {

@@ -20,7 +20,7 @@ use std::future::Future;
 pub use bucket::Bucket;
 pub use memory::InProcessQuotas;
 pub use redis::{FailMode, PoolReport, PoolView, RedisQuotas, RedisSettings};
-pub use reservation::{reserve, Reservation};
+pub use reservation::{reserve, reserve_above, Reservation};
 
 /// Which per-minute limit a bucket enforces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -48,6 +48,25 @@ pub struct Debit {
     pub key: BucketKey,
     pub per_minute: u64,
     pub amount: u64,
+}
+
+/// The share of every bucket a request must leave in it, in percent of the bucket's
+/// capacity: the admission floor of a service tier (flex may not take the last 20% of a
+/// quota, priority may take all of it). `Floor::NONE` admits down to the last token.
+///
+/// Both stores compare `level − need < capacity × percent / 100` in the same IEEE
+/// operations (the Lua script in `redis/reserve.lua` too), so a decision never depends
+/// on which store runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Floor(pub u8);
+
+impl Floor {
+    pub const NONE: Floor = Floor(0);
+
+    /// Tokens of a bucket of `per_minute` that this floor keeps.
+    pub fn tokens(self, per_minute: u64) -> f64 {
+        per_minute as f64 * f64::from(self.0) / 100.0
+    }
 }
 
 /// `(key, per_minute, delta)`: positive delta refunds, negative charges extra.
@@ -117,9 +136,15 @@ pub(crate) enum LeaseKind {
 /// A quota store. Each operation is atomic over all the buckets it names.
 pub trait QuotaStore: Send + Sync {
     /// Debits every bucket, or none and says why (which limit was short, or that the
-    /// shared store is unreachable). Two concurrent callers never both pass on the last
-    /// token.
-    fn reserve(&self, debits: &[Debit]) -> impl Future<Output = Result<Lease, Refused>> + Send;
+    /// shared store is unreachable). Two concurrent callers
+    /// never both pass on the last token.
+    fn reserve(&self, debits: &[Debit]) -> impl Future<Output = Result<Lease, Refused>> + Send {
+        self.reserve_above(debits, Floor::NONE)
+    }
+
+    /// [`QuotaStore::reserve`], but every bucket must keep `floor` of its capacity after
+    /// the debit (a bucket below its floor refuses, although it could cover the debit).
+    fn reserve_above(&self, debits: &[Debit], floor: Floor) -> impl Future<Output = Result<Lease, Refused>> + Send;
 
     /// Ends a lease: each debit is settled to `used[i]` (the reserved amount where `used`
     /// is short). Must be cancel-safe: once the future has been polled, the settlement
@@ -180,10 +205,10 @@ impl Quotas {
 }
 
 impl QuotaStore for Quotas {
-    async fn reserve(&self, debits: &[Debit]) -> Result<Lease, Refused> {
+    async fn reserve_above(&self, debits: &[Debit], floor: Floor) -> Result<Lease, Refused> {
         match self {
-            Quotas::InProcess(q) => q.reserve(debits).await,
-            Quotas::Redis(q) => q.reserve(debits).await,
+            Quotas::InProcess(q) => q.reserve_above(debits, floor).await,
+            Quotas::Redis(q) => q.reserve_above(debits, floor).await,
         }
     }
 

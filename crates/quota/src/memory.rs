@@ -9,7 +9,9 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use crate::{adjustments, Adjustment, Bucket, BucketKey, Debit, Lease, LeaseKind, QuotaStore, Refused, Throttled};
+use crate::{
+    adjustments, Adjustment, Bucket, BucketKey, Debit, Floor, Lease, LeaseKind, QuotaStore, Refused, Throttled,
+};
 
 /// Milliseconds on a monotonic clock; injectable so tests can freeze or step time.
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
@@ -51,6 +53,11 @@ impl InProcessQuotas {
 
     /// Synchronous all-or-nothing reserve.
     pub fn try_reserve(&self, debits: &[Debit]) -> Result<(), Throttled> {
+        self.try_reserve_above(debits, Floor::NONE)
+    }
+
+    /// Synchronous all-or-nothing reserve that leaves `floor` of every bucket.
+    pub fn try_reserve_above(&self, debits: &[Debit], floor: Floor) -> Result<(), Throttled> {
         if debits.is_empty() {
             return Ok(());
         }
@@ -63,7 +70,9 @@ impl InProcessQuotas {
             let need =
                 debits[..i].iter().filter(|e| e.key == d.key).fold(d.amount, |sum, e| sum.saturating_add(e.amount))
                     as f64;
-            if level_of(&mut buckets, &d.key, d.per_minute, now) < need {
+            // `level − need < floor` (not `level < need + floor`): the same operations as
+            // the Lua script, so both stores decide alike on the last token.
+            if level_of(&mut buckets, &d.key, d.per_minute, now) - need < floor.tokens(d.per_minute) {
                 return Err(Throttled { limit: d.key.limit });
             }
         }
@@ -121,8 +130,8 @@ fn apply(buckets: &mut HashMap<BucketKey, Bucket>, key: &BucketKey, per_minute: 
 }
 
 impl QuotaStore for InProcessQuotas {
-    async fn reserve(&self, debits: &[Debit]) -> Result<Lease, Refused> {
-        self.try_reserve(debits).map(|()| Lease(LeaseKind::Local)).map_err(Refused::Throttled)
+    async fn reserve_above(&self, debits: &[Debit], floor: Floor) -> Result<Lease, Refused> {
+        self.try_reserve_above(debits, floor).map(|()| Lease(LeaseKind::Local)).map_err(Refused::Throttled)
     }
 
     async fn settle(&self, _lease: Lease, debits: Vec<Debit>, used: Vec<u64>) {
@@ -167,6 +176,23 @@ mod tests {
             Err(Refused::Throttled(Throttled { limit: Limit::Requests }))
         );
         assert!((q.headroom(&key("n", Limit::Tokens), 1_000) - 0.99).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_floor_keeps_the_top_of_every_bucket() {
+        let (_clock, q) = frozen();
+        // Flex keeps 20% of 100 RPM / 1_000 TPM: 800 tokens pass, the next 1 does not…
+        let flex = Floor(20);
+        assert!(q.try_reserve_above(&call("m", 100, 1_000, 800), flex).is_ok());
+        assert_eq!(q.try_reserve_above(&call("m", 100, 1_000, 1), flex), Err(Throttled { limit: Limit::Tokens }));
+        // …and nothing was debited by the refusal; a floorless (priority) call takes the rest.
+        assert!((q.headroom(&key("m", Limit::Tokens), 1_000) - 0.2).abs() < 1e-9);
+        assert!(q.try_reserve_above(&call("m", 100, 1_000, 200), Floor::NONE).is_ok());
+        assert_eq!(q.headroom(&key("m", Limit::Tokens), 1_000), 0.0);
+        // The RPM bucket has its own floor: 79 more requests of 0 tokens leave 20 of 100.
+        let (_clock, q) = frozen();
+        let passed = (0..100).filter(|_| q.try_reserve_above(&call("n", 100, 1_000, 0), flex).is_ok()).count();
+        assert_eq!(passed, 80);
     }
 
     #[test]

@@ -7,13 +7,18 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::{Debit, Lease, QuotaStore, Quotas, Refused};
+use crate::{Debit, Floor, Lease, QuotaStore, Quotas, Refused};
 
 /// Admits a request: debits every bucket in `debits` or none. The in-process store has no
 /// await point, so the debit and the guard's creation cannot be separated by cancellation;
 /// the Redis store covers that gap with the TTL of its lease record.
 pub async fn reserve(quotas: &Arc<Quotas>, debits: Vec<Debit>) -> Result<Reservation, Refused> {
-    let lease = quotas.reserve(&debits).await?;
+    reserve_above(quotas, debits, Floor::NONE).await
+}
+
+/// [`reserve`] leaving at least `floor` of every bucket (a service tier's admission floor).
+pub async fn reserve_above(quotas: &Arc<Quotas>, debits: Vec<Debit>, floor: Floor) -> Result<Reservation, Refused> {
+    let lease = quotas.reserve_above(&debits, floor).await?;
     Ok(Reservation { quotas: Arc::clone(quotas), debits, observed: None, lease: Some(lease) })
 }
 

@@ -6,5 +6,6 @@
 pub mod admission;
 pub mod order;
 mod resolve;
+pub mod tier;
 
 pub use resolve::{resolve, Attribution, Plan, Provisioned, RouteError, Target};

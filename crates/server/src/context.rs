@@ -107,12 +107,16 @@ pub struct Caller {
     pub source_region: String,
     pub request_id: String,
     pub started: Instant,
+    /// InvokeModel's `X-Amzn-Bedrock-Request-Metadata`, checked (the invocation log's
+    /// `requestMetadata`; Converse carries its own in the body).
+    pub header_metadata: Option<crate::invoke_headers::HeaderMetadata>,
 }
 
 impl Caller {
     /// Whose quotas a call of this caller draws on.
     pub fn origin(&self) -> crate::dispatch::Origin<'_> {
-        crate::dispatch::Origin { account: &self.account, source_region: &self.source_region }
+        let ask = spillway_route::tier::Ask::default();
+        crate::dispatch::Origin { account: &self.account, source_region: &self.source_region, ask }
     }
 
     pub fn elapsed_ms(&self) -> u64 {
@@ -142,7 +146,8 @@ impl FromRequestParts<AppState> for Caller {
             ))
             .into());
         }
-        Ok(Self { account, source_region, request_id, started })
+        let header_metadata = parts.extensions.get::<crate::invoke_headers::HeaderMetadata>().cloned();
+        Ok(Self { account, source_region, request_id, started, header_metadata })
     }
 }
 

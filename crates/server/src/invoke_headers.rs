@@ -4,8 +4,13 @@
 //!
 //! What the accepted values do: `Accept` must allow JSON (the only body type answered);
 //! what the values do, and which are refused by name because spillway does not honour
-//! them (guardrails, tiers other than `default`, request metadata), is decided by
-//! `spillway_wire::invoke::headers` when the handler runs.
+//! them (guardrails), is decided by `spillway_wire::invoke::headers` when the handler
+//! runs; the request metadata, once checked, goes on to the invocation log (as
+//! [`HeaderMetadata`], read by the [`crate::context::Caller`] extractor); a service tier or latency the model does not offer is refused
+//! once the model is known (`spillway_route::tier`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::http::HeaderMap;
@@ -16,19 +21,30 @@ use spillway_wire::BedrockError;
 
 use crate::error::ApiError;
 
+/// `X-Amzn-Bedrock-Request-Metadata` once checked: what the invocation log records as the
+/// call's `requestMetadata`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderMetadata(pub Arc<BTreeMap<String, String>>);
+
 /// InvokeModel: the answer type travels in `Accept`.
 pub async fn invoke(req: Request, next: Next) -> Response {
-    match check(req.headers(), "Accept") {
-        Ok(()) => next.run(req).await,
-        Err(e) => ApiError::from(e).into_response(),
-    }
+    checked(req, next, "Accept").await
 }
 
 /// InvokeModelWithResponseStream: `Accept` is the event stream's; the chunks' type travels
 /// in `X-Amzn-Bedrock-Accept`.
 pub async fn invoke_stream(req: Request, next: Next) -> Response {
-    match check(req.headers(), "X-Amzn-Bedrock-Accept") {
-        Ok(()) => next.run(req).await,
+    checked(req, next, "X-Amzn-Bedrock-Accept").await
+}
+
+async fn checked(mut req: Request, next: Next, accept: &str) -> Response {
+    match check(req.headers(), accept) {
+        Ok(metadata) => {
+            if let Some(m) = metadata {
+                req.extensions_mut().insert(m);
+            }
+            next.run(req).await
+        }
         Err(e) => ApiError::from(e).into_response(),
     }
 }
@@ -43,8 +59,8 @@ const MAX_METADATA_BYTES: usize = 8500;
 const MAX_METADATA_ENTRIES: usize = 16;
 
 /// Every header constraint of the two operations; `accept` names the header that carries
-/// the accepted body type.
-pub fn check(headers: &HeaderMap, accept: &str) -> Result<(), BedrockError> {
+/// the accepted body type. Returns the request metadata, when the header is set.
+pub fn check(headers: &HeaderMap, accept: &str) -> Result<Option<HeaderMetadata>, BedrockError> {
     for (member, header, allowed) in [TRACE, LATENCY, TIER] {
         if let Some(value) = text(headers, header)? {
             if !allowed.contains(&value) {
@@ -65,20 +81,21 @@ pub fn check(headers: &HeaderMap, accept: &str) -> Result<(), BedrockError> {
             )));
         }
     }
-    if let Some(raw) = text(headers, "X-Amzn-Bedrock-Request-Metadata")? {
-        metadata(raw)?;
+    match text(headers, "X-Amzn-Bedrock-Request-Metadata")? {
+        Some(raw) => Ok(Some(HeaderMetadata(Arc::new(metadata(raw)?)))),
+        None => Ok(None),
     }
-    Ok(())
 }
 
-/// The metadata header: a JSON object of at most 16 string values, at most 8500 bytes.
-fn metadata(raw: &str) -> Result<(), BedrockError> {
+/// The metadata header: a JSON object of at most 16 string values, at most 8500 bytes,
+/// whose keys and values follow the same patterns as Converse's `requestMetadata`.
+fn metadata(raw: &str) -> Result<BTreeMap<String, String>, BedrockError> {
     let (member, header) = ("requestMetadata", "X-Amzn-Bedrock-Request-Metadata");
     if raw.len() > MAX_METADATA_BYTES {
         let constraint = format!("Member must have length less than or equal to {MAX_METADATA_BYTES}");
         return Err(in_header(value_violation(member, raw.len(), &constraint), header));
     }
-    let parsed: std::collections::BTreeMap<String, String> = serde_json::from_str(raw).map_err(|e| {
+    let parsed: BTreeMap<String, String> = serde_json::from_str(raw).map_err(|e| {
         in_header(
             BedrockError::validation(format!("The value at '{member}' must be a JSON object of string values: {e}")),
             header,
@@ -88,7 +105,8 @@ fn metadata(raw: &str) -> Result<(), BedrockError> {
         let constraint = format!("Member must have length less than or equal to {MAX_METADATA_ENTRIES}");
         return Err(in_header(value_violation(member, parsed.len(), &constraint), header));
     }
-    Ok(())
+    spillway_wire::surface::request_metadata(&parsed).map_err(|e| in_header(e, header))?;
+    Ok(parsed)
 }
 
 /// A header's value as text; one that is not visible ASCII is refused by name.
@@ -133,7 +151,9 @@ mod tests {
             ("x-amzn-bedrock-request-metadata", br#"{"team":"ml"}"#),
             ("x-amzn-bedrock-guardrailidentifier", b""),
         ]);
-        assert_eq!(check(&ok, "Accept"), Ok(()));
+        let metadata = check(&ok, "Accept").unwrap().unwrap();
+        assert_eq!(metadata.0.get("team").map(String::as_str), Some("ml"));
+        assert_eq!(check(&headers(&[("x-amzn-bedrock-trace", b"ENABLED")]), "Accept"), Ok(None));
     }
 
     #[test]
@@ -145,6 +165,11 @@ mod tests {
         );
         assert!(refused(&[("accept", b"text/html")]).message.contains("text/html"));
         assert!(refused(&[("x-amzn-bedrock-request-metadata", b"[1]")]).message.contains("requestMetadata"));
+        // Keys and values follow Converse's patterns.
+        let e = refused(&[("x-amzn-bedrock-request-metadata", br#"{"team":"a;b"}"#)]);
+        assert!(e.message.contains("'requestMetadata.team.value'"), "{}", e.message);
+        assert!(e.message.ends_with("(header X-Amzn-Bedrock-Request-Metadata)"), "{}", e.message);
+        assert!(refused(&[("x-amzn-bedrock-request-metadata", b"{}")]).message.contains("greater than or equal to 1"));
         assert!(refused(&[("x-amzn-bedrock-service-tier", b"\xff")]).message.contains("X-Amzn-Bedrock-Service-Tier"));
     }
 }

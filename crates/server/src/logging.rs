@@ -139,6 +139,9 @@ impl InvocationLogs {
         {
             record.request_metadata =
                 Some(meta.into_iter().filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned()))).collect());
+        } else if let Some(meta) = &caller.header_metadata {
+            // InvokeModel's travels in its header (native bodies have no such member).
+            record.request_metadata = Some(meta.0.as_ref().clone());
         }
         self.logger.submit(config, record);
     }

@@ -215,6 +215,28 @@ pub struct ConverseResponse {
     pub metrics: Metrics,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub additional_model_response_fields: Option<Value>,
+    /// `serviceTier` and `performanceConfig`: how the call was served.
+    #[serde(flatten)]
+    pub served: ServedReport,
+}
+
+/// What an answer reports of how it was served (ConverseResponse and ConverseStream's
+/// metadata event): the service tier that ran it (which a `reserved` request that
+/// spilled over reports as `default`) and its latency mode. Each is reported when the
+/// request named it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServedReport {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<ServiceTier>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub performance_config: Option<PerformanceConfiguration>,
+}
+
+impl ServedReport {
+    pub fn is_empty(&self) -> bool {
+        self.service_tier.is_none() && self.performance_config.is_none()
+    }
 }
 
 /// A union with a single member today.

@@ -6,7 +6,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::converse::{
-    ContentBlock, ConverseOutput, ConverseResponse, Message, Metrics, Role, StopReason, TokenUsage, ToolUseBlock,
+    ContentBlock, ConverseOutput, ConverseResponse, Message, Metrics, Role, ServedReport, StopReason, TokenUsage,
+    ToolUseBlock,
 };
 use crate::options::{ReasoningContentBlock, ReasoningTextBlock};
 
@@ -91,6 +92,8 @@ pub struct ConverseStreamEncoder {
     next_index: u32,
     /// The open reasoning block's text, signed when the block ends.
     reasoning: String,
+    /// What the metadata event reports of how the stream was served.
+    served: ServedReport,
 }
 
 impl Default for ConverseStreamEncoder {
@@ -101,7 +104,19 @@ impl Default for ConverseStreamEncoder {
 
 impl ConverseStreamEncoder {
     pub fn new() -> Self {
-        Self { started: false, block: Block::None, next_index: 0, reasoning: String::new() }
+        Self {
+            started: false,
+            block: Block::None,
+            next_index: 0,
+            reasoning: String::new(),
+            served: ServedReport::default(),
+        }
+    }
+
+    /// The metadata event reports `served` (its `serviceTier` and `performanceConfig`).
+    pub fn reporting(mut self, served: ServedReport) -> Self {
+        self.served = served;
+        self
     }
 
     fn close(&mut self, out: &mut Vec<StreamEvent>) {
@@ -189,10 +204,13 @@ impl ConverseStreamEncoder {
             ModelEvent::Finish(finish) => {
                 self.close(&mut out);
                 out.push(StreamEvent::new("messageStop", json!({"stopReason": finish.stop_reason})));
-                out.push(StreamEvent::new(
-                    "metadata",
-                    json!({"usage": finish.usage, "metrics": Metrics { latency_ms }}),
-                ));
+                let mut metadata = json!({"usage": finish.usage, "metrics": Metrics { latency_ms }});
+                if !self.served.is_empty() {
+                    if let (Some(m), Value::Object(served)) = (metadata.as_object_mut(), to_value(&self.served)) {
+                        m.extend(served);
+                    }
+                }
+                out.push(StreamEvent::new("metadata", metadata));
             }
         }
         out
@@ -313,6 +331,7 @@ impl Collector {
             usage,
             metrics: Metrics { latency_ms },
             additional_model_response_fields: None,
+            served: ServedReport::default(),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! What this endpoint honours of the Converse shape. Every member botocore models either
 //! works or is refused here, by path, before anything runs: a client that asks for a
 //! guardrail, a cache point or a service tier spillway does not provide learns it from a
-//! ValidationException instead of getting an answer that silently lacks it.
+//! ValidationException instead of getting an answer that silently lacks it. (A service
+//! tier or latency the model does not offer is refused once the model is known.)
 //!
 //! Members the request types do not model at all (`toolSpec.strict`, `toolUse.type`, …)
 //! are refused while parsing (`deny_unknown_fields`, worded by [`crate::parse::json`]);
@@ -14,7 +15,7 @@ use crate::converse::{
     ToolChoice, ToolConfig, ToolInputSchema, ToolResultContentBlock,
 };
 use crate::error::BedrockError;
-use crate::options::{CacheTtl, Latency, ServiceTierType};
+use crate::options::CacheTtl;
 use crate::parse::value_violation;
 
 /// The refusal of one member: `<what> is not supported by this endpoint: <path>`.
@@ -27,13 +28,8 @@ pub fn check(req: &ConverseRequest) -> Result<(), BedrockError> {
     if req.guardrail_config.is_some() {
         return Err(not_supported("Guardrails", "guardrailConfig"));
     }
-    if let Some(Latency::Optimized) = req.performance_config.as_ref().and_then(|p| p.latency) {
-        return Err(not_supported("Latency-optimized inference", "performanceConfig.latency"));
-    }
-    if let Some(tier) = req.service_tier.filter(|t| t.kind != ServiceTierType::Default) {
-        let what = format!("The {} service tier", tier.kind.as_str());
-        return Err(not_supported(&what, "serviceTier.type"));
-    }
+    // `serviceTier` and `performanceConfig` work where the model offers them: the
+    // handler checks them against the catalog once the model is known (route::tier).
     if let Some(out) = &req.output_config {
         if let Some(format) = &out.text_format {
             crate::structured::check(format)?;
@@ -199,9 +195,12 @@ fn tool_config(cfg: &ToolConfig) -> Result<(), BedrockError> {
     }
 }
 
-/// `RequestMetadata`: keys 1–256 and values 0–256 characters of `[a-zA-Z0-9\s:_@$#=/+,-.]`.
-fn request_metadata(meta: &BTreeMap<String, String>) -> Result<(), BedrockError> {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || c.is_whitespace() || ":_@$#=/+,-.".contains(c);
+/// `RequestMetadata`: keys 1–256 and values 0–256 characters of `[a-zA-Z0-9\s:_@$#=/+,-.]`
+/// (Converse's member, and InvokeModel's `X-Amzn-Bedrock-Request-Metadata` header).
+pub fn request_metadata(meta: &BTreeMap<String, String>) -> Result<(), BedrockError> {
+    // `\s` is the model's (Java's) whitespace class: ASCII only, vertical tab included.
+    // Unicode spaces (U+00A0, U+2003, …) fail the pattern at Bedrock, so they fail here.
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "\t\n\x0B\x0C\r :_@$#=/+,-.".contains(c);
     if meta.is_empty() {
         return Err(value_violation("requestMetadata", "{}", "Member must have length greater than or equal to 1"));
     }
@@ -251,8 +250,6 @@ mod tests {
         use serde_json::json;
         let cases = [
             (json!({"guardrailConfig": {"guardrailIdentifier": "g", "guardrailVersion": "1"}}), "guardrailConfig"),
-            (json!({"performanceConfig": {"latency": "optimized"}}), "performanceConfig.latency"),
-            (json!({"serviceTier": {"type": "flex"}}), "serviceTier.type"),
             (json!({"promptVariables": {"x": {"text": "y"}}}), "promptVariables"),
             (json!({"outputConfig": {"effort": "high"}}), "outputConfig.effort"),
             (
@@ -276,6 +273,7 @@ mod tests {
         for extra in [
             json!({"performanceConfig": {"latency": "standard"}}),
             json!({"serviceTier": {"type": "default"}}),
+            json!({"serviceTier": {"type": "flex"}, "performanceConfig": {"latency": "optimized"}}),
             json!({"requestMetadata": {"team": "search-1", "trace id": "a/b:c"}}),
             json!({"additionalModelResponseFieldPaths": ["/stop_sequence"]}),
             json!({"toolConfig": {"tools": [{"toolSpec": {"name": "t", "inputSchema": {"json": {}}}}], "toolChoice": {"auto": {}}}}),
@@ -302,5 +300,9 @@ mod tests {
         assert!(msg.contains("'requestMetadata.team.value'"), "{msg}");
         let msg = refusal(with(serde_json::json!({"requestMetadata": {"k!": "v"}})));
         assert!(msg.contains("'requestMetadata.k!.key'"), "{msg}");
+        // Whitespace is ASCII's only (a no-break space is not `\s`).
+        let msg = refusal(with(serde_json::json!({"requestMetadata": {"team": "a\u{a0}b"}})));
+        assert!(msg.contains("'requestMetadata.team.value'"), "{msg}");
+        assert_eq!(refusal(with(serde_json::json!({"requestMetadata": {"a\tb": "c d\re"}}))), "");
     }
 }

@@ -83,3 +83,29 @@ async fn a_reservation_runs_only_on_its_pool() {
     assert!(matches!(b.chat(Lane::Reserved(&r), call(&req)).await, Err(BackendError::Config(_))));
     assert_eq!(b.available(), 1.0);
 }
+
+#[test]
+fn slot_floors_keep_the_last_slots_for_higher_tiers() {
+    use crate::reserve::slot_admits;
+    // 10 slots, flex leaves 20%: it may take the 8th slot (2 left), not the 9th.
+    assert!(slot_admits(10, 7, 20));
+    assert!(!slot_admits(10, 8, 20));
+    // Priority (no floor) takes the very last one.
+    assert!(slot_admits(10, 9, 0));
+    // An idle backend admits any tier, however small.
+    assert!(slot_admits(1, 0, 50));
+    assert!(!slot_admits(4, 3, 20));
+    assert!(slot_admits(4, 2, 20));
+}
+
+#[tokio::test]
+async fn a_pool_applies_the_floor_to_its_on_demand_lane() {
+    let p = pool(4);
+    let r = request();
+    let _a = p.chat(Lane::OnDemand, call(&r)).await.unwrap();
+    let _b = p.chat(Lane::OnDemand, call(&r)).await.unwrap();
+    assert!(p.admits_above(20), "2 of 4 busy: one more leaves 25%");
+    let _c = p.chat(Lane::OnDemand, call(&r)).await.unwrap();
+    assert!(!p.admits_above(20), "3 of 4 busy: the last slot is not flex's");
+    assert!(p.admits_above(0));
+}

@@ -33,7 +33,7 @@ use self::keys::{lease_record, same_tag, TagKeys};
 use self::leases::Leases;
 use self::link::Link;
 use self::script::Lua;
-use crate::{adjustments, BucketKey, Debit, InProcessQuotas, Lease, LeaseKind, QuotaStore, Refused, Throttled};
+use crate::{adjustments, BucketKey, Debit, Floor, InProcessQuotas, Lease, LeaseKind, QuotaStore, Refused, Throttled};
 
 /// What happens to admission while Redis is unreachable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,7 +156,7 @@ impl RedisQuotas {
 }
 
 impl QuotaStore for RedisQuotas {
-    async fn reserve(&self, debits: &[Debit]) -> Result<Lease, Refused> {
+    async fn reserve_above(&self, debits: &[Debit], floor: Floor) -> Result<Lease, Refused> {
         let Some(first) = debits.first() else { return Ok(Lease(LeaseKind::Local)) };
         if !debits.iter().all(|d| same_tag(&first.key, &d.key)) {
             // Admission never builds such a request (see keys.rs); refusing beats a
@@ -165,12 +165,12 @@ impl QuotaStore for RedisQuotas {
             return Err(Refused::Throttled(Throttled { limit: first.key.limit }));
         }
         if self.shared.link.is_up() {
-            match self.shared.reserve_remote(debits).await {
+            match self.shared.reserve_remote(debits, floor).await {
                 Ok(result) => return result,
                 Err(e) => self.shared.went_down(&e),
             }
         }
-        self.shared.fallback(debits)
+        self.shared.fallback(debits, floor)
     }
 
     /// The call runs in its own task, so it completes even if this future is dropped.
@@ -249,8 +249,8 @@ impl Shared {
     }
 
     /// `EVALSHA reserve`: KEYS = the lease set then each debit's bucket; ARGV = the lease
-    /// record, its TTL, then (per_minute, amount) per debit.
-    async fn reserve_remote(&self, debits: &[Debit]) -> Result<Result<Lease, Refused>, CallError> {
+    /// record, its TTL, then (per_minute, amount) per debit, then the tier's floor.
+    async fn reserve_remote(&self, debits: &[Debit], floor: Floor) -> Result<Result<Lease, Refused>, CallError> {
         let keys = Arc::new(TagKeys::of(&self.settings.key_prefix, &debits[0].key));
         let id = format!("{}-{}", self.instance, self.next_lease.fetch_add(1, Ordering::Relaxed));
         let record: Arc<str> = lease_record(&id, debits).into();
@@ -260,6 +260,8 @@ impl Shared {
         for d in debits {
             cmd.arg(d.per_minute).arg(d.amount);
         }
+        // The tier's floor goes last, so the per-debit pairs keep their places.
+        cmd.arg(floor.0);
         let pending = self.leases.pending(&record, &keys);
         let items = array(self.call(&self.reserve, &cmd).await?)?;
         match items.first() {
@@ -333,12 +335,12 @@ impl Shared {
         debits.iter().map(|d| Debit { per_minute: self.share(d.per_minute), ..d.clone() }).collect()
     }
 
-    fn fallback(&self, debits: &[Debit]) -> Result<Lease, Refused> {
+    fn fallback(&self, debits: &[Debit], floor: Floor) -> Result<Lease, Refused> {
         match self.settings.fail {
             FailMode::Closed => Err(Refused::StoreUnavailable),
             FailMode::Local => self
                 .local
-                .try_reserve(&self.scaled(debits))
+                .try_reserve_above(&self.scaled(debits), floor)
                 .map(|()| Lease(LeaseKind::Local))
                 .map_err(Refused::Throttled),
         }

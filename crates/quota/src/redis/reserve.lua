@@ -1,10 +1,12 @@
 -- reserve: ARGV[1] lease record, ARGV[2] lease TTL (ms), then (per_minute, amount) per
--- debit, KEYS[2..] the debits' buckets. All or nothing: every bucket is checked before
+-- debit, then the floor (percent of each bucket the request must leave: its service
+-- tier's); KEYS[2..] the debits' buckets. All or nothing: every bucket is checked before
 -- any is debited, and a bucket named twice must cover the sum. Returns {1, level after
 -- × 1000, ...} (one per debit, truncated to an integer) or {0, index of the first debit
 -- that did not fit}.
 reap()
-local n = (#ARGV - 2) / 2
+local n = (#ARGV - 3) / 2
+local floor = tonumber(ARGV[#ARGV])
 local raw = redis.call('MGET', unpack(KEYS, 2, n + 1))
 local levels, need, caps, order = {}, {}, {}, {}
 for i = 0, n - 1 do
@@ -14,7 +16,8 @@ for i = 0, n - 1 do
     order[#order + 1] = k
   end
   need[k] = need[k] + amount
-  if levels[k] < need[k] then return {0, i} end
+  -- The same operations as memory.rs, so both stores decide alike on the last token.
+  if levels[k] - need[k] < cap * floor / 100 then return {0, i} end
 end
 for _, k in ipairs(order) do save(k, levels[k] - need[k], caps[k]) end
 local out = {1}

@@ -259,3 +259,21 @@ async fn a_bucket_named_twice_must_cover_the_sum_and_settles_both() {
     let level = saved_level(&url, &prefix, &twice[0]).await;
     assert!((800.0..801.0).contains(&level), "{level}");
 }
+
+/// The Lua script applies a tier's floor exactly as the in-process store does.
+#[tokio::test]
+async fn a_floor_keeps_the_top_of_every_bucket() {
+    let Some(url) = redis_url().await else { return };
+    let q = RedisQuotas::connect(settings(&url, &prefix())).await.unwrap();
+    let flex = crate::Floor(20);
+    let lease = q.reserve_above(&request(800), flex).await.unwrap();
+    std::mem::forget(lease);
+    assert_eq!(
+        q.reserve_above(&request(1), flex).await.unwrap_err(),
+        Refused::Throttled(Throttled { limit: Limit::Tokens })
+    );
+    // Nothing was debited by the refusal: a floorless call still takes the last 200.
+    let lease = q.reserve_above(&request(200), crate::Floor::NONE).await.unwrap();
+    std::mem::forget(lease);
+    assert!(q.reserve(&request(1)).await.is_err());
+}

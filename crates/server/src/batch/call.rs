@@ -51,7 +51,10 @@ pub async fn plan<'r>(
             "Batch inference isn't supported for the model {model_id}: use a foundation model or an inference profile."
         )));
     }
-    resolver.plan(Origin { account, source_region: region }, model_id).await.map_err(crate::error::from_dispatch)
+    resolver
+        .plan(Origin { account, source_region: region, ask: Default::default() }, model_id)
+        .await
+        .map_err(crate::error::from_dispatch)
 }
 
 /// The pools of a plan's regions, in the plan's order (a region without a running

@@ -5,6 +5,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::Response;
 use spillway_invocation_log::Operation;
+use spillway_route::tier::{self, Ask, Via};
 use spillway_route::Plan;
 use spillway_wire::converse::ConverseRequest;
 use spillway_wire::{parse, response_fields, validate};
@@ -32,6 +33,7 @@ async fn prepare<'s>(
     validate::converse(&rendered.request)?;
     let plan = state.resolver.plan(caller.origin(), &rendered.target).await?;
     progress.attribute(plan.attribution());
+    tier::check(plan.model, Ask::of(&rendered.request), Via::Body)?;
     Ok((plan, rendered.request))
 }
 
@@ -52,11 +54,13 @@ async fn run(call: &Call<'_>, progress: &Progress) -> Result<Answer, ApiError> {
     let (plan, request) = prepare(state, caller, model_id, body, progress).await?;
     ensure_text_model(plan.model)?;
     let max_tokens = max_tokens(plan.model, &request)?;
-    let done = state.dispatcher.run_chat(caller.origin(), &plan, &request, max_tokens, progress).await?;
+    let ask = Ask::of(&request);
+    let done = state.dispatcher.run_chat(caller.origin().asking(ask), &plan, &request, max_tokens, progress).await?;
     let usage = done.output.usage();
     let fields = response_fields::fields(&request, plan.model.body_format, &plan.model.id, &done.output);
     let mut response = done.output.into_response(caller.elapsed_ms());
     response.additional_model_response_fields = fields;
+    response.served = done.served.report(ask);
     let body = serde_json::to_vec(&response).unwrap_or_default();
     let output = state.logs.enabled(caller).then(|| serde_json::to_value(&response).unwrap_or_default());
     let response = json_response(body, &done.region, &[]);
@@ -82,11 +86,13 @@ async fn run_stream(call: &Call<'_>, progress: &Progress) -> Result<Answer, ApiE
     ensure_text_model(plan.model)?;
     ensure_streaming(plan.model)?;
     let max_tokens = max_tokens(plan.model, &request)?;
+    let ask = Ask::of(&request);
+    let origin = caller.origin().asking(ask);
     let (opened, admitted) =
-        state.dispatcher.open_chat(caller.origin(), &plan, &request, max_tokens, Declared::ModelError).await?;
+        state.dispatcher.open_chat(origin, &plan, &request, max_tokens, Declared::ModelError).await?;
     let region = opened.region.clone();
     let owned = call.owned(progress);
-    let mut encoder = ConverseFrames::new(state.logs.enabled(caller));
+    let mut encoder = ConverseFrames::new(state.logs.enabled(caller), opened.served.report(ask));
     if let Some(paths) = request.additional_model_response_field_paths.filter(|p| !p.is_empty()) {
         encoder = encoder.with_response_fields(paths, plan.model.body_format, &plan.model.id);
     }

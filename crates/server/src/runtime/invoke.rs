@@ -7,6 +7,7 @@ use axum::response::Response;
 use base64::Engine as _;
 use serde_json::json;
 use spillway_invocation_log::Operation;
+use spillway_route::tier::{self, Ask, Via};
 use spillway_wire::converse::TokenUsage;
 use spillway_wire::eventstream::event_frame;
 use spillway_wire::invoke::{self, InvokeRequest, NativeStream, Timing};
@@ -22,12 +23,14 @@ use crate::state::Runtime;
 use crate::stream_body;
 
 /// Bodies are JSON; Bedrock rejects other content types for these models. The
-/// `X-Amzn-Bedrock-*` headers each work or are refused by name.
-fn check_content_type(headers: &HeaderMap) -> Result<(), BedrockError> {
-    invoke::headers::check(headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())))?;
+/// `X-Amzn-Bedrock-*` headers each work or are refused by name; what they ask of the
+/// service tier and latency comes back (checked against the model once it is known).
+fn check_content_type(headers: &HeaderMap) -> Result<Ask, BedrockError> {
+    let asked = invoke::headers::check(headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())))?;
+    let ask = Ask { tier: asked.service_tier, latency: asked.latency };
     match headers.get("content-type").and_then(|v| v.to_str().ok()) {
-        None => Ok(()),
-        Some(ct) if ct.starts_with("application/json") || ct == "*/*" => Ok(()),
+        None => Ok(ask),
+        Some(ct) if ct.starts_with("application/json") || ct == "*/*" => Ok(ask),
         Some(ct) => Err(BedrockError::validation(format!(
             "The content type {ct} is not supported for this model. Send application/json."
         ))),
@@ -36,7 +39,11 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), BedrockError> {
 
 /// The unmodeled headers Bedrock adds to InvokeModel answers (clients read them raw);
 /// the cache counts only when the prompt cache took part.
-fn token_headers(usage: TokenUsage, latency_ms: u64) -> Vec<(&'static str, String)> {
+fn token_headers(
+    usage: TokenUsage,
+    latency_ms: u64,
+    served: Vec<(&'static str, String)>,
+) -> Vec<(&'static str, String)> {
     let mut headers = vec![
         ("x-amzn-bedrock-input-token-count", usage.input_tokens.to_string()),
         ("x-amzn-bedrock-output-token-count", usage.output_tokens.to_string()),
@@ -46,6 +53,7 @@ fn token_headers(usage: TokenUsage, latency_ms: u64) -> Vec<(&'static str, Strin
         headers.push(("x-amzn-bedrock-cache-read-input-token-count", usage.cache_read_input_tokens.to_string()));
         headers.push(("x-amzn-bedrock-cache-write-input-token-count", usage.cache_write_input_tokens().to_string()));
     }
+    headers.extend(served);
     headers
 }
 
@@ -64,20 +72,23 @@ pub async fn invoke(
 
 async fn run(call: &Call<'_>, headers: &HeaderMap, progress: &Progress) -> Result<Answer, ApiError> {
     let Call { state, caller, model_id, input: body, .. } = *call;
-    check_content_type(headers)?;
+    let ask = check_content_type(headers)?;
     let plan = state.resolver.plan(caller.origin(), model_id).await?;
     progress.attribute(plan.attribution());
     let model = plan.model;
+    tier::check(model, ask, Via::Headers)?;
+    let origin = caller.origin().asking(ask);
     let ids = [model_id, model.id.as_str()];
     let native = invoke::Call { model_ids: &ids, streaming: Some(false) };
     match invoke::parse_call(model.body_format, body, native)? {
         InvokeRequest::Chat { request, dialect } => {
             validate::converse(&request)?;
             let max_tokens = max_tokens(model, &request)?;
-            let done = state.dispatcher.run_chat(caller.origin(), &plan, &request, max_tokens, progress).await?;
+            let done = state.dispatcher.run_chat(origin, &plan, &request, max_tokens, progress).await?;
             let usage = done.output.usage();
             let answer = invoke::chat_response(dialect, &model.id, &done.output);
-            let headers = token_headers(usage, caller.elapsed_ms());
+            let served = done.served.headers(ask);
+            let headers = token_headers(usage, caller.elapsed_ms(), served);
             let response = json_response(serde_json::to_vec(&answer).unwrap_or_default(), &done.region, &headers);
             let output = state.logs.enabled(caller).then_some(answer);
             let ran = Ran { region: done.region, usage, output, embedding: false, backend_time: done.backend_time };
@@ -85,11 +96,12 @@ async fn run(call: &Call<'_>, headers: &HeaderMap, progress: &Progress) -> Resul
         }
         InvokeRequest::Embed(request) => {
             let dims = model.dimensions.unwrap_or(1024);
-            let done = state.dispatcher.run_embed(caller.origin(), &plan, &request, dims).await?;
+            let done = state.dispatcher.run_embed(origin, &plan, &request, dims).await?;
+            let served = done.served.headers(ask);
             let (region, out) = (done.region, done.output);
             let usage = TokenUsage::new(out.input_tokens, 0);
             let answer = invoke::embed_response(model.body_format, &request, &out);
-            let headers = token_headers(usage, caller.elapsed_ms());
+            let headers = token_headers(usage, caller.elapsed_ms(), served);
             let response = json_response(serde_json::to_vec(&answer).unwrap_or_default(), &region, &headers);
             let output = state.logs.enabled(caller).then_some(answer);
             let ran = Ran { region, usage, output, embedding: true, backend_time: std::time::Duration::ZERO };
@@ -113,10 +125,11 @@ pub async fn invoke_stream(
 
 async fn run_stream(call: &Call<'_>, headers: &HeaderMap, progress: &Progress) -> Result<Answer, ApiError> {
     let Call { state, caller, model_id, input: body, .. } = *call;
-    check_content_type(headers)?;
+    let ask = check_content_type(headers)?;
     let plan = state.resolver.plan(caller.origin(), model_id).await?;
     progress.attribute(plan.attribution());
     let model = plan.model;
+    tier::check(model, ask, Via::Headers)?;
     ensure_streaming(model)?;
     ensure_text_model(model)?;
     let ids = [model_id, model.id.as_str()];
@@ -126,16 +139,20 @@ async fn run_stream(call: &Call<'_>, headers: &HeaderMap, progress: &Progress) -
     };
     validate::converse(&request)?;
     let max_tokens = max_tokens(model, &request)?;
+    let origin = caller.origin().asking(ask);
     let (opened, admitted) =
-        state.dispatcher.open_chat(caller.origin(), &plan, &request, max_tokens, Declared::ModelStreamError).await?;
+        state.dispatcher.open_chat(origin, &plan, &request, max_tokens, Declared::ModelStreamError).await?;
     let region = opened.region.clone();
+    let served = opened.served.headers(ask);
     let encoder = NativeFrames {
         native: NativeStream::new(dialect, &model.id),
         first_byte: None,
         kept: state.logs.enabled(caller).then(Vec::new),
     };
     let frames = stream::drive(opened, admitted, call.owned(progress), encoder);
-    let response = stream_body::response(frames, &region, &[("x-amzn-bedrock-content-type", "application/json")]);
+    let mut extra: Vec<(&'static str, &str)> = vec![("x-amzn-bedrock-content-type", "application/json")];
+    extra.extend(served.iter().map(|(k, v)| (*k, v.as_str())));
+    let response = stream_body::response(frames, &region, &extra);
     Ok(Answer { response, ran: None })
 }
 

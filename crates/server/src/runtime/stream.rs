@@ -8,6 +8,7 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use serde_json::Value;
 use spillway_wire::converse::ConverseRequest;
+use spillway_wire::converse::ServedReport;
 use spillway_wire::invoke::BodyFormat;
 use spillway_wire::response_fields;
 use spillway_wire::stream::{Collector, ConverseStreamEncoder, ModelEvent};
@@ -30,6 +31,8 @@ pub struct ConverseFrames {
     encoder: ConverseStreamEncoder,
     kept: Option<Collector>,
     fields: Option<ResponseFields>,
+    /// How the stream is served (its metadata event and the logged answer report it).
+    served: ServedReport,
 }
 
 /// `additionalModelResponseFieldPaths` of a stream: the answer is gathered so that
@@ -42,8 +45,9 @@ struct ResponseFields {
 }
 
 impl ConverseFrames {
-    pub fn new(logged: bool) -> Self {
-        Self { encoder: ConverseStreamEncoder::new(), kept: logged.then(Collector::default), fields: None }
+    pub fn new(logged: bool, served: ServedReport) -> Self {
+        let encoder = ConverseStreamEncoder::new().reporting(served.clone());
+        Self { encoder, kept: logged.then(Collector::default), fields: None, served }
     }
 
     pub fn with_response_fields(mut self, paths: Vec<String>, format: BodyFormat, model_id: &str) -> Self {
@@ -77,9 +81,11 @@ impl FrameEncoder for ConverseFrames {
     fn log_output(&mut self, elapsed_ms: u64) -> Option<Value> {
         let fields =
             self.fields.as_ref().and_then(|f| response_fields::fields(&f.request, f.format, &f.model_id, &f.out));
+        let served = &self.served;
         self.kept.take().map(|c| {
             let mut response = c.into_response(elapsed_ms);
             response.additional_model_response_fields = fields;
+            response.served = served.clone();
             serde_json::to_value(response).unwrap_or_default()
         })
     }

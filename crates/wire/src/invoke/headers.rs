@@ -33,27 +33,19 @@ pub fn check<'a>(headers: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Resu
             "x-amzn-bedrock-guardrailversion" => {
                 return Err(not_supported("Guardrails", "X-Amzn-Bedrock-GuardrailVersion"))
             }
+            // Both work where the model offers them: the handler checks them against the
+            // catalog once the model is known (route::tier).
             "x-amzn-bedrock-performanceconfig-latency" => {
                 one_of("X-Amzn-Bedrock-PerformanceConfig-Latency", value, &["standard", "optimized"])?;
-                if value == "optimized" {
-                    return Err(not_supported(
-                        "Latency-optimized inference",
-                        "X-Amzn-Bedrock-PerformanceConfig-Latency",
-                    ));
-                }
-                out.latency = Some(Latency::Standard);
+                out.latency = Some(if value == "optimized" { Latency::Optimized } else { Latency::Standard });
             }
             "x-amzn-bedrock-service-tier" => {
                 one_of("X-Amzn-Bedrock-Service-Tier", value, &["priority", "default", "flex", "reserved"])?;
-                if value != "default" {
-                    let what = format!("The {value} service tier");
-                    return Err(not_supported(&what, "X-Amzn-Bedrock-Service-Tier"));
-                }
-                out.service_tier = Some(ServiceTierType::Default);
+                out.service_tier = ServiceTierType::parse(value);
             }
-            "x-amzn-bedrock-request-metadata" => {
-                return Err(not_supported("Request metadata on InvokeModel", "X-Amzn-Bedrock-Request-Metadata"))
-            }
+            // A JSON object checked against the model's patterns by the server's header
+            // middleware, which passes it on to the invocation log.
+            "x-amzn-bedrock-request-metadata" => {}
             // The streaming variant's `accept` (HTTP `Accept` carries the event stream).
             "x-amzn-bedrock-accept" => {
                 if !(value.starts_with("application/json") || value == "*/*") {
@@ -96,17 +88,15 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(h.service_tier, Some(ServiceTierType::Default));
+        let h =
+            run(&[("x-amzn-bedrock-service-tier", "flex"), ("x-amzn-bedrock-performanceconfig-latency", "optimized")])
+                .unwrap();
+        assert_eq!((h.service_tier, h.latency), (Some(ServiceTierType::Flex), Some(Latency::Optimized)));
     }
 
     #[test]
     fn refused_headers_are_named() {
-        for (name, value) in [
-            ("x-amzn-bedrock-guardrailidentifier", "abc"),
-            ("x-amzn-bedrock-service-tier", "flex"),
-            ("x-amzn-bedrock-performanceconfig-latency", "optimized"),
-            ("x-amzn-bedrock-request-metadata", "{}"),
-            ("x-amzn-bedrock-something", "1"),
-        ] {
+        for (name, value) in [("x-amzn-bedrock-guardrailidentifier", "abc"), ("x-amzn-bedrock-something", "1")] {
             let e = run(&[(name, value)]).unwrap_err();
             assert!(e.message.to_ascii_lowercase().ends_with(&format!("endpoint: {name}")), "{}", e.message);
         }
