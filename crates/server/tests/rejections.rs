@@ -103,6 +103,10 @@ async fn logs_of(req: Request<Body>) -> (String, String) {
         .finish();
     // The test runtime has one thread: every task of the request runs under this default.
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Under `cargo test` the other tests' threads run without a subscriber and cache
+    // "never" for shared callsites; recompute it now that this thread has one (nextest,
+    // a process per test, never sees that race).
+    tracing::callsite::rebuild_interest_cache();
     let (_, headers, _) = call(req).await;
     let id = headers["x-amzn-requestid"].to_str().unwrap().to_owned();
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
