@@ -49,6 +49,7 @@ pids+=($!)
 spillway="$(first_url "$work/spillway.log")"
 
 source bench/requests.sh
+enable_logging "$spillway"
 run() { "$bin/bench-load" --url "$spillway/model/$MODEL/$path" --body "$body" \
   -H "content-type: application/json" -H "authorization: $AUTH" "${stream[@]}" --connections 4 "$@"; }
 
