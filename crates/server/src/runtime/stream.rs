@@ -36,10 +36,11 @@ impl ConverseFrames {
 
 impl FrameEncoder for ConverseFrames {
     fn push(&mut self, event: ModelEvent, elapsed_ms: u64, out: &mut Vec<Bytes>) {
+        // Framed from a borrow first, so the collector can take the event without a copy.
+        self.encoder.frames(&event, elapsed_ms, out);
         if let Some(c) = self.kept.as_mut() {
-            c.push(event.clone());
+            c.push(event);
         }
-        out.extend(self.encoder.push(event, elapsed_ms).iter().map(|e| e.frame()));
     }
 
     fn log_output(&mut self, elapsed_ms: u64) -> Option<Value> {
