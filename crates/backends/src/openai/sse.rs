@@ -1,8 +1,12 @@
 //! Streamed chat completions: the SSE body of `"stream": true`, chunk by chunk, as
 //! [`ModelEvent`]s.
 
+use std::time::Duration;
+
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
+use http_body_util::BodyDataStream;
+use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::Value;
 use spillway_wire::converse::TokenUsage;
@@ -193,14 +197,33 @@ impl Assembler {
 }
 
 /// The events of a streamed response. `permit` is the backend slot, held until the
-/// stream is dropped so a slow reader still counts against the limit.
-pub(super) fn events(response: reqwest::Response, permit: OwnedSemaphorePermit, input_estimate: u32) -> EventStream {
+/// stream is dropped so a slow reader still counts against the limit. A server that sends
+/// nothing for `read_timeout` has stalled: the stream fails.
+pub(super) fn events(
+    body: Incoming,
+    read_timeout: Duration,
+    permit: OwnedSemaphorePermit,
+    input_estimate: u32,
+) -> EventStream {
     let stream = async_stream::stream! {
         let _permit = permit;
-        let mut sse = response.bytes_stream().eventsource();
+        let mut sse = BodyDataStream::new(body).eventsource();
+        // One timer for the whole stream, pushed back as events arrive.
+        let stall = tokio::time::sleep(read_timeout);
+        tokio::pin!(stall);
         let mut asm = Assembler::new(input_estimate);
         let mut events = 0usize;
-        while let Some(event) = sse.next().await {
+        loop {
+            let next = tokio::select! {
+                biased;
+                next = sse.next() => next,
+                () = &mut stall => {
+                    yield Err(BackendError::Stream(format!("the backend sent nothing for {} ms", read_timeout.as_millis())));
+                    return;
+                }
+            };
+            let Some(event) = next else { break };
+            stall.as_mut().reset(tokio::time::Instant::now() + read_timeout);
             let event = match event {
                 Ok(e) => e,
                 Err(e) => {
