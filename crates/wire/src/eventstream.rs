@@ -125,10 +125,16 @@ mod tests {
 
     #[test]
     fn frames_match_the_sdk_encoder_byte_for_byte() {
-        for (kind, payload) in [("contentBlockDelta", &br#"{"contentBlockIndex":0,"delta":{"text":"h\u00e9"}}"#[..]), ("metadata", b"")] {
+        for (kind, payload) in
+            [("contentBlockDelta", &br#"{"contentBlockIndex":0,"delta":{"text":"h\u00e9"}}"#[..]), ("metadata", b"")]
+        {
             assert_eq!(event_frame(kind, payload).to_vec(), sdk_frame(event_headers(kind), payload));
         }
-        let headers = [(":exception-type", "modelStreamErrorException"), (":content-type", "application/json"), (":message-type", "exception")];
+        let headers = [
+            (":exception-type", "modelStreamErrorException"),
+            (":content-type", "application/json"),
+            (":message-type", "exception"),
+        ];
         assert_eq!(exception_frame("modelStreamErrorException", b"{}").to_vec(), sdk_frame(headers, b"{}"));
         let direct = json_event_frame("messageStop", &serde_json::json!({"stopReason": "end_turn"}), 0);
         assert_eq!(direct, event_frame("messageStop", br#"{"stopReason":"end_turn"}"#));
