@@ -4,6 +4,7 @@
 
 mod client;
 mod convert;
+mod event_source;
 mod response;
 mod sse;
 
