@@ -265,9 +265,11 @@ async fn write_group(sinks: &Sinks, settings: &LogSettings, dest: &Dest, items: 
     }
 }
 
-/// Newline-delimited JSON, gzip-compressed: the content of a Bedrock log object.
+/// Newline-delimited JSON, gzip-compressed: the content of a Bedrock log object. The
+/// fastest level: every logged call's record passes through here, so the level is paid
+/// per request (bench/README.md, issue 13).
 fn gzip_lines(lines: &[Arc<str>]) -> std::io::Result<Vec<u8>> {
-    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+    let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
     for line in lines {
         gz.write_all(line.as_bytes())?;
         gz.write_all(b"\n")?;

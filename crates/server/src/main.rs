@@ -2,6 +2,11 @@
 
 use clap::Parser;
 
+// mimalloc instead of glibc's malloc: about 250 allocations a request, and glibc's
+// malloc/free were a fifth of the request path's instructions (bench/README.md, issue 13).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = spillway_server::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

@@ -96,6 +96,7 @@ pub fn drive<E: FrameEncoder>(
         let ended = lifecycle.streams_ended();
         let mut record = StreamRecord { call, region: opened.region, usage: UsageTracker::default(), encoder, recorded: false };
         let mut frames = Vec::with_capacity(4);
+        let mut flushed = false;
         let mut rest = stream_body::chain(opened.head, opened.rest);
         tokio::pin!(ended);
         loop {
@@ -123,6 +124,14 @@ pub fn drive<E: FrameEncoder>(
                     record.encoder.push(event, elapsed, &mut frames);
                     for frame in frames.drain(..) {
                         yield frame;
+                    }
+                    // hyper writes a body's frames only when the body is not ready or
+                    // 16 are queued: with the rest of the answer already read from the
+                    // backend, the first byte waited for 15 more frames (bench/README.md,
+                    // "first byte"). A pause after the first content sends it now.
+                    if !flushed {
+                        flushed = true;
+                        tokio::task::yield_now().await;
                     }
                     if finished {
                         admitted.settle(record.usage.current()).await;
