@@ -42,7 +42,7 @@ pids+=($!)
 mock="$(first_url "$work/mock.log")"
 sed "s#@MOCK@#$mock/v1#" bench/profile.toml >"$work/spillway.toml"
 
-valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" \
+${SPILLWAY_PRELOAD:+env LD_PRELOAD=$SPILLWAY_PRELOAD} valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" \
   "$bin/spillway" serve --config "$work/spillway.toml" --listen 127.0.0.1:0 --data-dir "$work/data" \
   >"$work/spillway.log" 2>&1 &
 pids+=($!)
