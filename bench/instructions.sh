@@ -9,7 +9,9 @@
 # Prints instructions per request and the 25 functions with the most instructions of
 # their own; the full profile stays in the printed directory (callgrind_annotate FILE).
 # Uses target/release (BENCH_BIN_DIR overrides) and Debian's valgrind (installed with
-# apt-get when missing).
+# apt-get when missing). SPILLWAY_PRELOAD=/path/to/libX.so runs spillway with that library
+# preloaded (to compare allocators on one binary: libjemalloc2, libmimalloc2.0).
+# Invocation logging is turned on for the account first (bench/requests.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
