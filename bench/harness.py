@@ -62,6 +62,9 @@ SIGV4 = (
     "AWS4-HMAC-SHA256 Credential=AKIDBENCHMARK/20260101/us-east-1/bedrock/aws4_request, "
     "SignedHeaders=content-type;host;x-amz-date, Signature=" + "0" * 64
 )
+LOGGING_CONFIG = json.dumps(
+    {"loggingConfig": {"s3Config": {"bucketName": "bench-logs", "keyPrefix": "spillway"}, "textDataDeliveryEnabled": True}}
+)
 SPILLWAY_HEADERS = ["content-type: application/json", "x-amz-date: 20260101T000000Z", "authorization: " + SIGV4]
 
 
@@ -466,6 +469,15 @@ regions = ["us-east-1", "us-west-2"]
         cmd = [self.spillway_bin, "serve", "--config", str(cfg), "--listen", "127.0.0.1:0", "--data-dir", str(data)]
         self.spillway = self.start("spillway", cmd, "gateway", first_line="listening on")
         log(f"spillway at {self.spillway.url} (pid {self.spillway.pid})")
+        self.enable_invocation_logging()
+
+    def enable_invocation_logging(self):
+        """Every feature on in the measured configuration (issue 13): the benchmark
+        account logs its calls in us-east-1, text delivery to the (local) S3 bucket."""
+        headers = dict(h.split(": ", 1) for h in SPILLWAY_HEADERS)
+        status, body = http("PUT", self.spillway.url + "/logging/modelinvocations", LOGGING_CONFIG, headers)
+        if status != 200:
+            raise RuntimeError(f"spillway refused the invocation-logging configuration: {status} {body[:300]!r}")
 
     def start_nginx(self):
         nginx = self.args.nginx
@@ -946,7 +958,7 @@ litellm_settings:
             r = self.reroute
             parts.append(
                 f"- Profile calls: {r['rerouted']:.0f} of {r['calls']:.0f} re-routed from us-east-1 to us-west-2 "
-                "(the source region's only backend slot held by an open stream); quotas on, set high enough not to throttle."
+                "(the source region's only backend slot held by an open stream); quotas on, set high enough not to throttle; invocation logging on for the account (text delivery to the local S3 bucket)."
             )
         parts.append(self.memory_text())
         parts += ["", "**Against the targets of issue 7:**", "", self.verdict()]

@@ -9,7 +9,9 @@
 # Prints instructions per request and the 25 functions with the most instructions of
 # their own; the full profile stays in the printed directory (callgrind_annotate FILE).
 # Uses target/release (BENCH_BIN_DIR overrides) and Debian's valgrind (installed with
-# apt-get when missing).
+# apt-get when missing). SPILLWAY_PRELOAD=/path/to/libX.so runs spillway with that library
+# preloaded (to compare allocators on one binary: libjemalloc2, libmimalloc2.0).
+# Invocation logging is turned on for the account first (bench/requests.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,13 +44,14 @@ pids+=($!)
 mock="$(first_url "$work/mock.log")"
 sed "s#@MOCK@#$mock/v1#" bench/profile.toml >"$work/spillway.toml"
 
-valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" \
+${SPILLWAY_PRELOAD:+env LD_PRELOAD=$SPILLWAY_PRELOAD} valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" \
   "$bin/spillway" serve --config "$work/spillway.toml" --listen 127.0.0.1:0 --data-dir "$work/data" \
   >"$work/spillway.log" 2>&1 &
 pids+=($!)
 spillway="$(first_url "$work/spillway.log")"
 
 source bench/requests.sh
+enable_logging "$spillway"
 run() { "$bin/bench-load" --url "$spillway/model/$MODEL/$path" --body "$body" \
   -H "content-type: application/json" -H "authorization: $AUTH" "${stream[@]}" --connections 4 "$@"; }
 

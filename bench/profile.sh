@@ -55,6 +55,7 @@ pids+=("$spillway_pid")
 spillway="$(first_url "$work/spillway.log")"
 
 source bench/requests.sh
+enable_logging "$spillway"
 load=(taskset -c 0 "$bin/bench-load" --url "$spillway/model/$MODEL/$path"
   --body "$body" -H "content-type: application/json" -H "authorization: $AUTH" "${stream[@]}" --connections 32)
 

@@ -13,3 +13,11 @@ case "$op" in
   *) echo "unknown operation $op (converse, invoke, stream)" >&2; exit 2 ;;
 esac
 AUTH="AWS4-HMAC-SHA256 Credential=AKIDPROFILE/20260101/us-east-1/bedrock/aws4_request, SignedHeaders=host;x-amz-date, Signature=$(printf '0%.0s' $(seq 64))"
+
+# Every feature on in the measured configuration (issue 13): the account logs its calls
+# in us-east-1, text delivery to the local S3 bucket. $1 is spillway's URL.
+enable_logging() {
+  curl -sf -X PUT "$1/logging/modelinvocations" -H "content-type: application/json" -H "authorization: $AUTH" \
+    -d '{"loggingConfig":{"s3Config":{"bucketName":"bench-logs","keyPrefix":"spillway"},"textDataDeliveryEnabled":true}}' >/dev/null \
+    || { echo "spillway refused the invocation-logging configuration" >&2; exit 1; }
+}

@@ -179,5 +179,8 @@ fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         // llama.cpp's own chatter (model metadata at load) only when asked for.
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,llama-cpp-2=error"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    // Colours only for a terminal: escape codes are noise in a log file, and styling
+    // every span's fields cost instructions on every request (issue 13).
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).try_init();
 }

@@ -63,6 +63,12 @@ impl Progress {
         self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner).usage.see(event);
     }
 
+    /// The usage so far, as a caller that already tracks it counted it (each delta's
+    /// tokens counted once, not once here and once there).
+    pub fn track(&self, usage: UsageTracker) {
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner).usage = usage;
+    }
+
     /// The call was resolved: whose usage it is.
     pub fn attribute(&self, attribution: Attribution) {
         self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner).attribution = Some(attribution);

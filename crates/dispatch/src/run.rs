@@ -202,8 +202,8 @@ impl Attempt for Unary<'_> {
         let mut usage = UsageTracker::default();
         while let Some(event) = stream.next().await {
             let event = event?;
-            self.progress.see(&event);
             usage.see(&event);
+            self.progress.track(usage);
             if let Some(admitted) = self.admitted.as_deref_mut() {
                 admitted.observe(usage.current());
             }

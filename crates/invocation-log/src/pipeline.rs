@@ -265,13 +265,19 @@ async fn write_group(sinks: &Sinks, settings: &LogSettings, dest: &Dest, items: 
     }
 }
 
-/// Newline-delimited JSON, gzip-compressed: the content of a Bedrock log object.
+/// Newline-delimited JSON, gzip-compressed: the content of a Bedrock log object. The
+/// fastest level: every logged call's record passes through here, so its cost is paid
+/// per request (bench/README.md, issue 13).
 fn gzip_lines(lines: &[Arc<str>]) -> std::io::Result<Vec<u8>> {
-    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+    // One write: flate2 zero-fills its 32 KiB output buffer on every write, which cost
+    // about 60,000 instructions per logged call when each line was written on its own.
+    let mut text = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
     for line in lines {
-        gz.write_all(line.as_bytes())?;
-        gz.write_all(b"\n")?;
+        text.extend_from_slice(line.as_bytes());
+        text.push(b'\n');
     }
+    let mut gz = GzEncoder::new(Vec::with_capacity(text.len() / 4), Compression::fast());
+    gz.write_all(&text)?;
     gz.finish()
 }
 

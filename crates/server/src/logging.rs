@@ -14,7 +14,9 @@ use spillway_wire::BedrockError;
 
 use crate::context::Caller;
 
-type Key = (String, String);
+/// Configurations by account, then source region: looked up with borrowed keys on every
+/// call (a `(String, String)` key needed two allocations per look-up).
+type Configs = HashMap<String, HashMap<String, Arc<LoggingConfig>>>;
 
 /// The `errorCode` of a call whose client went away before the answer was complete.
 /// Bedrock's records name no such outcome; spillway's own name makes it filterable.
@@ -24,7 +26,7 @@ pub const CLIENT_DISCONNECTED: &str = "ClientDisconnected";
 /// reads, written through on every change here and reloaded when another instance sharing
 /// the store changes one (crate::control_events).
 pub struct InvocationLogs {
-    configs: RwLock<HashMap<Key, Arc<LoggingConfig>>>,
+    configs: RwLock<Configs>,
     logger: InvocationLogger,
 }
 
@@ -60,11 +62,11 @@ impl InvocationLogs {
 
     /// Replace the in-memory copy with the store's.
     pub async fn reload(&self, store: &Store) -> Result<(), StoreError> {
-        let mut fresh = HashMap::new();
+        let mut fresh = Configs::new();
         for (account, region, value) in store.all_logging_configs().await? {
             match serde_json::from_value::<LoggingConfig>(value) {
                 Ok(cfg) => {
-                    fresh.insert((account, region), Arc::new(cfg));
+                    fresh.entry(account).or_default().insert(region, Arc::new(cfg));
                 }
                 Err(e) => tracing::error!(%account, %region, error = %e, "stored logging configuration unreadable"),
             }
@@ -75,7 +77,7 @@ impl InvocationLogs {
 
     pub fn get(&self, account: &str, region: &str) -> Option<Arc<LoggingConfig>> {
         let configs = self.configs.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        configs.get(&(account.to_owned(), region.to_owned())).cloned()
+        configs.get(account).and_then(|by_region| by_region.get(region)).cloned()
     }
 
     /// Set (`Some`) or delete (`None`) the configuration of an account in a region.
@@ -94,11 +96,16 @@ impl InvocationLogs {
             None => store.delete_logging_config(account, region).await?,
         }
         let mut configs = self.configs.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let key = (account.to_owned(), region.to_owned());
         match config {
-            Some(c) => configs.insert(key, Arc::new(c)),
-            None => configs.remove(&key),
-        };
+            Some(c) => {
+                configs.entry(account.to_owned()).or_default().insert(region.to_owned(), Arc::new(c));
+            }
+            None => {
+                if let Some(by_region) = configs.get_mut(account) {
+                    by_region.remove(region);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -134,11 +141,10 @@ impl InvocationLogs {
             (None, true) => Some(CLIENT_DISCONNECTED.to_owned()),
             (None, false) => None,
         };
-        if let Some(Value::Object(meta)) =
-            record.input.input_body_json.as_ref().and_then(|b| b.get("requestMetadata")).cloned()
+        if let Some(Value::Object(meta)) = record.input.input_body_json.as_ref().and_then(|b| b.get("requestMetadata"))
         {
-            record.request_metadata =
-                Some(meta.into_iter().filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned()))).collect());
+            let pairs = meta.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())));
+            record.request_metadata = Some(pairs.collect());
         } else if let Some(meta) = &caller.header_metadata {
             // InvokeModel's travels in its header (native bodies have no such member).
             record.request_metadata = Some(meta.0.as_ref().clone());

@@ -18,19 +18,27 @@ use tracing::Span;
 /// event is: a span below the subscriber's level would be dropped, and the warnings of a
 /// server run at `RUST_LOG=warn` would lose their request ID.
 pub fn span(request_id: &str, method: &axum::http::Method, path: &str) -> Span {
-    let span = tracing::error_span!(
-        "request",
-        request_id = %request_id,
-        %method,
-        path = %path,
-        operation = tracing::field::Empty,
-        model = tracing::field::Empty,
-    );
-    if let Some((operation, model)) = runtime_call(path) {
-        span.record("operation", operation);
-        span.record("model", model.as_str());
+    // All fields at creation: the fmt layer formats a span's fields when it is created
+    // and again on every `record`, so recording two of them afterwards doubled that work
+    // on every request (issue 13).
+    match runtime_call(path) {
+        Some((operation, model)) => tracing::error_span!(
+            "request",
+            request_id = %request_id,
+            %method,
+            path = %path,
+            operation,
+            model = model.as_str(),
+        ),
+        None => tracing::error_span!(
+            "request",
+            request_id = %request_id,
+            %method,
+            path = %path,
+            operation = tracing::field::Empty,
+            model = tracing::field::Empty,
+        ),
     }
-    span
 }
 
 /// The operation and the (percent-decoded) model ID of a bedrock-runtime path

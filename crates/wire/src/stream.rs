@@ -55,21 +55,94 @@ impl ModelEvent {
     }
 }
 
-/// One ConverseStream event: its `:event-type` and JSON payload.
+/// One ConverseStream event: its `:event-type` and JSON payload. The payload borrows the
+/// event's text, and [`StreamEvent::frame`] serialises it straight into the frame: a
+/// `serde_json::Value` per event cost a map, its keys and a copy of the text (issue 13).
 #[derive(Debug, Clone, PartialEq)]
-pub struct StreamEvent {
+pub struct StreamEvent<'e> {
     pub event_type: &'static str,
-    pub payload: Value,
+    pub payload: Payload<'e>,
 }
 
-impl StreamEvent {
-    fn new(event_type: &'static str, payload: Value) -> Self {
+/// The payloads of ConverseStream events.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Payload<'e> {
+    MessageStart {
+        role: Role,
+    },
+    Start {
+        #[serde(rename = "contentBlockIndex")]
+        index: u32,
+        start: BlockStart<'e>,
+    },
+    Delta {
+        #[serde(rename = "contentBlockIndex")]
+        index: u32,
+        delta: Delta<'e>,
+    },
+    Stop {
+        #[serde(rename = "contentBlockIndex")]
+        index: u32,
+    },
+    MessageStop {
+        #[serde(rename = "stopReason")]
+        stop_reason: StopReason,
+        /// `additionalModelResponseFieldPaths`' answer, set by the caller that gathers
+        /// the native answer (the encoder does not know it).
+        #[serde(rename = "additionalModelResponseFields", skip_serializing_if = "Option::is_none")]
+        additional_model_response_fields: Option<Value>,
+    },
+    Metadata {
+        usage: TokenUsage,
+        metrics: Metrics,
+        /// How the stream was served (`serviceTier`, `performanceConfig`), when asked.
+        #[serde(flatten)]
+        served: ServedReport,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum BlockStart<'e> {
+    ToolUse {
+        #[serde(rename = "toolUseId")]
+        tool_use_id: &'e str,
+        name: &'e str,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Delta<'e> {
+    Text(&'e str),
+    ReasoningContent(ReasoningDelta<'e>),
+    ToolUse { input: &'e str },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ReasoningDelta<'e> {
+    Text(&'e str),
+    Signature(String),
+}
+
+impl<'e> StreamEvent<'e> {
+    fn new(event_type: &'static str, payload: Payload<'e>) -> Self {
         Self { event_type, payload }
     }
 
+    /// The payload as JSON (tests and logs; frames are written without it).
+    pub fn payload_json(&self) -> Value {
+        serde_json::to_value(&self.payload).unwrap_or(Value::Null)
+    }
+
     pub fn frame(&self) -> bytes::Bytes {
-        let body = serde_json::to_vec(&self.payload).unwrap_or_default();
-        crate::eventstream::event_frame(self.event_type, &body)
+        let hint = match &self.payload {
+            Payload::Delta { delta: Delta::Text(t) | Delta::ToolUse { input: t }, .. } => t.len() + 48,
+            _ => 96,
+        };
+        crate::eventstream::json_event_frame(self.event_type, &self.payload, hint)
     }
 }
 
@@ -119,18 +192,16 @@ impl ConverseStreamEncoder {
         self
     }
 
-    fn close(&mut self, out: &mut Vec<StreamEvent>) {
+    fn close<'e>(&mut self, out: &mut impl FnMut(StreamEvent<'e>)) {
         match self.block {
             Block::Reasoning(i) => {
                 let signature = crate::reasoning::sign(&std::mem::take(&mut self.reasoning));
-                out.push(StreamEvent::new(
-                    "contentBlockDelta",
-                    json!({"contentBlockIndex": i, "delta": {"reasoningContent": {"signature": signature}}}),
-                ));
-                out.push(StreamEvent::new("contentBlockStop", json!({"contentBlockIndex": i})));
+                let delta = Delta::ReasoningContent(ReasoningDelta::Signature(signature));
+                out(StreamEvent::new("contentBlockDelta", Payload::Delta { index: i, delta }));
+                out(StreamEvent::new("contentBlockStop", Payload::Stop { index: i }));
             }
             Block::Text(i) | Block::Tool(i) => {
-                out.push(StreamEvent::new("contentBlockStop", json!({"contentBlockIndex": i})));
+                out(StreamEvent::new("contentBlockStop", Payload::Stop { index: i }));
             }
             Block::None => {}
         }
@@ -144,11 +215,22 @@ impl ConverseStreamEncoder {
     }
 
     /// Events to send for `event`; `latency_ms` goes into the final metadata.
-    pub fn push(&mut self, event: ModelEvent, latency_ms: u64) -> Vec<StreamEvent> {
+    pub fn push<'e>(&mut self, event: &'e ModelEvent, latency_ms: u64) -> Vec<StreamEvent<'e>> {
         let mut out = Vec::with_capacity(2);
+        self.each(event, latency_ms, |e| out.push(e));
+        out
+    }
+
+    /// The frames for `event`, appended to `frames`.
+    pub fn frames(&mut self, event: &ModelEvent, latency_ms: u64, frames: &mut Vec<bytes::Bytes>) {
+        self.each(event, latency_ms, |e| frames.push(e.frame()));
+    }
+
+    /// Hands each event for `event` to `out`, in order.
+    pub fn each<'e>(&mut self, event: &'e ModelEvent, latency_ms: u64, mut out: impl FnMut(StreamEvent<'e>)) {
         if !self.started {
             self.started = true;
-            out.push(StreamEvent::new("messageStart", json!({"role": "assistant"})));
+            out(StreamEvent::new("messageStart", Payload::MessageStart { role: Role::Assistant }));
         }
         match event {
             ModelEvent::InputTokens(_) => {}
@@ -163,11 +245,9 @@ impl ConverseStreamEncoder {
                         i
                     }
                 };
-                self.reasoning.push_str(&text);
-                out.push(StreamEvent::new(
-                    "contentBlockDelta",
-                    json!({"contentBlockIndex": index, "delta": {"reasoningContent": {"text": text}}}),
-                ));
+                self.reasoning.push_str(text);
+                let delta = Delta::ReasoningContent(ReasoningDelta::Text(text));
+                out(StreamEvent::new("contentBlockDelta", Payload::Delta { index, delta }));
             }
             ModelEvent::Text(text) => {
                 let index = match self.block {
@@ -179,41 +259,30 @@ impl ConverseStreamEncoder {
                         i
                     }
                 };
-                out.push(StreamEvent::new(
-                    "contentBlockDelta",
-                    json!({"contentBlockIndex": index, "delta": {"text": text}}),
-                ));
+                out(StreamEvent::new("contentBlockDelta", Payload::Delta { index, delta: Delta::Text(text) }));
             }
             ModelEvent::ToolUseStart { id, name } => {
                 self.close(&mut out);
-                let i = self.open();
-                self.block = Block::Tool(i);
-                out.push(StreamEvent::new(
-                    "contentBlockStart",
-                    json!({"contentBlockIndex": i, "start": {"toolUse": {"toolUseId": id, "name": name}}}),
-                ));
+                let index = self.open();
+                self.block = Block::Tool(index);
+                let start = BlockStart::ToolUse { tool_use_id: id, name };
+                out(StreamEvent::new("contentBlockStart", Payload::Start { index, start }));
             }
             ModelEvent::ToolUseInput(fragment) => {
-                if let Block::Tool(i) = self.block {
-                    out.push(StreamEvent::new(
-                        "contentBlockDelta",
-                        json!({"contentBlockIndex": i, "delta": {"toolUse": {"input": fragment}}}),
-                    ));
+                if let Block::Tool(index) = self.block {
+                    let delta = Delta::ToolUse { input: fragment };
+                    out(StreamEvent::new("contentBlockDelta", Payload::Delta { index, delta }));
                 }
             }
             ModelEvent::Finish(finish) => {
                 self.close(&mut out);
-                out.push(StreamEvent::new("messageStop", json!({"stopReason": finish.stop_reason})));
-                let mut metadata = json!({"usage": finish.usage, "metrics": Metrics { latency_ms }});
-                if !self.served.is_empty() {
-                    if let (Some(m), Value::Object(served)) = (metadata.as_object_mut(), to_value(&self.served)) {
-                        m.extend(served);
-                    }
-                }
-                out.push(StreamEvent::new("metadata", metadata));
+                let stop =
+                    Payload::MessageStop { stop_reason: finish.stop_reason, additional_model_response_fields: None };
+                out(StreamEvent::new("messageStop", stop));
+                let (metrics, served) = (Metrics { latency_ms }, self.served.clone());
+                out(StreamEvent::new("metadata", Payload::Metadata { usage: finish.usage, metrics, served }));
             }
         }
-        out
     }
 }
 
@@ -362,9 +431,9 @@ mod tests {
             ModelEvent::ToolUseInput("1}".into()),
             finish(),
         ] {
-            all.extend(enc.push(ev, 12));
+            all.extend(enc.push(&ev, 12).iter().map(|e| (e.event_type, e.payload_json())));
         }
-        let kinds: Vec<_> = all.iter().map(|e| e.event_type).collect();
+        let kinds: Vec<_> = all.iter().map(|e| e.0).collect();
         assert_eq!(
             kinds,
             [
@@ -380,12 +449,28 @@ mod tests {
                 "metadata"
             ]
         );
-        assert_eq!(all[1].payload["contentBlockIndex"], 0);
-        assert_eq!(all[4].payload["contentBlockIndex"], 1);
-        assert_eq!(all[4].payload["start"]["toolUse"]["name"], "lookup");
-        assert_eq!(all[8].payload["stopReason"], "tool_use");
-        assert_eq!(all[9].payload["usage"]["totalTokens"], 12);
-        assert_eq!(all[9].payload["metrics"]["latencyMs"], 12);
+        assert_eq!(all[0].1, json!({"role": "assistant"}));
+        assert_eq!(all[1].1, json!({"contentBlockIndex": 0, "delta": {"text": "Hel"}}));
+        assert_eq!(all[5].1, json!({"contentBlockIndex": 1, "delta": {"toolUse": {"input": "{\"q\":"}}}));
+        assert_eq!(all[7].1, json!({"contentBlockIndex": 1}));
+        assert_eq!(all[4].1["contentBlockIndex"], 1);
+        assert_eq!(all[4].1["start"]["toolUse"]["name"], "lookup");
+        assert_eq!(all[8].1["stopReason"], "tool_use");
+        assert_eq!(all[9].1["usage"]["totalTokens"], 12);
+        assert_eq!(all[9].1["metrics"]["latencyMs"], 12);
+    }
+
+    #[test]
+    fn reasoning_blocks_are_signed_when_they_close() {
+        let mut enc = ConverseStreamEncoder::new();
+        let (think, text) = (ModelEvent::Reasoning("think".into()), ModelEvent::Text("ok".into()));
+        let mut all: Vec<Value> = enc.push(&think, 1).iter().map(StreamEvent::payload_json).collect();
+        all.extend(enc.push(&text, 1).iter().map(StreamEvent::payload_json));
+        assert_eq!(all[1], json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "think"}}}));
+        let signature = crate::reasoning::sign("think");
+        assert_eq!(all[2], json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"signature": signature}}}));
+        assert_eq!(all[3], json!({"contentBlockIndex": 0}));
+        assert_eq!(all[4], json!({"contentBlockIndex": 1, "delta": {"text": "ok"}}));
     }
 
     #[test]

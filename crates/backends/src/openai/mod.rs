@@ -2,7 +2,9 @@
 //! backend: Converse requests go out as `/chat/completions` bodies, answers come back as
 //! [`ModelEvent`]s, streamed over SSE when the caller streams.
 
+mod client;
 mod convert;
+mod event_source;
 mod response;
 mod sse;
 
@@ -12,7 +14,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use spillway_catalog::OpenAiBackend as OpenAiConfig;
 use spillway_wire::converse::ConverseRequest;
 use spillway_wire::invoke::EmbedOutput;
@@ -24,18 +26,19 @@ use crate::{BackendError, ChatCall, EmbedCall, EventStream, Load, ModelBackend};
 
 pub struct OpenAiBackend {
     cfg: OpenAiConfig,
-    client: reqwest::Client,
-    /// Read once at start: a key rotated in the environment needs a restart anyway.
-    api_key: Option<String>,
+    /// Whether an API key was configured (the key itself lives only in the client's
+    /// prepared header).
+    keyed: bool,
     slots: Arc<Semaphore>,
-    /// Boxed: two parsed URLs would make this the one large variant of `Backend`.
-    urls: Box<Urls>,
+    /// Boxed: the client and two URIs would make this the one large variant of `Backend`.
+    inner: Box<Inner>,
 }
 
-/// The endpoints this backend calls, parsed once.
-struct Urls {
-    chat: reqwest::Url,
-    embeddings: reqwest::Url,
+struct Inner {
+    http: client::Http,
+    /// The endpoints this backend calls, parsed once.
+    chat: http::Uri,
+    embeddings: http::Uri,
 }
 
 impl fmt::Debug for OpenAiBackend {
@@ -43,7 +46,7 @@ impl fmt::Debug for OpenAiBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OpenAiBackend")
             .field("cfg", &self.cfg)
-            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("api_key", &self.keyed.then_some("<redacted>"))
             .field("load", &self.load())
             .finish_non_exhaustive()
     }
@@ -57,64 +60,29 @@ impl OpenAiBackend {
             })?),
             None => None,
         };
+        // A whole-request timeout would cut long streamed answers, so streams bound
+        // connecting and each wait for bytes (a stalled server), unary calls the whole call.
         let timeout = Duration::from_millis(cfg.timeout_ms);
-        // A whole-request timeout would cut long streamed answers, so the client only
-        // bounds connecting and each wait for bytes (a stalled server); `post` adds the
-        // whole-request limit to the calls that are not streamed.
-        let client = reqwest::Client::builder()
-            .connect_timeout(timeout)
-            .read_timeout(timeout)
-            .pool_max_idle_per_host(cfg.max_concurrency as usize)
-            // Requests are small and latency-bound; Nagle only delays them.
-            .tcp_nodelay(true)
-            // An inference endpoint that redirects is misconfigured; not following saves
-            // the redirect layer's work on every call.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| BackendError::Config(format!("cannot build the HTTP client: {e}")))?;
+        let http = client::Http::new(timeout, cfg.max_concurrency as usize, api_key.as_deref())?;
         let slots = Arc::new(Semaphore::new(cfg.max_concurrency as usize));
         let endpoint = |path: &str| {
             let url = format!("{}/{path}", cfg.base_url.trim_end_matches('/'));
-            reqwest::Url::parse(&url)
-                .map_err(|e| BackendError::Config(format!("the backend URL {url} is not a valid URL: {e}")))
+            match url.parse::<http::Uri>() {
+                Ok(uri) if uri.scheme().is_some() && uri.host().is_some() => Ok(uri),
+                Ok(_) => {
+                    Err(BackendError::Config(format!("the backend URL {url} is not a valid URL: no scheme or host")))
+                }
+                Err(e) => Err(BackendError::Config(format!("the backend URL {url} is not a valid URL: {e}"))),
+            }
         };
-        let urls = Box::new(Urls { chat: endpoint("chat/completions")?, embeddings: endpoint("embeddings")? });
-        Ok(Self { cfg, client, api_key, slots, urls })
+        let inner = Box::new(Inner { http, chat: endpoint("chat/completions")?, embeddings: endpoint("embeddings")? });
+        Ok(Self { cfg, keyed: api_key.is_some(), slots, inner })
     }
 
     fn acquire(&self) -> Result<OwnedSemaphorePermit, BackendError> {
         // At its limit the backend answers 429 at once, so routing can try another region
         // instead of queueing here.
         Arc::clone(&self.slots).try_acquire_owned().map_err(|_| BackendError::Busy)
-    }
-
-    /// POSTs `body` and returns the response once its status says success.
-    async fn post(&self, url: &reqwest::Url, body: &Value, stream: bool) -> Result<reqwest::Response, BackendError> {
-        // A parsed URL: reqwest would otherwise parse (and IDNA-check) the string each time.
-        let mut req = self.client.post(url.clone()).json(body);
-        if !stream {
-            req = req.timeout(Duration::from_millis(self.cfg.timeout_ms));
-        }
-        if let Some(key) = &self.api_key {
-            req = req.bearer_auth(key);
-        }
-        let reply = req.send().await.map_err(send_error)?;
-        let status = reply.status();
-        if status.is_success() {
-            return Ok(reply);
-        }
-        let text = reply.text().await.unwrap_or_default();
-        Err(status_error(status.as_u16(), &text))
-    }
-}
-
-fn send_error(e: reqwest::Error) -> BackendError {
-    if e.is_timeout() {
-        BackendError::Timeout
-    } else if e.is_connect() {
-        BackendError::Unavailable(format!("cannot connect to the backend: {e}"))
-    } else {
-        BackendError::Unavailable(format!("request to the backend failed: {e}"))
     }
 }
 
@@ -126,9 +94,11 @@ fn status_error(status: u16, body: &str) -> BackendError {
     }
 }
 
-/// Reads a whole JSON body, with the same error mapping as the request itself.
-async fn read_json<T: for<'de> Deserialize<'de>>(reply: reqwest::Response) -> Result<T, BackendError> {
-    let bytes = reply.bytes().await.map_err(send_error)?;
+/// Reads a whole JSON body.
+async fn read_json<T: for<'de> Deserialize<'de>>(
+    reply: http::Response<hyper::body::Incoming>,
+) -> Result<T, BackendError> {
+    let bytes = client::read_body(reply.into_body()).await?;
     serde_json::from_slice(&bytes).map_err(|e| {
         let text = String::from_utf8_lossy(&bytes);
         BackendError::Invalid(format!("{e}: {}", response::snippet(&text)))
@@ -160,12 +130,15 @@ impl ModelBackend for OpenAiBackend {
         // Built before taking a slot: a request this backend refuses costs no capacity.
         let body = convert::chat_body(call.model, call.request, call.max_tokens, call.stream, self.cfg.tools)?;
         let input_estimate = count_request_tokens(call.request);
+        let body = serde_json::to_vec(&body).map_err(|e| BackendError::Invalid(e.to_string()))?;
         let permit = self.acquire()?;
-        let reply = self.post(&self.urls.chat, &body, call.stream).await?;
+        let Inner { http, chat, .. } = &*self.inner;
         if call.stream {
-            return Ok(sse::events(reply, permit, input_estimate));
+            let reply = client::within(http.timeout, http.post(chat, body)).await?;
+            return Ok(sse::events(reply.into_body(), http.timeout, permit, input_estimate));
         }
-        let completion: response::Completion = read_json(reply).await?;
+        let completion: response::Completion =
+            client::within(http.timeout, async { read_json(http.post(chat, body).await?).await }).await?;
         let events = response::completion_events(completion, input_estimate)?;
         let stream = futures::stream::iter(events).map(move |e: ModelEvent| {
             // The slot stays taken until the caller has consumed or dropped the answer.
@@ -181,9 +154,11 @@ impl ModelBackend for OpenAiBackend {
         if let Some(d) = call.request.dimensions {
             body["dimensions"] = json!(d);
         }
+        let body = serde_json::to_vec(&body).map_err(|e| BackendError::Invalid(e.to_string()))?;
         let _permit = self.acquire()?;
-        let reply = self.post(&self.urls.embeddings, &body, false).await?;
-        let mut out: Embeddings = read_json(reply).await?;
+        let Inner { http, embeddings, .. } = &*self.inner;
+        let mut out: Embeddings =
+            client::within(http.timeout, async { read_json(http.post(embeddings, body).await?).await }).await?;
         if out.data.len() != texts.len() {
             return Err(BackendError::Invalid(format!(
                 "the backend returned {} embeddings for {} inputs",

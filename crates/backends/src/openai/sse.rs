@@ -1,14 +1,17 @@
 //! Streamed chat completions: the SSE body of `"stream": true`, chunk by chunk, as
 //! [`ModelEvent`]s.
 
-use eventsource_stream::Eventsource;
-use futures::StreamExt;
+use std::time::Duration;
+
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::Value;
 use spillway_wire::converse::TokenUsage;
 use spillway_wire::stream::{Finish, ModelEvent};
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::event_source::EventSource;
 use super::response::{arguments_text, fallback_tool_id, stop_reason, Usage};
 use crate::prompt::count_tokens;
 use crate::{BackendError, EventStream};
@@ -93,7 +96,15 @@ impl Assembler {
     }
 
     /// Events for one chunk's `data`.
+    #[cfg(test)]
     pub(super) fn push(&mut self, data: &str) -> Result<Vec<ModelEvent>, BackendError> {
+        let mut out = Vec::new();
+        self.push_into(data, &mut out)?;
+        Ok(out)
+    }
+
+    /// Appends the events for one chunk's `data` to `out`.
+    pub(super) fn push_into(&mut self, data: &str, out: &mut Vec<ModelEvent>) -> Result<(), BackendError> {
         let chunk: Chunk = serde_json::from_str(data)
             .map_err(|e| BackendError::Stream(format!("invalid chunk from the backend: {e}")))?;
         if let Some(err) = chunk.error.filter(|e| !e.is_null()) {
@@ -103,9 +114,8 @@ impl Assembler {
         if chunk.usage.is_some() {
             self.usage = chunk.usage;
         }
-        let mut out = Vec::new();
         // Only `n = 1` is ever requested, so the first choice is the answer.
-        let Some(choice) = chunk.choices.into_iter().next() else { return Ok(out) };
+        let Some(choice) = chunk.choices.into_iter().next() else { return Ok(()) };
         let delta = choice.delta;
         if let Some(thought) = delta.reasoning_content.or(delta.reasoning).filter(|t| !t.is_empty()) {
             self.generated.push_str(&thought);
@@ -116,13 +126,13 @@ impl Assembler {
             out.push(ModelEvent::Text(text));
         }
         for call in delta.tool_calls.unwrap_or_default() {
-            self.tool_delta(call, &mut out)?;
+            self.tool_delta(call, out)?;
         }
         if let Some(reason) = choice.finish_reason {
             self.finish_reason = Some(reason);
             self.vllm_stop = choice.stop_reason;
         }
-        Ok(out)
+        Ok(())
     }
 
     fn tool_delta(&mut self, call: ToolCallDelta, out: &mut Vec<ModelEvent>) -> Result<(), BackendError> {
@@ -193,39 +203,76 @@ impl Assembler {
 }
 
 /// The events of a streamed response. `permit` is the backend slot, held until the
-/// stream is dropped so a slow reader still counts against the limit.
-pub(super) fn events(response: reqwest::Response, permit: OwnedSemaphorePermit, input_estimate: u32) -> EventStream {
+/// stream is dropped so a slow reader still counts against the limit. A server that sends
+/// nothing for `read_timeout` has stalled: the stream fails.
+pub(super) fn events(
+    body: Incoming,
+    read_timeout: Duration,
+    permit: OwnedSemaphorePermit,
+    input_estimate: u32,
+) -> EventStream {
     let stream = async_stream::stream! {
         let _permit = permit;
-        let mut sse = response.bytes_stream().eventsource();
+        let mut body = body;
+        let mut source = EventSource::default();
+        // One timer for the whole stream, pushed back as bytes arrive.
+        let stall = tokio::time::sleep(read_timeout);
+        tokio::pin!(stall);
         let mut asm = Assembler::new(input_estimate);
         let mut events = 0usize;
-        while let Some(event) = sse.next().await {
-            let event = match event {
-                Ok(e) => e,
+        let mut out = Vec::new();
+        loop {
+            let next = tokio::select! {
+                biased;
+                next = body.frame() => next,
+                () = &mut stall => {
+                    yield Err(BackendError::Stream(format!("the backend sent nothing for {} ms", read_timeout.as_millis())));
+                    return;
+                }
+            };
+            let Some(frame) = next else { break };
+            stall.as_mut().reset(tokio::time::Instant::now() + read_timeout);
+            let chunk = match frame {
+                Ok(frame) => match frame.into_data() {
+                    Ok(chunk) => chunk,
+                    Err(_) => continue, // trailers
+                },
                 Err(e) => {
                     yield Err(BackendError::Stream(format!("the backend stream broke: {e}")));
                     return;
                 }
             };
-            events += 1;
-            let data = event.data.trim();
-            if data.is_empty() {
-                continue;
-            }
-            if data == "[DONE]" {
-                break;
-            }
-            match asm.push(data) {
-                Ok(events) => {
-                    for e in events {
-                        yield Ok(e);
+            let (mut failed, mut done) = (None, false);
+            source.feed(&chunk, &mut |data: &[u8]| {
+                events += 1;
+                let data = match std::str::from_utf8(data) {
+                    Ok(d) => d.trim(),
+                    Err(e) => {
+                        failed = Some(BackendError::Stream(format!("the backend stream broke: {e}")));
+                        return false;
+                    }
+                };
+                if data == "[DONE]" {
+                    done = true;
+                    return false;
+                }
+                if !data.is_empty() {
+                    if let Err(e) = asm.push_into(data, &mut out) {
+                        failed = Some(e);
+                        return false;
                     }
                 }
-                Err(e) => {
-                    yield Err(e);
-                    return;
-                }
+                true
+            });
+            for e in out.drain(..) {
+                yield Ok(e);
+            }
+            if let Some(e) = failed {
+                yield Err(e);
+                return;
+            }
+            if done {
+                break;
             }
         }
         // A body with no server-sent event at all is no event stream (a JSON answer, an

@@ -5,11 +5,10 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use base64::Engine as _;
-use serde_json::json;
 use spillway_invocation_log::Operation;
 use spillway_route::tier::{self, Ask, Via};
 use spillway_wire::converse::TokenUsage;
-use spillway_wire::eventstream::event_frame;
+use spillway_wire::eventstream::json_event_frame;
 use spillway_wire::invoke::{self, InvokeRequest, NativeStream, Timing};
 use spillway_wire::stream::ModelEvent;
 use spillway_wire::{validate, BedrockError};
@@ -182,7 +181,11 @@ impl FrameEncoder for NativeFrames {
 
 /// A `chunk` event: the native chunk's JSON, base64-encoded in `bytes`.
 fn chunk_frame(chunk: &serde_json::Value) -> Bytes {
+    #[derive(serde::Serialize)]
+    struct Chunk<'a> {
+        bytes: &'a str,
+    }
     let raw = serde_json::to_vec(chunk).unwrap_or_default();
-    let payload = json!({ "bytes": base64::engine::general_purpose::STANDARD.encode(raw) });
-    event_frame("chunk", &serde_json::to_vec(&payload).unwrap_or_default())
+    let bytes = base64::engine::general_purpose::STANDARD.encode(raw);
+    json_event_frame("chunk", &Chunk { bytes: &bytes }, bytes.len() + 16)
 }

@@ -11,7 +11,7 @@ use spillway_wire::converse::ConverseRequest;
 use spillway_wire::converse::ServedReport;
 use spillway_wire::invoke::BodyFormat;
 use spillway_wire::response_fields;
-use spillway_wire::stream::{Collector, ConverseStreamEncoder, ModelEvent};
+use spillway_wire::stream::{Collector, ConverseStreamEncoder, ModelEvent, Payload};
 use spillway_wire::BedrockError;
 
 use super::Ending;
@@ -60,21 +60,25 @@ impl ConverseFrames {
 
 impl FrameEncoder for ConverseFrames {
     fn push(&mut self, event: ModelEvent, elapsed_ms: u64, out: &mut Vec<Bytes>) {
-        if let Some(c) = self.kept.as_mut() {
-            c.push(event.clone());
-        }
-        let Some(f) = self.fields.as_mut() else {
-            out.extend(self.encoder.push(event, elapsed_ms).iter().map(|e| e.frame()));
-            return;
-        };
-        f.out.push(event.clone());
-        for mut e in self.encoder.push(event, elapsed_ms) {
-            if e.event_type == "messageStop" {
-                if let Some(v) = response_fields::fields(&f.request, f.format, &f.model_id, &f.out) {
-                    e.payload["additionalModelResponseFields"] = v;
-                }
+        // Framed from a borrow first, so the collector can take the event without a copy.
+        match self.fields.as_mut() {
+            None => self.encoder.frames(&event, elapsed_ms, out),
+            Some(f) => {
+                // additionalModelResponseFieldPaths: `messageStop` carries the fields of
+                // the native answer gathered so far.
+                f.out.push(event.clone());
+                let f = &*f;
+                self.encoder.each(&event, elapsed_ms, |mut e| {
+                    if let Payload::MessageStop { additional_model_response_fields, .. } = &mut e.payload {
+                        *additional_model_response_fields =
+                            response_fields::fields(&f.request, f.format, &f.model_id, &f.out);
+                    }
+                    out.push(e.frame());
+                });
             }
-            out.push(e.frame());
+        }
+        if let Some(c) = self.kept.as_mut() {
+            c.push(event);
         }
     }
 
@@ -139,6 +143,7 @@ pub fn drive<E: FrameEncoder>(
         let ended = lifecycle.streams_ended();
         let mut record = StreamRecord { call, region: opened.region, usage: UsageTracker::default(), encoder, recorded: false };
         let mut frames = Vec::with_capacity(4);
+        let mut flushed = false;
         let mut rest = stream_body::chain(opened.head, opened.rest);
         tokio::pin!(ended);
         loop {
@@ -166,6 +171,14 @@ pub fn drive<E: FrameEncoder>(
                     record.encoder.push(event, elapsed, &mut frames);
                     for frame in frames.drain(..) {
                         yield frame;
+                    }
+                    // hyper writes a body's frames only when the body is not ready or
+                    // 16 are queued: with the rest of the answer already read from the
+                    // backend, the first byte waited for 15 more frames (bench/README.md,
+                    // "first byte"). A pause after the first content sends it now.
+                    if !flushed {
+                        flushed = true;
+                        tokio::task::yield_now().await;
                     }
                     if finished {
                         admitted.settle(record.usage.current()).await;

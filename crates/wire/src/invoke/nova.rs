@@ -95,12 +95,12 @@ impl Stream {
             _ => None,
         };
         let mut out = Vec::new();
-        for e in self.inner.push(event, timing.latency_ms) {
+        for e in self.inner.push(&event, timing.latency_ms) {
             if e.event_type == "metadata" {
                 continue;
             }
             let mut chunk = Map::new();
-            chunk.insert(e.event_type.to_owned(), e.payload);
+            chunk.insert(e.event_type.to_owned(), e.payload_json());
             out.push(Value::Object(chunk));
         }
         if let Some(u) = finish {
