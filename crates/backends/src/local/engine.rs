@@ -662,3 +662,34 @@ impl Scheduler<'_> {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tools::ToolDef;
+    use super::*;
+
+    fn tools(text_allowed: bool) -> Constraint {
+        let schema = serde_json::json!({"type": "object", "properties": {"city": {"type": "string"}}});
+        Constraint {
+            json_schema: None,
+            tools: vec![ToolDef { name: "get_weather".into(), description: String::new(), schema }],
+            callable: vec!["get_weather".into()],
+            chosen: None,
+            text_allowed,
+        }
+    }
+
+    #[test]
+    fn tool_grammars_wrap_the_call_in_the_styles_markers() {
+        let hermes = grammar(&tools(false), CallStyle::Hermes).unwrap();
+        assert!(hermes.contains("spillway-call ::= \"<tool_call>\\n\" spillway-json \"\\n</tool_call>\""), "{hermes}");
+        assert!(hermes.contains("root ::= spillway-call\n"), "{hermes}");
+        let mistral = grammar(&tools(true), CallStyle::Mistral).unwrap();
+        assert!(mistral.contains("spillway-call ::= \"[TOOL_CALLS]\" \" \"? \"[\" spillway-json \"]\""), "{mistral}");
+        assert!(mistral.contains("text ::= [^[ \\t\\n]"), "{mistral}");
+        let llama = grammar(&tools(true), CallStyle::Llama3).unwrap();
+        assert!(llama.contains("spillway-call ::= spillway-json\n"), "{llama}");
+        assert!(llama.contains("parameters"), "{llama}");
+        assert!(llama.contains("text ::= [^{ \\t\\n]"), "{llama}");
+    }
+}
