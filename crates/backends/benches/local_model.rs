@@ -40,6 +40,8 @@ struct Run {
     decode_tps: f64,
     stop: StopReason,
     cache_read: u32,
+    /// The whole prompt: the tokens read from the cache and the rest.
+    input_tokens: u32,
 }
 
 async fn one(backend: &LocalBackend, request: &ConverseRequest, max_tokens: u32) -> Run {
@@ -69,6 +71,7 @@ async fn one(backend: &LocalBackend, request: &ConverseRequest, max_tokens: u32)
         decode_tps: if span > 0.0 { f64::from(decoded) / span } else { 0.0 },
         stop: finish.stop_reason,
         cache_read: finish.usage.cache_read_input_tokens,
+        input_tokens: finish.usage.input_tokens + finish.usage.cache_read_input_tokens,
     }
 }
 
@@ -162,27 +165,36 @@ async fn answers(backend: &LocalBackend) {
     }
 }
 
-/// Time to first token after a long system prompt: cold, then with the prompt cached.
+/// Time to first token after a long system prompt: cold, then with the prompt cached,
+/// in three rounds with three prompts, so each pair is measured under the same load.
 async fn prefix_cache(backend: &LocalBackend) {
-    let rules: Vec<String> = (0..90).map(|i| format!("Rule {i}: answer politely, briefly and accurately.")).collect();
-    let system = rules.join(" ");
-    let ask = |question: &str| {
-        let body = serde_json::json!({
-            "system": [{"text": system}],
-            "messages": [{"role": "user", "content": [{"text": question}]}],
-            "inferenceConfig": {"temperature": 0},
-        });
-        spillway_wire::parse::json::<ConverseRequest>(body.to_string().as_bytes()).unwrap()
-    };
-    let cold = one(backend, &ask("What is two plus two?"), 4).await;
-    let cached = one(backend, &ask("What is the capital of Japan?"), 4).await;
-    println!(
-        "prefix cache           ttft cold={:>6.0} ms  cached={:>6.0} ms  ratio={:>5.1}x  cache read={} tokens",
-        cold.ttft.as_secs_f64() * 1000.0,
-        cached.ttft.as_secs_f64() * 1000.0,
-        cold.ttft.as_secs_f64() / cached.ttft.as_secs_f64().max(1e-9),
-        cached.cache_read
-    );
+    let mut ratios = Vec::new();
+    for round in 0..3 {
+        let rules: Vec<String> =
+            (0..90).map(|i| format!("Rule {round}.{i}: answer politely, briefly and accurately.")).collect();
+        let system = rules.join(" ");
+        let ask = |question: &str| {
+            let body = serde_json::json!({
+                "system": [{"text": system}],
+                "messages": [{"role": "user", "content": [{"text": question}]}],
+                "inferenceConfig": {"temperature": 0},
+            });
+            spillway_wire::parse::json::<ConverseRequest>(body.to_string().as_bytes()).unwrap()
+        };
+        let cold = one(backend, &ask("What is two plus two?"), 4).await;
+        let cached = one(backend, &ask("What is the capital of Japan?"), 4).await;
+        let ratio = cold.ttft.as_secs_f64() / cached.ttft.as_secs_f64().max(1e-9);
+        ratios.push(ratio);
+        println!(
+            "prefix cache           ttft cold={:>6.0} ms  cached={:>6.0} ms  ratio={ratio:>5.1}x  cache read={} of {} tokens",
+            cold.ttft.as_secs_f64() * 1000.0,
+            cached.ttft.as_secs_f64() * 1000.0,
+            cached.cache_read,
+            cached.input_tokens,
+        );
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!("prefix cache           median ratio {:.1}x", ratios[ratios.len() / 2]);
 }
 
 #[tokio::main]
@@ -208,6 +220,16 @@ async fn main() {
             load.as_secs_f64(),
             rss_mb("VmRSS")
         );
+        // The same model on one thread, measured right after the default thread count:
+        // the baseline it is compared with, under the same load.
+        let single = if cfg.resolved_threads() > 1 {
+            let one = LocalConfig { threads: Some(1), slots: Some(1), ..cfg.clone() };
+            let single = LocalBackend::standalone(&one);
+            single.load_time().await.unwrap();
+            Some(single)
+        } else {
+            None
+        };
         // The default model in full; the other one sequence on a quiet machine.
         let cases: &[(&str, bool)] =
             if i == 0 { &[("quiet", false), ("other core busy", true)] } else { &[("quiet", false)] };
@@ -217,6 +239,9 @@ async fn main() {
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
             scenario(&backend, 1, max_tokens, label).await;
+            if let Some(single) = single.as_ref().filter(|_| !busy) {
+                scenario(single, 1, max_tokens, "threads=1 baseline").await;
+            }
             if parallel > 1 && i == 0 {
                 scenario(&backend, parallel as usize, max_tokens, label).await;
             }
@@ -227,14 +252,6 @@ async fn main() {
         }
         prefix_cache(&backend).await;
         answers(&backend).await;
-        if cfg.resolved_threads() > 1 {
-            // The same model on one thread, in the same run: the baseline the default
-            // thread count is compared with.
-            let one = LocalConfig { threads: Some(1), slots: Some(1), ..cfg.clone() };
-            let single = LocalBackend::standalone(&one);
-            single.load_time().await.unwrap();
-            scenario(&single, 1, max_tokens, "threads=1 baseline").await;
-        }
     }
     println!("load average at the end: {}", load_average());
     println!("peak rss {} MB", rss_mb("VmHWM"));
