@@ -157,6 +157,20 @@ def test_a_streamed_tool_call(local):
     )
     jsonschema.validate(json.loads(arguments), WEATHER_SCHEMA)
     assert next(e["messageStop"] for e in events if "messageStop" in e)["stopReason"] == "tool_use"
+    # The call and its result go back through ConverseStream too.
+    messages = user("Weather in Tokyo, in fahrenheit?") + [
+        {"role": "assistant", "content": [{"toolUse": {"toolUseId": start["toolUseId"], "name": "get_weather", "input": json.loads(arguments)}}]},
+        {"role": "user", "content": [{"toolResult": {"toolUseId": start["toolUseId"], "content": [{"text": "72 F, clear"}]}}]},
+    ]
+    events = list(
+        client.converse_stream(
+            modelId=HAIKU, messages=messages, toolConfig=WEATHER, inferenceConfig={**GREEDY, "maxTokens": 40}
+        )["stream"]
+    )
+    assert next(e["messageStop"] for e in events if "messageStop" in e)["stopReason"] in ("end_turn", "max_tokens", "tool_use")
+    usage = next(e["metadata"]["usage"] for e in events if "metadata" in e)
+    counted = client.count_tokens(modelId=HAIKU, input={"converse": {"messages": messages, "toolConfig": WEATHER}})
+    assert usage["inputTokens"] + usage.get("cacheReadInputTokens", 0) == counted["inputTokens"]
 
 
 def test_a_repeated_system_prompt_is_a_cache_read(local):

@@ -30,6 +30,7 @@ use llama_cpp_2::token::LlamaToken;
 use spillway_wire::converse::StopReason;
 use spillway_wire::stream::ModelEvent;
 
+use super::calls::CallStyle;
 use super::prefix::{Pick, PrefixCache, CHUNK};
 use super::stops::{Scan, StopScanner, Utf8Decoder};
 use super::template::{ChatFormat, Template};
@@ -110,6 +111,21 @@ impl Loaded {
         let mut out = vec![self.bos.0];
         out.extend(self.model.vocab().tokenize(text.as_bytes(), false, false).into_iter().map(|t| t.0));
         out
+    }
+
+    /// The tokens among `style`'s markers that are single control tokens of the
+    /// vocabulary (Mistral's `[TOOL_CALLS]`): a call starts with them, so they are
+    /// written out instead of ending the answer.
+    pub fn markers(&self, style: CallStyle) -> Vec<i32> {
+        let vocab = self.model.vocab();
+        style
+            .markers()
+            .iter()
+            .filter_map(|m| match vocab.tokenize(m.as_bytes(), false, true).as_slice() {
+                [one] if vocab.is_control(*one) => Some(one.0),
+                _ => None,
+            })
+            .collect()
     }
 
     pub fn submit(&self, job: Job) -> Result<(), BackendError> {
@@ -197,7 +213,9 @@ fn chat_format(model: &LlamaModel) -> ChatFormat {
     let vocab = model.vocab();
     let text = |t: LlamaToken| vocab.text(t).map(|c| c.to_string_lossy().into_owned()).unwrap_or_default();
     if let Some(source) = model.chat_template(None).ok().and_then(|t| t.to_string().ok()) {
-        match Template::new(source, text(vocab.bos()), text(vocab.eos())) {
+        // What user strings in a template's markup must not spell.
+        let specials = vocab.tokens().filter(|&t| vocab.is_control(t)).map(text).filter(|t| !t.is_empty()).collect();
+        match Template::new(source, text(vocab.bos()), text(vocab.eos()), specials) {
             Ok(template) => return ChatFormat::Template(template),
             Err(e) => tracing::warn!(error = %e, "the model's chat template does not render: using a fallback format"),
         }
@@ -210,20 +228,53 @@ fn chat_format(model: &LlamaModel) -> ChatFormat {
     }
 }
 
-/// The GBNF grammar of `constraint`: its JSON schema's, and for `auto` tool choice,
-/// that or text that does not start with `{`.
-pub fn grammar(constraint: &Constraint) -> Result<String, BackendError> {
-    let json = llama_cpp_2::json_schema_to_grammar(&constraint.schema).map_err(|e| {
+/// The GBNF grammar of `constraint` for a model that writes calls in `style`: its JSON
+/// schema's; for tools, the call wrapped in the style's markers, and for `auto` tool
+/// choice, that or text that does not start like a call.
+pub fn grammar(constraint: &Constraint, style: CallStyle) -> Result<String, BackendError> {
+    let json = llama_cpp_2::json_schema_to_grammar(&constraint.schema(style)).map_err(|e| {
         BackendError::Unsupported(format!("The JSON schema cannot be turned into a grammar for the local model: {e}"))
     })?;
-    if !constraint.text_allowed {
+    if !constraint.has_tools() {
         return Ok(json);
     }
     let renamed: Vec<String> = json
         .lines()
-        .map(|l| l.strip_prefix("root ::=").map_or_else(|| l.to_owned(), |rest| format!("spillway-call ::={rest}")))
+        .map(|l| l.strip_prefix("root ::=").map_or_else(|| l.to_owned(), |rest| format!("spillway-json ::={rest}")))
         .collect();
-    Ok(format!("{}\nroot ::= [ \\t\\n]* (spillway-call | text)\ntext ::= [^{{ \\t\\n] [^\\x00]*\n", renamed.join("\n")))
+    // Mistral 7B v0.3 writes `[TOOL_CALLS] [`, Nemo `[TOOL_CALLS][`.
+    let open = match style {
+        CallStyle::Mistral => "\"[TOOL_CALLS]\" \" \"? \"[\"".to_owned(),
+        other => gbnf_literal(other.open()),
+    };
+    let call = format!("spillway-call ::= {open} spillway-json {}", gbnf_literal(style.close()));
+    let call = call.replace(" \"\"", "");
+    let root = if constraint.text_allowed {
+        let first = style.first_char();
+        let first =
+            if first == ']' || first == '\\' || first == '^' { format!("\\{first}") } else { first.to_string() };
+        format!("root ::= [ \\t\\n]* (spillway-call | text)\ntext ::= [^{first} \\t\\n] [^\\x00]*")
+    } else {
+        "root ::= spillway-call".to_owned()
+    };
+    Ok(format!("{}\n{call}\n{root}\n", renamed.join("\n")))
+}
+
+/// `text` as a GBNF string literal (`""` for none).
+fn gbnf_literal(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// One running generation.
@@ -245,6 +296,8 @@ struct Seq {
     sampler: LlamaSampler,
     /// Whether the sampler has a grammar: then tokens are checked as they are accepted.
     constrained: bool,
+    /// Control tokens that are part of the answer (a tool call's marker).
+    keep: Vec<i32>,
     input_tokens: u32,
     generated: u32,
     max_tokens: u32,
@@ -278,6 +331,7 @@ impl Seq {
             logits_at: None,
             sampler,
             constrained,
+            keep: job.keep,
             generated: 0,
             max_tokens: job.max_tokens,
             decoder: Utf8Decoder::default(),
@@ -307,12 +361,14 @@ impl Seq {
     /// Take `token` into the answer.
     fn advance(&mut self, model: &LlamaModel, token: LlamaToken, context: u32) -> Step {
         let vocab = model.vocab();
-        // `<end_of_turn>`, `<eos>`, or any other control token ends the answer.
-        if vocab.is_eog(token) || vocab.is_control(token) {
+        // `<end_of_turn>`, `<eos>`, or any other control token ends the answer, but for
+        // the marker of a tool call.
+        let kept = self.keep.contains(&token.0);
+        if vocab.is_eog(token) || (vocab.is_control(token) && !kept) {
             return self.finish(StopReason::EndTurn, None);
         }
         self.generated += 1;
-        let text = self.decoder.push(&vocab.token_to_piece(token, false, None));
+        let text = self.decoder.push(&vocab.token_to_piece(token, kept, None));
         match self.stops.push(&text) {
             Scan::Emit(text) => {
                 if !self.send_text(text) {
@@ -604,5 +660,36 @@ impl Scheduler<'_> {
             out.push(sum);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tools::ToolDef;
+    use super::*;
+
+    fn tools(text_allowed: bool) -> Constraint {
+        let schema = serde_json::json!({"type": "object", "properties": {"city": {"type": "string"}}});
+        Constraint {
+            json_schema: None,
+            tools: vec![ToolDef { name: "get_weather".into(), description: String::new(), schema }],
+            callable: vec!["get_weather".into()],
+            chosen: None,
+            text_allowed,
+        }
+    }
+
+    #[test]
+    fn tool_grammars_wrap_the_call_in_the_styles_markers() {
+        let hermes = grammar(&tools(false), CallStyle::Hermes).unwrap();
+        assert!(hermes.contains("spillway-call ::= \"<tool_call>\\n\" spillway-json \"\\n</tool_call>\""), "{hermes}");
+        assert!(hermes.contains("root ::= spillway-call\n"), "{hermes}");
+        let mistral = grammar(&tools(true), CallStyle::Mistral).unwrap();
+        assert!(mistral.contains("spillway-call ::= \"[TOOL_CALLS]\" \" \"? \"[\" spillway-json \"]\""), "{mistral}");
+        assert!(mistral.contains("text ::= [^[ \\t\\n]"), "{mistral}");
+        let llama = grammar(&tools(true), CallStyle::Llama3).unwrap();
+        assert!(llama.contains("spillway-call ::= spillway-json\n"), "{llama}");
+        assert!(llama.contains("parameters"), "{llama}");
+        assert!(llama.contains("text ::= [^{ \\t\\n]"), "{llama}");
     }
 }

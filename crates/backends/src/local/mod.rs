@@ -19,6 +19,7 @@
 //! call answers ModelNotReadyException saying how to fetch them. The file is looked for
 //! again on the next call, so `spillway fetch-model` needs no restart.
 
+mod calls;
 pub mod gguf;
 mod prefix;
 mod prompt;
@@ -47,6 +48,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::{BackendError, ChatCall, EmbedCall, EventStream, Load, ModelBackend};
 
+pub use calls::CallStyle;
 pub use prompt::{render as render_prompt, Conversation, Segment};
 pub use slots::Slice;
 pub use stops::{Scan, StopScanner, Utf8Decoder};
@@ -129,6 +131,8 @@ pub struct GenerateJob {
     pub stops: Vec<String>,
     /// A GBNF grammar the answer must follow (JSON schemas, tool calls).
     pub grammar: Option<String>,
+    /// Control tokens that are part of the answer, not its end (a tool call's marker).
+    pub keep: Vec<i32>,
     /// Text deltas, then `Finish` (or an error). Dropping the receiver cancels.
     pub events: Events,
 }
@@ -330,11 +334,11 @@ impl LocalBackend {
 }
 
 /// What the model reads for `request` and the constraint on its answer; checked
-/// before the model is needed, so refusals do not wait for it.
+/// before the model is needed, so refusals do not wait for it. How the constraint is
+/// told depends on the model's chat format ([`ChatFormat::segments`]).
 fn read(request: &ConverseRequest) -> Result<(Conversation, Option<Constraint>), BackendError> {
     let constraint = tools::constraint(request)?;
-    let instructions = constraint.as_ref().map_or("", |c| c.instructions.as_str());
-    Ok((Conversation::of(request, instructions)?, constraint))
+    Ok((Conversation::of(request)?, constraint))
 }
 
 /// A toolUse id in Bedrock's shape.
@@ -363,9 +367,12 @@ impl ModelBackend for LocalBackend {
     async fn chat(&self, call: ChatCall<'_>) -> Result<EventStream, BackendError> {
         let (conversation, constraint) = read(call.request)?;
         let loaded = self.engine.ready().await?;
-        let segments = loaded.format().segments(&conversation)?;
-        let grammar = constraint.as_ref().map(engine::grammar).transpose()?;
-        let mut calls = constraint.filter(|c| !c.tools.is_empty()).map(|c| CallReader::new(c.tools, tool_use_id()));
+        let format = loaded.format();
+        let segments = format.segments(&conversation, constraint.as_ref())?;
+        let grammar = constraint.as_ref().map(|c| engine::grammar(c, format.style())).transpose()?;
+        let tools = constraint.filter(Constraint::has_tools);
+        let keep = if tools.is_some() { loaded.markers(format.style()) } else { Vec::new() };
+        let mut calls = tools.map(|c| CallReader::new(format.style(), c.callable, tool_use_id()));
         let prompt = Self::tokenize(&loaded, segments).await?;
         let input_tokens = u32::try_from(prompt.len()).unwrap_or(u32::MAX);
         if input_tokens >= loaded.context() {
@@ -379,8 +386,8 @@ impl ModelBackend for LocalBackend {
         let max_tokens = if explicit { call.max_tokens } else { call.max_tokens.min(self.default_max_tokens) };
         let permit = self.slice.acquire().await?;
         let (events, mut rx) = mpsc::unbounded_channel();
-        let job =
-            GenerateJob { prompt, max_tokens, sampling: Sampling::of(call.request, self.seed), stops, grammar, events };
+        let sampling = Sampling::of(call.request, self.seed);
+        let job = GenerateJob { prompt, max_tokens, sampling, stops, grammar, keep, events };
         loaded.submit(Job::Generate(job))?;
         let stream = async_stream::stream! {
             // The slice's place is held for as long as the answer is being read; dropping
@@ -437,9 +444,9 @@ impl ModelBackend for LocalBackend {
     /// Exact: the model's own tokenizer over the prompt exactly as generation formats
     /// it, turn markers and `<bos>` included, so it equals the usage's input tokens.
     async fn count_tokens(&self, _model: &str, request: &ConverseRequest) -> Result<u32, BackendError> {
-        let (conversation, _) = read(request)?;
+        let (conversation, constraint) = read(request)?;
         let loaded = self.engine.ready().await?;
-        let segments = loaded.format().segments(&conversation)?;
+        let segments = loaded.format().segments(&conversation, constraint.as_ref())?;
         let tokens = Self::tokenize(&loaded, segments).await?;
         Ok(u32::try_from(tokens.len()).unwrap_or(u32::MAX))
     }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::calls::CallStyle;
 use super::template::ChatFormat;
 use super::tools::Constraint;
 use super::{Job, Segment, Settings};
@@ -34,13 +35,17 @@ impl Loaded {
         match *self {}
     }
 
+    pub fn markers(&self, _style: CallStyle) -> Vec<i32> {
+        match *self {}
+    }
+
     pub fn submit(&self, _job: Job) -> Result<(), BackendError> {
         match *self {}
     }
 }
 
 /// Grammars come from llama.cpp, which this build does not have.
-pub fn grammar(_constraint: &Constraint) -> Result<String, BackendError> {
+pub fn grammar(_constraint: &Constraint, _style: CallStyle) -> Result<String, BackendError> {
     Err(BackendError::NotReady("this build of spillway has no embedded model engine".into()))
 }
 

@@ -45,11 +45,59 @@ pub enum Segment {
     Text(String),
 }
 
-/// One turn of the conversation, its blocks already written as text.
+/// One turn of the conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Turn {
     pub role: Role,
-    pub text: String,
+    pub blocks: Vec<Block>,
+}
+
+/// What a turn says: text, or a tool call and its result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Block {
+    Text(String),
+    Call { id: String, name: String, input: serde_json::Value },
+    Result { id: String, text: String, error: bool },
+}
+
+impl Turn {
+    /// A turn of plain text.
+    pub fn said(role: Role, text: &str) -> Self {
+        Self { role, blocks: vec![Block::Text(text.to_owned())] }
+    }
+
+    /// Its text blocks, one a line.
+    pub fn text(&self) -> String {
+        let texts: Vec<&str> =
+            self.blocks.iter().filter_map(|b| if let Block::Text(t) = b { Some(t.as_str()) } else { None }).collect();
+        texts.join("\n")
+    }
+
+    /// Everything it says as text, for a format without tool turns of its own: a call
+    /// as the JSON object the model answers with when it calls a tool
+    /// (`super::tools::call_json`), a result as `Tool result: …`.
+    pub fn flat(&self) -> String {
+        let parts: Vec<String> = self
+            .blocks
+            .iter()
+            .map(|b| match b {
+                Block::Text(t) => t.clone(),
+                Block::Call { name, input, .. } => super::tools::call_json(name, input),
+                Block::Result { text, error, .. } => {
+                    format!("Tool result{}: {text}", if *error { " (error)" } else { "" })
+                }
+            })
+            .collect();
+        parts.join("\n")
+    }
+
+    /// Its tool calls.
+    pub fn calls(&self) -> impl Iterator<Item = (&str, &str, &serde_json::Value)> {
+        self.blocks.iter().filter_map(|b| match b {
+            Block::Call { id, name, input } => Some((id.as_str(), name.as_str(), input)),
+            _ => None,
+        })
+    }
 }
 
 /// What the model reads, before any chat format.
@@ -60,22 +108,27 @@ pub struct Conversation {
 }
 
 impl Conversation {
-    /// The conversation of `request`, with `instructions` (how to answer with tools or
-    /// JSON) after its system text; or why this model cannot read it.
-    pub fn of(request: &ConverseRequest, instructions: &str) -> Result<Self, BackendError> {
-        let mut system = system_text(request);
-        if !instructions.is_empty() {
-            if !system.is_empty() {
-                system.push_str("\n\n");
-            }
-            system.push_str(instructions);
-        }
+    /// The conversation of `request`, or why this model cannot read it.
+    pub fn of(request: &ConverseRequest) -> Result<Self, BackendError> {
         let turns = request
             .messages
             .iter()
-            .map(|m| Ok(Turn { role: m.role, text: message_text(&m.content)? }))
+            .map(|m| Ok(Turn { role: m.role, blocks: blocks(&m.content)? }))
             .collect::<Result<_, BackendError>>()?;
-        Ok(Self { system, turns })
+        Ok(Self { system: system_text(request), turns })
+    }
+
+    /// The same with `instructions` (how to answer with tools or JSON) after the
+    /// system text.
+    pub fn with_instructions(&self, instructions: &str) -> Self {
+        let mut out = self.clone();
+        if !instructions.is_empty() {
+            if !out.system.is_empty() {
+                out.system.push_str("\n\n");
+            }
+            out.system.push_str(instructions);
+        }
+        out
     }
 
     /// Whether the last turn is the model's own, to be continued.
@@ -90,7 +143,7 @@ pub fn gemma(conversation: &Conversation) -> Vec<Segment> {
     let mut system_pending = (!conversation.system.is_empty()).then(|| conversation.system.clone());
     let last = conversation.turns.len().saturating_sub(1);
     for (i, turn) in conversation.turns.iter().enumerate() {
-        let mut text = turn.text.clone();
+        let mut text = turn.flat();
         let role = match turn.role {
             Role::User => {
                 if let Some(system) = system_pending.take() {
@@ -138,7 +191,7 @@ pub fn plain(conversation: &Conversation) -> Vec<Segment> {
     for turn in &conversation.turns {
         let role = if turn.role == Role::User { "User: " } else { "Assistant: " };
         out.push(Segment::Markup(role.to_owned()));
-        out.push(Segment::Text(turn.text.clone()));
+        out.push(Segment::Text(turn.flat()));
         out.push(Segment::Markup("\n".to_owned()));
     }
     if conversation.is_prefill() {
@@ -158,15 +211,16 @@ fn system_text(request: &ConverseRequest) -> String {
     parts.join("\n")
 }
 
-/// The text of one message's blocks. A tool call is written as the JSON object the
-/// model itself answers with when it calls a tool (`super::tools`), a tool result as
-/// its content. Images and documents need a model that reads them.
-fn message_text(blocks: &[ContentBlock]) -> Result<String, BackendError> {
-    let mut parts = Vec::with_capacity(blocks.len());
-    for block in blocks {
+/// One message's blocks as the model reads them. Images and documents need a model
+/// that reads them.
+fn blocks(content: &[ContentBlock]) -> Result<Vec<Block>, BackendError> {
+    let mut out = Vec::with_capacity(content.len());
+    for block in content {
         match block {
-            ContentBlock::Text(t) => parts.push(t.clone()),
-            ContentBlock::ToolUse(ToolUseBlock { name, input, .. }) => parts.push(super::tools::call_json(name, input)),
+            ContentBlock::Text(t) => out.push(Block::Text(t.clone())),
+            ContentBlock::ToolUse(ToolUseBlock { tool_use_id, name, input }) => {
+                out.push(Block::Call { id: tool_use_id.clone(), name: name.clone(), input: input.clone() });
+            }
             ContentBlock::ToolResult(r) => {
                 let mut result = Vec::with_capacity(r.content.len());
                 for c in &r.content {
@@ -176,8 +230,8 @@ fn message_text(blocks: &[ContentBlock]) -> Result<String, BackendError> {
                         _ => return Err(unsupported_block("tool result")),
                     }
                 }
-                let status = if r.status.as_deref() == Some("error") { " (error)" } else { "" };
-                parts.push(format!("Tool result{status}: {}", result.join("\n")));
+                let error = r.status.as_deref() == Some("error");
+                out.push(Block::Result { id: r.tool_use_id.clone(), text: result.join("\n"), error });
             }
             ContentBlock::Image(_) => return Err(unsupported_block("image")),
             ContentBlock::Document(_) => return Err(unsupported_block("document")),
@@ -186,7 +240,7 @@ fn message_text(blocks: &[ContentBlock]) -> Result<String, BackendError> {
             _ => return Err(unsupported_block("content")),
         }
     }
-    Ok(parts.join("\n"))
+    Ok(out)
 }
 
 fn unsupported_block(kind: &str) -> BackendError {
@@ -214,7 +268,7 @@ mod tests {
 
     fn conversation(body: &str) -> Conversation {
         let req: ConverseRequest = json(body.as_bytes()).unwrap();
-        Conversation::of(&req, "").unwrap()
+        Conversation::of(&req).unwrap()
     }
 
     fn prompt(body: &str) -> String {
@@ -280,7 +334,7 @@ mod tests {
             br#"{"messages":[{"role":"user","content":[{"image":{"format":"png","source":{"bytes":"iVBORw0KGgo="}}}]}]}"#,
         )
         .unwrap();
-        let e = Conversation::of(&req, "").unwrap_err();
+        let e = Conversation::of(&req).unwrap_err();
         assert!(matches!(e, BackendError::Unsupported(ref m) if m.contains("image")), "{e:?}");
     }
 
@@ -288,6 +342,8 @@ mod tests {
     fn instructions_follow_the_system_text() {
         let req: ConverseRequest =
             json(br#"{"system":[{"text":"S"}],"messages":[{"role":"user","content":[{"text":"Hi"}]}]}"#).unwrap();
-        assert_eq!(Conversation::of(&req, "Answer in JSON.").unwrap().system, "S\n\nAnswer in JSON.");
+        let c = Conversation::of(&req).unwrap();
+        assert_eq!(c.with_instructions("Answer in JSON.").system, "S\n\nAnswer in JSON.");
+        assert_eq!(Conversation::default().with_instructions("J").system, "J");
     }
 }

@@ -1,18 +1,20 @@
 //! Tool use and structured output on the local model.
 //!
-//! Small models follow no tool protocol reliably, so the engine makes them: the tools
-//! are described in the system text, and the answer is decoded under a grammar built
-//! from JSON schemas (llama.cpp's JSON-schema-to-grammar and grammar sampler), so what
-//! it writes always parses and validates.
+//! Small models follow no tool protocol reliably, so the engine makes them: the answer
+//! is decoded under a grammar built from JSON schemas (llama.cpp's JSON-schema-to-grammar
+//! and grammar sampler), so what it writes always parses and validates.
 //!
-//! * `outputConfig.textFormat` (`json_schema`): the answer is JSON of that schema.
-//! * `toolConfig` with `any` or `tool`: the answer is a call, `{"name": …, "arguments":
-//!   …}`, with the arguments under the tool's input schema.
-//! * `toolConfig` with `auto` (the default): the answer is a call as above, or text that
-//!   does not start with `{`.
+//! * `outputConfig.textFormat` (`json_schema`): the answer is JSON of that schema, which
+//!   is also shown to the model after the system text.
+//! * `toolConfig` with `any` or `tool`: the answer is a call with the arguments under the
+//!   tool's input schema.
+//! * `toolConfig` with `auto` (the default): a call as above, or text that does not
+//!   start like one.
 //!
-//! Every model reads the same call format, whatever its template's own tool syntax:
-//! earlier calls in the conversation are written as those objects too
+//! The call is written in the model's own tool format where its chat template has one
+//! ([`CallStyle`]: the template shows the tools and the earlier calls and results
+//! itself); otherwise in the generic format `{"name": …, "arguments": …}`, with the
+//! tools described after the system text and earlier calls written as those objects
 //! ([`call_json`]), so a conversation round-trips. [`CallReader`] turns an answer that
 //! is a call into Converse's toolUse events.
 
@@ -21,24 +23,86 @@ use spillway_wire::converse::{ConverseRequest, StopReason, Tool, ToolChoice, Too
 use spillway_wire::options::OutputFormatStructure;
 use spillway_wire::stream::{Finish, ModelEvent};
 
+use super::calls::CallStyle;
 use crate::BackendError;
 
-/// A call as the model writes it, and as earlier calls are shown to it.
+/// A call in the generic format, as earlier calls are shown to a model without a tool
+/// format of its own.
 pub fn call_json(name: &str, arguments: &Value) -> String {
     format!("{{\"name\":{},\"arguments\":{arguments}}}", Value::String(name.to_owned()))
+}
+
+/// A tool of the request, as the model is told about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolDef {
+    pub name: String,
+    pub description: String,
+    /// Its input schema.
+    pub schema: Value,
 }
 
 /// What the answer must look like.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Constraint {
-    /// Told to the model after the system text.
-    pub instructions: String,
-    /// The JSON schema the answer (or the call) must follow.
-    pub schema: String,
-    /// Whether plain text (not starting with `{`) is an answer too (`auto` tool choice).
+    /// `outputConfig.textFormat`'s JSON schema (then there are no tools).
+    pub json_schema: Option<String>,
+    /// Every tool of the request, as shown to the model.
+    pub tools: Vec<ToolDef>,
+    /// The tools a call may name (`toolChoice.tool` narrows them to one).
+    pub callable: Vec<String>,
+    /// `toolChoice.tool`'s name.
+    pub chosen: Option<String>,
+    /// Whether plain text is an answer too (`auto` tool choice).
     pub text_allowed: bool,
-    /// The tools a call may name (empty for a JSON answer).
-    pub tools: Vec<String>,
+}
+
+impl Constraint {
+    fn json(schema: String) -> Self {
+        Self { json_schema: Some(schema), tools: Vec::new(), callable: Vec::new(), chosen: None, text_allowed: false }
+    }
+
+    /// Whether the answer may be a tool call.
+    pub fn has_tools(&self) -> bool {
+        !self.callable.is_empty()
+    }
+
+    /// The JSON schema the answer (or the call object, in `style`) must follow.
+    pub fn schema(&self, style: CallStyle) -> String {
+        if let Some(schema) = &self.json_schema {
+            return schema.clone();
+        }
+        let branches: Vec<String> = self
+            .tools
+            .iter()
+            .filter(|t| self.callable.contains(&t.name))
+            .map(|t| style.call_schema(&t.name, &t.schema.to_string()))
+            .collect();
+        match branches.as_slice() {
+            [one] => one.clone(),
+            many => format!("{{\"anyOf\":[{}]}}", many.join(",")),
+        }
+    }
+
+    /// What the model is told after the system text when its template does not show
+    /// the tools itself: the JSON schema, or the tools and the generic call format.
+    pub fn instructions(&self) -> String {
+        if let Some(schema) = &self.json_schema {
+            return format!("Answer with only a JSON value that follows this JSON schema:\n{schema}");
+        }
+        let mut out = String::from("You can call these tools:\n");
+        for t in &self.tools {
+            out.push_str(&format!("- {}: {} Arguments (JSON schema): {}\n", t.name, t.description, t.schema));
+        }
+        out.push_str(
+            "To call a tool, answer with only a JSON object {\"name\": <tool name>, \"arguments\": <its arguments>}.",
+        );
+        match (&self.chosen, self.text_allowed) {
+            (Some(name), _) => out.push_str(&format!(" Call {name} now.")),
+            (None, false) => out.push_str(" Call one of them now."),
+            (None, true) => out.push_str(" If no tool is needed, answer in plain text."),
+        }
+        out
+    }
 }
 
 /// The constraint `request` puts on the answer, if any, or why it cannot be met.
@@ -49,12 +113,7 @@ pub fn constraint(request: &ConverseRequest) -> Result<Option<Constraint>, Backe
         (Some(_), Some(_)) => Err(BackendError::Unsupported(
             "The local model cannot combine outputConfig.textFormat with toolConfig: send one or the other.".into(),
         )),
-        (Some(schema), None) => Ok(Some(Constraint {
-            instructions: format!("Answer with only a JSON value that follows this JSON schema:\n{schema}"),
-            schema,
-            text_allowed: false,
-            tools: Vec::new(),
-        })),
+        (Some(schema), None) => Ok(Some(Constraint::json(schema))),
         (None, tools) => Ok(tools),
     }
 }
@@ -89,24 +148,25 @@ fn output_schema(request: &ConverseRequest) -> Result<Option<String>, BackendErr
 
 fn tool_constraint(request: &ConverseRequest) -> Result<Option<Constraint>, BackendError> {
     let Some(config) = &request.tool_config else { return Ok(None) };
-    let mut specs = Vec::new();
+    let mut tools = Vec::new();
     for tool in &config.tools {
         if let Tool::ToolSpec(spec) = tool {
             let schema = match &spec.input_schema {
                 ToolInputSchema::Json(v) => v.clone(),
                 _ => return Err(invalid(format!("Tool `{}` has no JSON input schema.", spec.name))),
             };
-            specs.push((spec.name.clone(), spec.description.clone().unwrap_or_default(), schema));
+            let description = spec.description.clone().unwrap_or_default();
+            tools.push(ToolDef { name: spec.name.clone(), description, schema });
         }
     }
-    if specs.is_empty() {
+    if tools.is_empty() {
         return Ok(None);
     }
     let (chosen, text_allowed) = match &config.tool_choice {
         None | Some(ToolChoice::Auto(_)) => (None, true),
         Some(ToolChoice::Any(_)) => (None, false),
         Some(ToolChoice::Tool(t)) => {
-            if !specs.iter().any(|(name, ..)| *name == t.name) {
+            if !tools.iter().any(|d| d.name == t.name) {
                 return Err(invalid(format!(
                     "toolConfig.toolChoice.tool names `{}`, which is not one of the tools.",
                     t.name
@@ -116,41 +176,17 @@ fn tool_constraint(request: &ConverseRequest) -> Result<Option<Constraint>, Back
         }
         Some(_) => return Err(invalid("toolConfig.toolChoice must be auto, any or tool.".into())),
     };
-    let callable: Vec<_> = specs.iter().filter(|(name, ..)| chosen.as_ref().is_none_or(|c| c == name)).collect();
-    let branches: Vec<String> = callable
-        .iter()
-        .map(|(name, _, schema)| {
-            format!(
-                "{{\"type\":\"object\",\"properties\":{{\"name\":{{\"const\":{}}},\"arguments\":{schema}}},\"required\":[\"name\",\"arguments\"],\"additionalProperties\":false}}",
-                Value::String(name.clone())
-            )
-        })
-        .collect();
-    let schema = match branches.as_slice() {
-        [one] => one.clone(),
-        many => format!("{{\"anyOf\":[{}]}}", many.join(",")),
-    };
-    let mut instructions = String::from("You can call these tools:\n");
-    for (name, description, schema) in &specs {
-        instructions.push_str(&format!("- {name}: {description} Arguments (JSON schema): {schema}\n"));
-    }
-    instructions.push_str(
-        "To call a tool, answer with only a JSON object {\"name\": <tool name>, \"arguments\": <its arguments>}.",
-    );
-    match (&chosen, text_allowed) {
-        (Some(name), _) => instructions.push_str(&format!(" Call {name} now.")),
-        (None, false) => instructions.push_str(" Call one of them now."),
-        (None, true) => instructions.push_str(" If no tool is needed, answer in plain text."),
-    }
-    let tools = callable.iter().map(|(name, ..)| name.clone()).collect();
-    Ok(Some(Constraint { instructions, schema, text_allowed, tools }))
+    let callable =
+        tools.iter().filter(|t| chosen.as_ref().is_none_or(|c| *c == t.name)).map(|t| t.name.clone()).collect();
+    Ok(Some(Constraint { json_schema: None, tools, callable, chosen, text_allowed }))
 }
 
 /// Reads a constrained answer as it streams: text goes out as it comes, unless the
-/// answer turns out to be a tool call (its first non-blank character is `{`), which is
-/// held until the end and then sent as toolUse events.
+/// answer turns out to be a tool call (it starts as `style` writes calls), which is held
+/// until the end and then sent as toolUse events.
 #[derive(Debug)]
 pub struct CallReader {
+    style: CallStyle,
     tools: Vec<String>,
     id: String,
     state: State,
@@ -159,16 +195,16 @@ pub struct CallReader {
 
 #[derive(Debug, PartialEq, Eq)]
 enum State {
-    /// Only blanks so far.
+    /// Not known yet (blanks, or the start of the style's marker).
     Undecided,
     Text,
     Call,
 }
 
 impl CallReader {
-    /// A reader for a call to one of `tools`, reported with the toolUse id `id`.
-    pub fn new(tools: Vec<String>, id: String) -> Self {
-        Self { tools, id, state: State::Undecided, held: String::new() }
+    /// A reader for a call in `style` to one of `tools`, reported with the toolUse id `id`.
+    pub fn new(style: CallStyle, tools: Vec<String>, id: String) -> Self {
+        Self { style, tools, id, state: State::Undecided, held: String::new() }
     }
 
     /// The events to send for `event`.
@@ -189,13 +225,13 @@ impl CallReader {
             }
             State::Undecided => {
                 self.held.push_str(&text);
-                match self.held.trim_start().chars().next() {
+                match self.style.starts_call(self.held.trim_start()) {
                     None => Vec::new(),
-                    Some('{') => {
+                    Some(true) => {
                         self.state = State::Call;
                         Vec::new()
                     }
-                    Some(_) => {
+                    Some(false) => {
                         self.state = State::Text;
                         vec![ModelEvent::Text(std::mem::take(&mut self.held))]
                     }
@@ -206,21 +242,17 @@ impl CallReader {
 
     fn finish(&mut self, mut finish: Finish) -> Vec<ModelEvent> {
         let held = std::mem::take(&mut self.held);
-        let call = (self.state == State::Call).then(|| serde_json::from_str::<Value>(&held).ok()).flatten();
-        let named = call.as_ref().and_then(|c| {
-            let name = c.get("name")?.as_str()?;
-            self.tools.iter().any(|t| t == name).then(|| (name.to_owned(), c.get("arguments").cloned()))
-        });
+        let call = (self.state == State::Call).then(|| self.style.parse(&held)).flatten();
         let mut out = Vec::new();
-        match named {
-            Some((name, Some(arguments))) => {
+        match call.filter(|(name, _)| self.tools.contains(name)) {
+            Some((name, arguments)) => {
                 out.push(ModelEvent::ToolUseStart { id: self.id.clone(), name });
                 out.push(ModelEvent::ToolUseInput(arguments.to_string()));
                 finish.stop_reason = StopReason::ToolUse;
             }
             // Cut short (maxTokens, a stop sequence) or not a call: what was written.
-            _ if !held.is_empty() => out.push(ModelEvent::Text(held)),
-            _ => {}
+            None if !held.is_empty() => out.push(ModelEvent::Text(held)),
+            None => {}
         }
         out.push(ModelEvent::Finish(finish));
         out
@@ -256,21 +288,27 @@ mod tests {
     #[test]
     fn auto_allows_text_or_a_call_to_any_tool() {
         let c = constraint(&with_tools("")).unwrap().unwrap();
-        assert!(c.text_allowed);
-        assert_eq!(c.tools, ["get_weather", "get_time"]);
-        let schema: Value = serde_json::from_str(&c.schema).unwrap();
+        assert!(c.text_allowed && c.has_tools());
+        assert_eq!(c.callable, ["get_weather", "get_time"]);
+        let schema: Value = serde_json::from_str(&c.schema(CallStyle::Generic)).unwrap();
         assert_eq!(schema["anyOf"][0]["properties"]["name"]["const"], "get_weather");
         assert_eq!(schema["anyOf"][0]["properties"]["arguments"]["required"][0], "city");
-        assert!(c.instructions.contains("get_weather: Weather of a city."), "{}", c.instructions);
+        let llama: Value = serde_json::from_str(&c.schema(CallStyle::Llama3)).unwrap();
+        assert_eq!(llama["anyOf"][1]["properties"]["parameters"], serde_json::json!({"type": "object"}));
+        let instructions = c.instructions();
+        assert!(instructions.contains("get_weather: Weather of a city."), "{instructions}");
     }
 
     #[test]
     fn a_chosen_tool_is_the_only_call() {
         let c = constraint(&with_tools(r#","toolChoice":{"tool":{"name":"get_time"}}"#)).unwrap().unwrap();
         assert!(!c.text_allowed);
-        assert_eq!(c.tools, ["get_time"]);
-        let schema: Value = serde_json::from_str(&c.schema).unwrap();
+        assert_eq!(c.callable, ["get_time"]);
+        // Both tools are still shown to the model.
+        assert_eq!(c.tools.len(), 2);
+        let schema: Value = serde_json::from_str(&c.schema(CallStyle::Hermes)).unwrap();
         assert_eq!(schema["properties"]["name"]["const"], "get_time");
+        assert!(c.instructions().ends_with("Call get_time now."));
         assert!(!constraint(&with_tools(r#","toolChoice":{"any":{}}"#)).unwrap().unwrap().text_allowed);
         let e = constraint(&with_tools(r#","toolChoice":{"tool":{"name":"nope"}}"#)).unwrap_err();
         assert!(unsupported(e).contains("`nope`"));
@@ -282,7 +320,8 @@ mod tests {
         let ok =
             body(r#"{"type":"json_schema","structure":{"jsonSchema":{"schema":"{\"type\":\"object\"}","name":"x"}}}"#);
         let c = constraint(&ok).unwrap().unwrap();
-        assert_eq!((c.schema.as_str(), c.text_allowed), ("{\"type\":\"object\"}", false));
+        assert_eq!((c.schema(CallStyle::Hermes).as_str(), c.text_allowed), ("{\"type\":\"object\"}", false));
+        assert!(!c.has_tools());
         let bad = body(r#"{"type":"json_schema","structure":{"jsonSchema":{"schema":"{nope"}}}"#);
         assert!(unsupported(constraint(&bad).unwrap_err()).contains("not valid JSON"));
         // Another `type` never gets here: the wire crate refuses it while parsing.
@@ -307,7 +346,7 @@ mod tests {
 
     #[test]
     fn a_call_becomes_tool_use_events() {
-        let mut r = CallReader::new(vec!["get_weather".into()], "tooluse_1".into());
+        let mut r = CallReader::new(CallStyle::Generic, vec!["get_weather".into()], "tooluse_1".into());
         let events = read(&mut r, &[" ", "{\"name\":\"get_weather\",", "\"arguments\":{\"city\":\"Paris\"}}"]);
         let mut end = finish();
         end.stop_reason = StopReason::ToolUse;
@@ -323,14 +362,33 @@ mod tests {
 
     #[test]
     fn text_streams_and_broken_calls_come_back_as_text() {
-        let mut r = CallReader::new(vec!["f".into()], "t".into());
+        let mut r = CallReader::new(CallStyle::Generic, vec!["f".into()], "t".into());
         let events = read(&mut r, &["\n", "Hello", " {x}"]);
         assert_eq!(
             events,
             [ModelEvent::Text("\nHello".into()), ModelEvent::Text(" {x}".into()), ModelEvent::Finish(finish())]
         );
-        let mut r = CallReader::new(vec!["f".into()], "t".into());
+        let mut r = CallReader::new(CallStyle::Generic, vec!["f".into()], "t".into());
         let events = read(&mut r, &["{\"name\":\"f\",\"argu"]);
         assert_eq!(events, [ModelEvent::Text("{\"name\":\"f\",\"argu".into()), ModelEvent::Finish(finish())]);
+    }
+
+    #[test]
+    fn calls_in_the_templates_own_format_become_tool_use_events() {
+        let mut r = CallReader::new(CallStyle::Hermes, vec!["get_weather".into()], "tooluse_2".into());
+        let events = read(
+            &mut r,
+            &["<tool", "_call>\n{\"name\": \"get_weather\", ", "\"arguments\": {\"city\": \"Oslo\"}}\n</tool_call>"],
+        );
+        assert_eq!(events[0], ModelEvent::ToolUseStart { id: "tooluse_2".into(), name: "get_weather".into() });
+        assert_eq!(events[1], ModelEvent::ToolUseInput("{\"city\":\"Oslo\"}".into()));
+        // Text that only starts like the marker streams once it differs.
+        let mut r = CallReader::new(CallStyle::Hermes, vec!["f".into()], "t".into());
+        assert_eq!(r.push(ModelEvent::Text("<to".into())), []);
+        assert_eq!(r.push(ModelEvent::Text("p>".into())), [ModelEvent::Text("<top>".into())]);
+        // A call to a tool that is not offered is text.
+        let mut r = CallReader::new(CallStyle::Mistral, vec!["f".into()], "t".into());
+        let call = "[TOOL_CALLS] [{\"name\": \"g\", \"arguments\": {}}]";
+        assert_eq!(read(&mut r, &[call])[0], ModelEvent::Text(call.into()));
     }
 }
