@@ -101,3 +101,24 @@ def test_invoke_model_with_response_stream_answers_the_tier_header(server):
     assert r["serviceTier"] == "flex"
     chunks = [json.loads(e["chunk"]["bytes"]) for e in r["body"] if "chunk" in e]
     assert chunks[-1]["type"] == "message_stop"
+
+
+def test_invocation_log_records_the_performance_config(start_server):
+    # The record's `performanceConfig` is what served the call: Converse's member,
+    # InvokeModel's header; absent when the call did not ask.
+    from test_invocation_logs import CONFIG, s3_records
+
+    server = start_server("--config", str(CONFIGS / "tiers.toml"))
+    server.client("bedrock", region="us-east-1").put_model_invocation_logging_configuration(loggingConfig=CONFIG)
+    client = server.client(region="us-east-1")
+    client.converse(modelId=TIERED, messages=user("Hi"), performanceConfig={"latency": "optimized"},
+                    requestMetadata={"case": "converse"})
+    client.invoke_model(modelId=TIERED, body=BODY, performanceConfigLatency="optimized",
+                        requestMetadata='{"case": "invoke"}')
+    client.converse(modelId=TIERED, messages=user("Hi"), requestMetadata={"case": "plain"})
+    server.stop()  # flushes the log
+    _, records = s3_records(server, "us-east-1")
+    by_case = {r["requestMetadata"]["case"]: r for r in records}
+    assert by_case["converse"]["performanceConfig"] == {"latency": "optimized"}
+    assert by_case["invoke"]["performanceConfig"] == {"latency": "optimized"}
+    assert "performanceConfig" not in by_case["plain"]

@@ -110,6 +110,9 @@ pub struct Caller {
     /// InvokeModel's `X-Amzn-Bedrock-Request-Metadata`, checked (the invocation log's
     /// `requestMetadata`; Converse carries its own in the body).
     pub header_metadata: Option<crate::invoke_headers::HeaderMetadata>,
+    /// `X-Amzn-Bedrock-PerformanceConfig-Latency` as sent (checked on the InvokeModel
+    /// routes; the invocation log's `performanceConfig` of those operations).
+    pub header_latency: Option<String>,
 }
 
 impl Caller {
@@ -147,7 +150,12 @@ impl FromRequestParts<AppState> for Caller {
             .into());
         }
         let header_metadata = parts.extensions.get::<crate::invoke_headers::HeaderMetadata>().cloned();
-        Ok(Self { account, source_region, request_id, started, header_metadata })
+        let header_latency = parts
+            .headers
+            .get("x-amzn-bedrock-performanceconfig-latency")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(Self { account, source_region, request_id, started, header_metadata, header_latency })
     }
 }
 

@@ -149,11 +149,49 @@ impl InvocationLogs {
             // InvokeModel's travels in its header (native bodies have no such member).
             record.request_metadata = Some(meta.0.as_ref().clone());
         }
+        record.performance_config = performance_config(
+            entry.operation,
+            record.input.input_body_json.as_ref(),
+            caller.header_latency.as_deref(),
+        );
         self.logger.submit(config, record);
     }
 
     /// Whether calls of this caller are logged (to skip building outputs otherwise).
     pub fn enabled(&self, caller: &Caller) -> bool {
         self.get(&caller.account, &caller.source_region).is_some()
+    }
+}
+
+/// The record's `performanceConfig`: what the call asked for, which is what served it (a
+/// latency the model does not offer is refused before anything runs). Converse carries it
+/// in its body; InvokeModel in its header (a native body has no such member).
+fn performance_config(operation: Operation, body: Option<&Value>, header: Option<&str>) -> Option<Value> {
+    match operation {
+        Operation::Converse | Operation::ConverseStream => {
+            body.and_then(|b| b.get("performanceConfig")).filter(|v| v.is_object()).cloned()
+        }
+        Operation::InvokeModel | Operation::InvokeModelWithResponseStream => {
+            header.map(|latency| serde_json::json!({ "latency": latency }))
+        }
+    }
+}
+
+#[cfg(test)]
+mod performance_config_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn converse_logs_its_member_and_invoke_its_header() {
+        let body = json!({"messages": [], "performanceConfig": {"latency": "optimized"}});
+        let logged = performance_config(Operation::Converse, Some(&body), Some("standard"));
+        assert_eq!(logged, Some(json!({"latency": "optimized"})));
+        assert_eq!(performance_config(Operation::ConverseStream, Some(&json!({"messages": []})), None), None);
+        let native = json!({"anthropic_version": "bedrock-2023-05-31"});
+        let logged = performance_config(Operation::InvokeModel, Some(&native), Some("optimized"));
+        assert_eq!(logged, Some(json!({"latency": "optimized"})));
+        assert_eq!(performance_config(Operation::InvokeModelWithResponseStream, Some(&native), None), None);
     }
 }
