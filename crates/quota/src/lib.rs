@@ -149,7 +149,8 @@ pub trait QuotaStore: Send + Sync {
     /// Ends a lease: each debit is settled to `used[i]` (the reserved amount where `used`
     /// is short). Must be cancel-safe: once the future has been polled, the settlement
     /// happens even if it is then dropped (the in-process store finishes on the first
-    /// poll; the Redis store hands the call to a spawned task).
+    /// poll; the Redis store hands the call to a spawned task and returns without waiting
+    /// for Redis's answer: [`Quotas::settled`] waits for it).
     fn settle(&self, lease: Lease, debits: Vec<Debit>, used: Vec<u64>) -> impl Future<Output = ()> + Send;
 
     /// Remaining fraction of a bucket's minute, 0..=1 (an overdrawn bucket reads 0). A bucket
@@ -191,7 +192,16 @@ impl Quotas {
     pub(crate) fn settle_detached(&self, lease: Lease, debits: Vec<Debit>, used: Vec<u64>) {
         match self {
             Quotas::InProcess(q) => q.adjust_now(&adjustments(&debits, &used)),
-            Quotas::Redis(q) => q.settle_detached(lease, debits, used),
+            Quotas::Redis(q) => q.issue_settlement(lease, debits, used),
+        }
+    }
+
+    /// Waits until every settlement issued so far has been applied (or has failed and
+    /// left its lease to expire). The Redis store settles off the caller's path; the
+    /// in-process one has nothing in flight. For shutdown, and for tests that read levels.
+    pub async fn settled(&self) {
+        if let Quotas::Redis(q) = self {
+            q.settled().await;
         }
     }
 

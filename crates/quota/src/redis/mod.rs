@@ -17,6 +17,7 @@ mod keys;
 mod leases;
 mod link;
 mod script;
+mod settler;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -33,6 +34,7 @@ use self::keys::{lease_record, same_tag, TagKeys};
 use self::leases::Leases;
 use self::link::Link;
 use self::script::Lua;
+use self::settler::InFlight;
 use crate::{adjustments, BucketKey, Debit, Floor, InProcessQuotas, Lease, LeaseKind, QuotaStore, Refused, Throttled};
 
 /// What happens to admission while Redis is unreachable.
@@ -79,6 +81,8 @@ pub(crate) struct Shared {
     settings: RedisSettings,
     link: Link,
     leases: Leases,
+    /// Settlements issued and not yet answered ([`settler`]).
+    in_flight: InFlight,
     /// The per-instance buckets of `fail = "local"`.
     local: InProcessQuotas,
     /// Last level Redis reported per bucket, for [`QuotaStore::headroom`] (approximate).
@@ -113,6 +117,7 @@ impl RedisQuotas {
             conn,
             link: Link::new(&settings.url, true),
             leases: Leases::default(),
+            in_flight: InFlight::default(),
             local: InProcessQuotas::new(),
             seen: Mutex::new(HashMap::new()),
             instance: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
@@ -139,20 +144,6 @@ impl RedisQuotas {
     pub fn live_leases(&self) -> usize {
         self.shared.leases.len()
     }
-
-    pub(crate) fn settle_detached(&self, lease: Lease, debits: Vec<Debit>, used: Vec<u64>) {
-        match lease.0 {
-            LeaseKind::Local => self.shared.settle_local(&debits, &used),
-            LeaseKind::Redis { record } => match tokio::runtime::Handle::try_current() {
-                Ok(rt) => {
-                    let shared = Arc::clone(&self.shared);
-                    rt.spawn(async move { shared.settle_remote(record, debits, used).await });
-                }
-                // Shutting down: the lease's TTL returns the reservation.
-                Err(_) => self.shared.leases.remove(&record),
-            },
-        }
-    }
 }
 
 impl QuotaStore for RedisQuotas {
@@ -173,15 +164,11 @@ impl QuotaStore for RedisQuotas {
         self.shared.fallback(debits, floor)
     }
 
-    /// The call runs in its own task, so it completes even if this future is dropped.
+    /// Returns once the settlement is issued, not answered: a call's response does not
+    /// wait for a second round trip ([`settler`]). It completes even if nobody awaits it;
+    /// [`RedisQuotas::settled`] waits for it.
     async fn settle(&self, lease: Lease, debits: Vec<Debit>, used: Vec<u64>) {
-        match lease.0 {
-            LeaseKind::Local => self.shared.settle_local(&debits, &used),
-            LeaseKind::Redis { record } => {
-                let shared = Arc::clone(&self.shared);
-                let _ = tokio::spawn(async move { shared.settle_remote(record, debits, used).await }).await;
-            }
-        }
+        self.issue_settlement(lease, debits, used);
     }
 
     /// From the levels Redis reported to this instance's own calls, refilled since on the
@@ -282,28 +269,6 @@ impl Shared {
         }
     }
 
-    /// `EVALSHA settle`: KEYS as for reserve; ARGV = the lease record, then (per_minute,
-    /// reserved, used) per debit.
-    async fn settle_remote(&self, record: Arc<str>, debits: Vec<Debit>, used: Vec<u64>) {
-        self.leases.remove(&record);
-        let Some(first) = debits.first() else { return };
-        if !self.link.is_up() {
-            // The lease expires and returns the whole reservation (the use is not charged).
-            return;
-        }
-        let keys = TagKeys::of(&self.settings.key_prefix, &first.key);
-        let mut cmd = self.settle.cmd(1 + debits.len());
-        self.push_keys(&mut cmd, &keys, &debits);
-        cmd.arg(&*record);
-        for (i, d) in debits.iter().enumerate() {
-            cmd.arg(d.per_minute).arg(d.amount).arg(used.get(i).copied().unwrap_or(d.amount));
-        }
-        match self.call(&self.settle, &cmd).await.and_then(array) {
-            Ok(levels) => self.remember(debits.iter().map(|d| &d.key), &levels),
-            Err(e) => self.went_down(&e),
-        }
-    }
-
     /// KEYS of the reserve and settle scripts: the tag's lease set, then one bucket per debit.
     fn push_keys(&self, cmd: &mut Cmd, keys: &TagKeys, debits: &[Debit]) {
         cmd.arg(&keys.leases);
@@ -380,3 +345,5 @@ fn array(v: Value) -> Result<Vec<Value>, CallError> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod settler_tests;

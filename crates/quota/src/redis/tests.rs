@@ -10,7 +10,7 @@ use crate::{Limit, Quotas};
 const LOCAL: &str = "redis://127.0.0.1:6379";
 
 /// The test Redis, or `None` (with a message) when there is none to use.
-async fn redis_url() -> Option<String> {
+pub(super) async fn redis_url() -> Option<String> {
     if let Ok(url) = std::env::var("SPILLWAY_TEST_REDIS") {
         return Some(url);
     }
@@ -28,7 +28,7 @@ async fn redis_url() -> Option<String> {
     }
 }
 
-fn settings(url: &str, prefix: &str) -> RedisSettings {
+pub(super) fn settings(url: &str, prefix: &str) -> RedisSettings {
     RedisSettings {
         url: url.to_owned(),
         fail: FailMode::Closed,
@@ -39,7 +39,7 @@ fn settings(url: &str, prefix: &str) -> RedisSettings {
     }
 }
 
-fn prefix() -> String {
+pub(super) fn prefix() -> String {
     format!("spillway-test-{}", uuid::Uuid::new_v4().simple())
 }
 
@@ -50,7 +50,7 @@ fn debit(scope: &str, limit: Limit, per_minute: u64, amount: u64) -> Debit {
 
 /// A request on an RPM bucket of 100 and a TPM bucket of 1_000 (16.7 tokens/s refill: a
 /// debit of 100 takes 6 s to refill, far longer than any of these tests' races).
-fn request(tokens: u64) -> Vec<Debit> {
+pub(super) fn request(tokens: u64) -> Vec<Debit> {
     vec![debit("m", Limit::Requests, 100, 1), debit("m", Limit::Tokens, 1_000, tokens)]
 }
 
@@ -64,7 +64,7 @@ fn bucket_key(prefix: &str, d: &Debit) -> String {
 
 /// The saved level of a bucket (without refill since the last script touched it): the
 /// first of its three little-endian doubles.
-async fn saved_level(url: &str, prefix: &str, d: &Debit) -> f64 {
+pub(super) async fn saved_level(url: &str, prefix: &str, d: &Debit) -> f64 {
     let raw: Vec<u8> = redis::cmd("GET").arg(bucket_key(prefix, d)).query_async(&mut conn(url).await).await.unwrap();
     assert_eq!(raw.len(), 24);
     f64::from_le_bytes(raw[..8].try_into().unwrap())
@@ -121,13 +121,15 @@ async fn settle_refunds_charges_and_ends_the_lease() {
     let tpm = request(0)[1].clone();
     let r = crate::reserve(&q, request(600)).await.unwrap();
     assert!(crate::reserve(&q, request(600)).await.is_err(), "400 left, 600 asked");
-    r.settle(&[1, 100]).await; // 500 back
+    r.settle(&[1, 100]).await; // 500 back, issued
+    q.settled().await; // and applied
     let level = saved_level(&url, &prefix, &tpm).await;
     assert!((900.0..901.0).contains(&level), "{level}");
     let Quotas::Redis(inner) = &*q else { unreachable!() };
     assert_eq!(inner.live_leases(), 0);
     // Excess use goes below zero.
     crate::reserve(&q, request(900)).await.unwrap().settle(&[1, 2_000]).await;
+    q.settled().await;
     let level = saved_level(&url, &prefix, &tpm).await;
     assert!(level < -99.0, "{level}");
     assert!(crate::reserve(&q, request(1)).await.is_err());
@@ -151,6 +153,7 @@ async fn a_dead_instances_leases_return_when_they_expire() {
     // A late settlement of the reaped lease charges only its use.
     survivor.settle(Lease(LeaseKind::Redis { record }), request(800), vec![1, 50]).await;
     survivor.settle(again, request(800), vec![1, 800]).await;
+    survivor.settled().await;
     let level = saved_level(&url, &prefix, &request(0)[1]).await;
     assert!((150.0..160.0).contains(&level), "{level}");
 }
@@ -166,6 +169,7 @@ async fn a_running_calls_lease_is_renewed() {
     let other = RedisQuotas::connect(short).await.unwrap();
     assert!(other.reserve(&request(800)).await.is_err(), "a renewed lease must not be reaped");
     held.release().await;
+    q.settled().await;
     assert!(other.reserve(&request(800)).await.is_ok());
 }
 
@@ -241,6 +245,7 @@ async fn buckets_expire_a_refill_window_after_they_are_full_again() {
     assert!((3_600_000..=3_610_000).contains(&t), "{t}");
     // Overdrawn to −1_000: two minutes to full, so three before the key may go.
     r.settle(&[1, 2_000]).await;
+    q.settled().await;
     let t = pttl(&url, &bucket_key(&prefix, &tpm)).await;
     assert!((179_000..=180_000).contains(&t), "{t}");
     assert_eq!(pttl(&url, &leases).await, -2, "the last lease settled: the set is gone");
@@ -256,6 +261,7 @@ async fn a_bucket_named_twice_must_cover_the_sum_and_settles_both() {
     assert!(q.reserve(&twice).await.is_err(), "800 asked, 200 left");
     // Both entries refund 300 to the one bucket (read once, written once).
     q.settle(lease, twice.clone(), vec![100, 100]).await;
+    q.settled().await;
     let level = saved_level(&url, &prefix, &twice[0]).await;
     assert!((800.0..801.0).contains(&level), "{level}");
 }
