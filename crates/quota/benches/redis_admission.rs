@@ -8,9 +8,17 @@
 //!    from one store instance and from three (three connections, as three servers would
 //!    hold), 128 concurrent callers in all; printed as scripts/s and as a share of the
 //!    baseline.
-//! 2. Added latency per request (reserve + settle) over the in-process store: one caller
-//!    at a time (one connection, nothing else in flight), and an open loop at 2,000
-//!    requests/s.
+//! 2. Added latency per request over the in-process store, one caller at a time (one
+//!    connection, nothing else in flight) and in an open loop at 2,000 requests/s, two
+//!    ways: what a server's request waits for (its admission answered, its settlement
+//!    issued: the store settles off the answer's path), and until both scripts are
+//!    answered (`Quotas::settled` after each request; in the open loop that also waits
+//!    for settlements of other requests still in flight).
+//!
+//! The runtime is the server's: multi-threaded, one worker per CPU this process may use.
+//! `SPILLWAY_BENCH_WORKERS=N` sets another count (0: a current-thread runtime), to see
+//! what waking another thread costs; context switches per request are printed for the
+//! one-at-a-time runs (a measure of wake-ups that does not move with the machine's load).
 //!
 //! Also printed, because the machine is shared and wall-clock numbers move with its load:
 //! the load average before and after, and where the time goes during each Redis
@@ -22,6 +30,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "redis_admission/counters.rs"]
+mod counters;
+
+use counters::{context_switches, loadavg, Counters};
 use spillway_quota::{reserve, BucketKey, Debit, FailMode, Limit, Quotas, RedisQuotas, RedisSettings};
 
 /// Nothing is ever throttled: we measure decisions, not refusals.
@@ -45,14 +57,15 @@ fn debits(scope: usize) -> Vec<Debit> {
     ]
 }
 
-async fn one_request(q: &Arc<Quotas>, scope: usize) -> bool {
-    match reserve(q, debits(scope)).await {
-        Ok(r) => {
-            r.settle(&[1, 400]).await;
-            true
-        }
-        Err(_) => false,
+/// Admission, then settlement: issued (what a server's response waits for), or, with
+/// `applied`, answered too.
+async fn one_request(q: &Arc<Quotas>, scope: usize, applied: bool) -> bool {
+    let Ok(r) = reserve(q, debits(scope)).await else { return false };
+    r.settle(&[1, 400]).await;
+    if applied {
+        q.settled().await;
     }
+    true
 }
 
 async fn redis_store(url: &str, prefix: &str) -> Arc<Quotas> {
@@ -93,7 +106,7 @@ async fn throughput(stores: &[Arc<Quotas>]) -> (f64, u64) {
             tokio::spawn(async move {
                 let (mut done, mut failed) = (0u64, 0u64);
                 while Instant::now() < deadline {
-                    if one_request(&q, i % 16).await {
+                    if one_request(&q, i % 16, false).await {
                         done += 1;
                     } else {
                         failed += 1;
@@ -108,6 +121,10 @@ async fn throughput(stores: &[Arc<Quotas>]) -> (f64, u64) {
         let (d, f) = t.await.unwrap_or((0, 1));
         done += d;
         failed += f;
+    }
+    // Settlements are issued, not awaited: the run ends when the last one is applied.
+    for q in stores {
+        q.settled().await;
     }
     (done as f64 / started.elapsed().as_secs_f64(), failed)
 }
@@ -143,78 +160,26 @@ async fn baseline(url: &str) -> f64 {
     done as f64 / started.elapsed().as_secs_f64()
 }
 
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map_or_else(|_| "?".to_owned(), |s| s.split(' ').take(3).collect::<Vec<_>>().join(" "))
-}
-
-/// CPU seconds (user + system) this process has used so far.
-fn own_cpu() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
-    // Fields after the command name (which is in parentheses): utime and stime are the
-    // 12th and 13th, in clock ticks (100 per second on Linux).
-    let Some((_, rest)) = stat.rsplit_once(')') else { return 0.0 };
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (tick(11) + tick(12)) / 100.0
-}
-
-/// Counters of the whole machine's share of this run, read before and after a phase.
-#[derive(Clone, Copy, Default)]
-struct Counters {
-    client_cpu_s: f64,
-    redis_cpu_s: f64,
-    evalsha_calls: u64,
-    evalsha_us: u64,
-}
-
-impl Counters {
-    async fn now(url: &str) -> Self {
-        let redis = async {
-            let client = redis::Client::open(url).ok()?;
-            let mut conn = client.get_multiplexed_async_connection().await.ok()?;
-            let info: String = redis::cmd("INFO").arg("all").query_async(&mut conn).await.ok()?;
-            let num = |key: &str, field: &str| -> Option<f64> {
-                let line = info.lines().find(|l| l.starts_with(key))?;
-                let start = line.find(field)? + field.len();
-                line[start..].split(',').next()?.trim().parse().ok()
-            };
-            let cpu = num("used_cpu_user:", "used_cpu_user:")? + num("used_cpu_sys:", "used_cpu_sys:")?;
-            let calls = num("cmdstat_evalsha:", "calls=").unwrap_or(0.0) as u64;
-            let us = num("cmdstat_evalsha:", "usec=").unwrap_or(0.0) as u64;
-            Some((cpu, calls, us))
-        };
-        let (redis_cpu_s, evalsha_calls, evalsha_us) = redis.await.unwrap_or((0.0, 0, 0));
-        Self { client_cpu_s: own_cpu(), redis_cpu_s, evalsha_calls, evalsha_us }
-    }
-
-    /// "client X µs + Redis Y µs CPU per request; Redis Z µs per script".
-    fn per_request(&self, after: &Self, requests: f64) -> String {
-        let calls = after.evalsha_calls.saturating_sub(self.evalsha_calls).max(1);
-        format!(
-            "CPU per request: client {:.1} µs + Redis {:.1} µs; Redis's own time per script {:.1} µs",
-            (after.client_cpu_s - self.client_cpu_s) * 1e6 / requests.max(1.0),
-            (after.redis_cpu_s - self.redis_cpu_s) * 1e6 / requests.max(1.0),
-            after.evalsha_us.saturating_sub(self.evalsha_us) as f64 / calls as f64
-        )
-    }
-}
-
-/// Latencies (µs, sorted) of requests one at a time.
-async fn sequential(q: &Arc<Quotas>) -> Vec<f64> {
+/// Latencies (µs, sorted) of requests one at a time, and this process's (voluntary,
+/// involuntary) context switches per request.
+async fn sequential(q: &Arc<Quotas>, applied: bool) -> (Vec<f64>, (f64, f64)) {
     let mut out = Vec::with_capacity(SEQUENTIAL);
+    let before = context_switches();
     for i in 0..SEQUENTIAL {
         let t = Instant::now();
-        one_request(q, i % 16).await;
+        one_request(q, i % 16, applied).await;
         out.push(t.elapsed().as_secs_f64() * 1e6);
     }
+    q.settled().await;
+    let after = context_switches();
+    let per = |a: u64, b: u64| a.saturating_sub(b) as f64 / SEQUENTIAL as f64;
     out.sort_by(f64::total_cmp);
-    out
+    (out, (per(after.0, before.0), per(after.1, before.1)))
 }
 
 /// Latencies (µs, sorted) of requests started at `RATE` per second whatever the
 /// previous ones are doing (an open loop, as independent clients behave).
-async fn open_loop(q: &Arc<Quotas>) -> Vec<f64> {
+async fn open_loop(q: &Arc<Quotas>, applied: bool) -> Vec<f64> {
     let mut tick = tokio::time::interval(Duration::from_nanos(1_000_000_000 / RATE));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut tasks = Vec::with_capacity(OPEN_LOOP);
@@ -223,7 +188,7 @@ async fn open_loop(q: &Arc<Quotas>) -> Vec<f64> {
         let q = Arc::clone(q);
         tasks.push(tokio::spawn(async move {
             let t = Instant::now();
-            one_request(&q, i % 16).await;
+            one_request(&q, i % 16, applied).await;
             t.elapsed().as_secs_f64() * 1e6
         }));
     }
@@ -231,6 +196,7 @@ async fn open_loop(q: &Arc<Quotas>) -> Vec<f64> {
     for t in tasks {
         out.push(t.await.unwrap_or(f64::NAN));
     }
+    q.settled().await;
     out.sort_by(f64::total_cmp);
     out
 }
@@ -242,15 +208,34 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 fn report(name: &str, local: &[f64], redis: &[f64]) {
     let (l50, l99, r50, r99) = (pct(local, 0.5), pct(local, 0.99), pct(redis, 0.5), pct(redis, 0.99));
     println!(
-        "{name:<22} in-process p50 {l50:>6.1} µs p99 {l99:>6.1} µs | redis p50 {r50:>7.1} µs p99 {r99:>8.1} µs | added p50 {:>7.1} µs",
+        "{name:<36} in-process p50 {l50:>6.1} µs p99 {l99:>6.1} µs | redis p50 {r50:>7.1} µs p99 {r99:>8.1} µs | added p50 {:>7.1} µs",
         r50 - l50
     );
 }
 
+/// The one-at-a-time rows: latency, and context switches per request of the Redis run.
+async fn one_at_a_time(local: &Arc<Quotas>, redis: &Arc<Quotas>, applied: bool, name: &str) {
+    let (l, _) = sequential(local, applied).await;
+    let (r, (voluntary, involuntary)) = sequential(redis, applied).await;
+    report(name, &l, &r);
+    println!("{:<36} context switches per request (redis): {voluntary:.2} voluntary, {involuntary:.2} involuntary", "");
+}
+
 fn main() {
     let url = std::env::var("SPILLWAY_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    // As the server (crates/cli): tokio's default worker count, the CPUs this process may
+    // run on (sched affinity), unless the environment says otherwise.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(cores).enable_all().build() {
+    let workers = std::env::var("SPILLWAY_BENCH_WORKERS").ok().and_then(|w| w.parse().ok()).unwrap_or(cores);
+    let mut builder = match workers {
+        0 => tokio::runtime::Builder::new_current_thread(),
+        n => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+    };
+    let rt = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("no runtime: {e}");
@@ -259,21 +244,21 @@ fn main() {
     };
     rt.block_on(async {
         let prefix = format!("bench-{}", std::process::id());
-        println!("spillway-quota Redis admission benchmark ({cores} cores, Redis at {url}, prefix {prefix})");
+        println!("spillway-quota Redis admission benchmark ({cores} cores, {workers} workers (0: current-thread), Redis at {url}, prefix {prefix})");
         let local = Arc::new(Quotas::in_process());
         let one = vec![redis_store(&url, &prefix).await];
         let three = vec![one[0].clone(), redis_store(&url, &prefix).await, redis_store(&url, &prefix).await];
         // Warm-up: connections, script load, bucket creation.
         for i in 0..2_000 {
-            one_request(&three[i % 3], i % 16).await;
-            one_request(&local, i % 16).await;
+            one_request(&three[i % 3], i % 16, true).await;
+            one_request(&local, i % 16, true).await;
         }
         println!("load average before: {}", loadavg());
         let base = baseline(&url).await;
         let (ips, _) = throughput(std::slice::from_ref(&local)).await;
         let (ops1, f1, cpu1) = measured(&url, &one).await;
         let (ops3, f3, cpu3) = measured(&url, &three).await;
-        println!("{CALLERS} callers; a request is 1 admission + 1 settlement (2 scripts):");
+        println!("{CALLERS} callers; a request is 1 admission + 1 settlement (2 scripts), all settlements applied by the end:");
         println!("  baseline: `return 1` scripts/s  {base:>10.0}");
         println!("  in-process store, requests/s    {ips:>10.0}");
         for (name, ops, failed, cpu) in [("redis, 1 instance", ops1, f1, cpu1), ("redis, 3 instances", ops3, f3, cpu3)] {
@@ -285,8 +270,14 @@ fn main() {
             );
             println!("    {cpu}");
         }
-        report("one at a time", &sequential(&local).await, &sequential(&one[0]).await);
-        report(&format!("open loop {RATE}/s"), &open_loop(&local).await, &open_loop(&one[0]).await);
+        println!("added latency: what a request waits for (admission answered, settlement issued):");
+        one_at_a_time(&local, &one[0], false, "  one at a time").await;
+        let name = format!("  open loop {RATE}/s");
+        report(&name, &open_loop(&local, false).await, &open_loop(&one[0], false).await);
+        println!("until admission and settlement are both answered:");
+        one_at_a_time(&local, &one[0], true, "  one at a time").await;
+        let name = format!("  open loop {RATE}/s (all in flight)");
+        report(&name, &open_loop(&local, true).await, &open_loop(&one[0], true).await);
         println!("load average after: {}", loadavg());
     });
 }
