@@ -242,7 +242,11 @@ fn main() {
             std::process::exit(2);
         }
     };
-    rt.block_on(async {
+    // Everything runs in a spawned task, on a worker thread, as a server's request does
+    // (hyper spawns one per connection); `block_on`'s own thread is no worker, so every
+    // wake-up of a task running there would cross threads, which no request of a server
+    // pays.
+    let bench = rt.spawn(async move {
         let prefix = format!("bench-{}", std::process::id());
         println!("spillway-quota Redis admission benchmark ({cores} cores, {workers} workers (0: current-thread), Redis at {url}, prefix {prefix})");
         let local = Arc::new(Quotas::in_process());
@@ -280,4 +284,8 @@ fn main() {
         report(&name, &open_loop(&local, true).await, &open_loop(&one[0], true).await);
         println!("load average after: {}", loadavg());
     });
+    if let Err(e) = rt.block_on(bench) {
+        eprintln!("bench failed: {e}");
+        std::process::exit(1);
+    }
 }
