@@ -27,6 +27,8 @@ pub mod run;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod cluster_tests;
+#[cfg(test)]
 mod tier_tests;
 
 use std::sync::Arc;
