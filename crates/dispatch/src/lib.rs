@@ -25,9 +25,9 @@ pub mod resolve;
 pub mod run;
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod cluster_tests;
+#[cfg(test)]
+mod tests;
 #[cfg(test)]
 mod tier_tests;
 

@@ -18,7 +18,8 @@
 //! The runtime is the server's: multi-threaded, one worker per CPU this process may use.
 //! `SPILLWAY_BENCH_WORKERS=N` sets another count (0: a current-thread runtime), to see
 //! what waking another thread costs; context switches per request are printed for the
-//! one-at-a-time runs (a measure of wake-ups that does not move with the machine's load).
+//! one-at-a-time and open-loop runs (a measure of wake-ups that does not move with the
+//! machine's load).
 //!
 //! Also printed, because the machine is shared and wall-clock numbers move with its load:
 //! the load average before and after, and where the time goes during each Redis
@@ -33,7 +34,7 @@ use std::time::{Duration, Instant};
 #[path = "redis_admission/counters.rs"]
 mod counters;
 
-use counters::{context_switches, loadavg, Counters};
+use counters::{baseline, context_switches, loadavg, Counters};
 use spillway_quota::{reserve, BucketKey, Debit, FailMode, Limit, Quotas, RedisQuotas, RedisSettings};
 
 /// Nothing is ever throttled: we measure decisions, not refusals.
@@ -129,37 +130,6 @@ async fn throughput(stores: &[Arc<Quotas>]) -> (f64, u64) {
     (done as f64 / started.elapsed().as_secs_f64(), failed)
 }
 
-/// Trivial script calls per second through one connection manager, `CALLERS` at once.
-async fn baseline(url: &str) -> f64 {
-    // The same TCP settings as the store's own connection (TCP_NODELAY).
-    let nodelay = redis::io::tcp::TcpSettings::default().set_nodelay(true);
-    let Ok(info) = redis::IntoConnectionInfo::into_connection_info(url) else { return 0.0 };
-    let Ok(client) = redis::Client::open(info.set_tcp_settings(nodelay)) else { return 0.0 };
-    let Ok(conn) = redis::aio::ConnectionManager::new(client).await else { return 0.0 };
-    let script = Arc::new(redis::Script::new("return 1"));
-    let deadline = Instant::now() + THROUGHPUT_FOR;
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..CALLERS)
-        .map(|_| {
-            let (mut conn, script) = (conn.clone(), Arc::clone(&script));
-            tokio::spawn(async move {
-                let mut done = 0u64;
-                while Instant::now() < deadline {
-                    if script.prepare_invoke().invoke_async::<i64>(&mut conn).await.is_ok() {
-                        done += 1;
-                    }
-                }
-                done
-            })
-        })
-        .collect();
-    let mut done = 0;
-    for t in tasks {
-        done += t.await.unwrap_or(0);
-    }
-    done as f64 / started.elapsed().as_secs_f64()
-}
-
 /// Latencies (µs, sorted) of requests one at a time, and this process's (voluntary,
 /// involuntary) context switches per request.
 async fn sequential(q: &Arc<Quotas>, applied: bool) -> (Vec<f64>, (f64, f64)) {
@@ -179,7 +149,8 @@ async fn sequential(q: &Arc<Quotas>, applied: bool) -> (Vec<f64>, (f64, f64)) {
 
 /// Latencies (µs, sorted) of requests started at `RATE` per second whatever the
 /// previous ones are doing (an open loop, as independent clients behave).
-async fn open_loop(q: &Arc<Quotas>, applied: bool) -> Vec<f64> {
+async fn open_loop(q: &Arc<Quotas>, applied: bool) -> (Vec<f64>, (f64, f64)) {
+    let before = context_switches();
     let mut tick = tokio::time::interval(Duration::from_nanos(1_000_000_000 / RATE));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut tasks = Vec::with_capacity(OPEN_LOOP);
@@ -197,8 +168,10 @@ async fn open_loop(q: &Arc<Quotas>, applied: bool) -> Vec<f64> {
         out.push(t.await.unwrap_or(f64::NAN));
     }
     q.settled().await;
+    let after = context_switches();
+    let per = |a: u64, b: u64| a.saturating_sub(b) as f64 / OPEN_LOOP as f64;
     out.sort_by(f64::total_cmp);
-    out
+    (out, (per(after.0, before.0), per(after.1, before.1)))
 }
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
@@ -216,8 +189,20 @@ fn report(name: &str, local: &[f64], redis: &[f64]) {
 /// The one-at-a-time rows: latency, and context switches per request of the Redis run.
 async fn one_at_a_time(local: &Arc<Quotas>, redis: &Arc<Quotas>, applied: bool, name: &str) {
     let (l, _) = sequential(local, applied).await;
-    let (r, (voluntary, involuntary)) = sequential(redis, applied).await;
+    let (r, switches) = sequential(redis, applied).await;
     report(name, &l, &r);
+    report_switches(switches);
+}
+
+/// The open-loop rows, the same way.
+async fn open(local: &Arc<Quotas>, redis: &Arc<Quotas>, applied: bool, name: &str) {
+    let (l, _) = open_loop(local, applied).await;
+    let (r, switches) = open_loop(redis, applied).await;
+    report(name, &l, &r);
+    report_switches(switches);
+}
+
+fn report_switches((voluntary, involuntary): (f64, f64)) {
     println!("{:<36} context switches per request (redis): {voluntary:.2} voluntary, {involuntary:.2} involuntary", "");
 }
 
@@ -276,12 +261,10 @@ fn main() {
         }
         println!("added latency: what a request waits for (admission answered, settlement issued):");
         one_at_a_time(&local, &one[0], false, "  one at a time").await;
-        let name = format!("  open loop {RATE}/s");
-        report(&name, &open_loop(&local, false).await, &open_loop(&one[0], false).await);
+        open(&local, &one[0], false, &format!("  open loop {RATE}/s")).await;
         println!("until admission and settlement are both answered:");
         one_at_a_time(&local, &one[0], true, "  one at a time").await;
-        let name = format!("  open loop {RATE}/s (all in flight)");
-        report(&name, &open_loop(&local, true).await, &open_loop(&one[0], true).await);
+        open(&local, &one[0], true, &format!("  open loop {RATE}/s (all in flight)")).await;
         println!("load average after: {}", loadavg());
     });
     if let Err(e) = rt.block_on(bench) {

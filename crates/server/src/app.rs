@@ -65,15 +65,23 @@ pub struct Shutdown {
     usage: Arc<UsageLedger>,
     store: Arc<Store>,
     lifecycle: Lifecycle,
+    /// Settlements are issued off the answer's path (cluster mode): the last ones are
+    /// waited for, or their leases' TTL returns the reservations.
+    quotas: Arc<spillway_quota::Quotas>,
 }
 
 /// How long the background tasks get to notice shutdown: a store write in flight.
 const BACKGROUND_STOP: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long settlements still in flight get (one Redis round trip each).
+const SETTLE_STOP: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Shutdown {
     pub async fn run(self) {
         if !self.lifecycle.stop_background(BACKGROUND_STOP).await {
             tracing::warn!(running = self.lifecycle.running(), "background tasks still running at shutdown");
+        }
+        if tokio::time::timeout(SETTLE_STOP, self.quotas.settled()).await.is_err() {
+            tracing::warn!("quota settlements still in flight at shutdown: their leases' TTL returns the reservations");
         }
         self.usage.flush(&self.store).await;
         let stats = self.logs.shutdown().await;
@@ -178,6 +186,7 @@ impl AppState {
             usage: Arc::clone(&usage),
             store: Arc::clone(&store),
             lifecycle: lifecycle.clone(),
+            quotas: Arc::clone(dispatcher.admission().quotas()),
         };
         let keyring = (!catalog.accounts.is_empty()).then(|| Arc::new(Keyring::new(&catalog.accounts)));
         let agent_sessions = Arc::default();

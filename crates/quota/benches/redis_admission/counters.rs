@@ -1,5 +1,12 @@
-//! Where the time goes while the Redis admission bench runs: load average, CPU time of
-//! this process and of the Redis server, Redis's own time per script, context switches.
+//! What the Redis admission bench measures besides its own requests: the baseline (what
+//! this machine's Redis and the Rust client can do at all right now), and where the time
+//! goes: load average, CPU time of this process and of the Redis server, Redis's own time
+//! per script, context switches.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{CALLERS, THROUGHPUT_FOR};
 
 pub fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
@@ -58,7 +65,6 @@ impl Counters {
     }
 }
 
-
 /// (voluntary, involuntary) context switches of every thread of this process so far.
 /// Voluntary ones are waits (a thread parks until woken): one per wake-up, whatever the
 /// machine's load; involuntary ones are preemptions, which load does drive.
@@ -77,4 +83,35 @@ pub fn context_switches() -> (u64, u64) {
         }
     }
     out
+}
+
+/// Trivial script calls per second through one connection manager, `CALLERS` at once.
+pub async fn baseline(url: &str) -> f64 {
+    // The same TCP settings as the store's own connection (TCP_NODELAY).
+    let nodelay = redis::io::tcp::TcpSettings::default().set_nodelay(true);
+    let Ok(info) = redis::IntoConnectionInfo::into_connection_info(url) else { return 0.0 };
+    let Ok(client) = redis::Client::open(info.set_tcp_settings(nodelay)) else { return 0.0 };
+    let Ok(conn) = redis::aio::ConnectionManager::new(client).await else { return 0.0 };
+    let script = Arc::new(redis::Script::new("return 1"));
+    let deadline = Instant::now() + THROUGHPUT_FOR;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..CALLERS)
+        .map(|_| {
+            let (mut conn, script) = (conn.clone(), Arc::clone(&script));
+            tokio::spawn(async move {
+                let mut done = 0u64;
+                while Instant::now() < deadline {
+                    if script.prepare_invoke().invoke_async::<i64>(&mut conn).await.is_ok() {
+                        done += 1;
+                    }
+                }
+                done
+            })
+        })
+        .collect();
+    let mut done = 0;
+    for t in tasks {
+        done += t.await.unwrap_or(0);
+    }
+    done as f64 / started.elapsed().as_secs_f64()
 }

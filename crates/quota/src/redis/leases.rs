@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use super::keys::TagKeys;
-use super::Shared;
+use super::link::CallError;
+use super::{ms, Shared};
 
 /// Live leases: record (the sorted-set member, which starts with the lease's unique id) →
 /// the keys of its tag.
@@ -67,6 +68,18 @@ impl Drop for Pending<'_> {
         if !self.keep {
             self.leases.remove(&self.record);
         }
+    }
+}
+
+impl Shared {
+    /// `EVALSHA renew`: every live lease of one tag gets a new expiry.
+    pub(super) async fn renew(&self, keys: &TagKeys, records: &[Arc<str>]) -> Result<(), CallError> {
+        let mut cmd = self.renew.cmd(1);
+        cmd.arg(&keys.leases).arg(ms(self.settings.lease_ttl));
+        for r in records {
+            cmd.arg(&**r);
+        }
+        self.call(&self.renew, &cmd).await.map(drop)
     }
 }
 

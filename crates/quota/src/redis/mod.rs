@@ -32,10 +32,10 @@ use redis::{Cmd, IntoConnectionInfo, Script, Value};
 pub use self::capacity::{PoolReport, PoolView};
 use self::keys::{lease_record, same_tag, TagKeys};
 use self::leases::Leases;
-use self::link::Link;
+use self::link::{CallError, Link};
 use self::script::Lua;
 use self::settler::InFlight;
-use crate::{adjustments, BucketKey, Debit, Floor, InProcessQuotas, Lease, LeaseKind, QuotaStore, Refused, Throttled};
+use crate::{BucketKey, Debit, Floor, InProcessQuotas, Lease, LeaseKind, QuotaStore, Refused, Throttled};
 
 /// What happens to admission while Redis is unreachable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,24 +189,6 @@ impl QuotaStore for RedisQuotas {
     }
 }
 
-/// What went wrong talking to Redis (never a throttle: that is an answer).
-#[derive(Debug)]
-pub(crate) enum CallError {
-    Timeout,
-    Redis(redis::RedisError),
-    Reply(String),
-}
-
-impl fmt::Display for CallError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CallError::Timeout => f.write_str("no answer within the timeout"),
-            CallError::Redis(e) => write!(f, "{e}"),
-            CallError::Reply(e) => write!(f, "unexpected reply: {e}"),
-        }
-    }
-}
-
 impl Shared {
     fn fail_name(&self) -> &'static str {
         match self.settings.fail {
@@ -278,43 +260,6 @@ impl Shared {
         }
     }
 
-    async fn renew(&self, keys: &TagKeys, records: &[Arc<str>]) -> Result<(), CallError> {
-        let mut cmd = self.renew.cmd(1);
-        cmd.arg(&keys.leases).arg(ms(self.settings.lease_ttl));
-        for r in records {
-            cmd.arg(&**r);
-        }
-        self.call(&self.renew, &cmd).await.map(drop)
-    }
-
-    /// The per-instance share of a quota while Redis is down: at least 1 of a non-zero
-    /// quota, so a small quota split many ways does not become zero.
-    fn share(&self, per_minute: u64) -> u64 {
-        if per_minute == 0 {
-            return 0;
-        }
-        (per_minute / u64::from(self.settings.instances.max(1))).max(1)
-    }
-
-    fn scaled(&self, debits: &[Debit]) -> Vec<Debit> {
-        debits.iter().map(|d| Debit { per_minute: self.share(d.per_minute), ..d.clone() }).collect()
-    }
-
-    fn fallback(&self, debits: &[Debit], floor: Floor) -> Result<Lease, Refused> {
-        match self.settings.fail {
-            FailMode::Closed => Err(Refused::StoreUnavailable),
-            FailMode::Local => self
-                .local
-                .try_reserve_above(&self.scaled(debits), floor)
-                .map(|()| Lease(LeaseKind::Local))
-                .map_err(Refused::Throttled),
-        }
-    }
-
-    fn settle_local(&self, debits: &[Debit], used: &[u64]) {
-        self.local.adjust_now(&adjustments(&self.scaled(debits), used));
-    }
-
     /// Levels come back from the scripts in thousandths of a token (an integer reply).
     fn remember<'a>(&self, keys: impl Iterator<Item = &'a BucketKey>, levels: &[Value]) {
         let now = Instant::now();
@@ -344,6 +289,6 @@ fn array(v: Value) -> Result<Vec<Value>, CallError> {
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod settler_tests;
+#[cfg(test)]
+mod tests;
