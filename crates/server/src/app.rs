@@ -208,7 +208,7 @@ impl AppState {
 }
 
 pub fn build_router(state: AppState) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/model/{model_id}/converse", post(runtime::converse::converse))
         .route("/model/{model_id}/converse-stream", post(runtime::converse::converse_stream))
         .route("/model/{model_id}/invoke", post(runtime::invoke::invoke).layer(from_fn(invoke_headers::invoke)))
@@ -258,10 +258,15 @@ pub fn build_router(state: AppState) -> Router {
         .route("/health", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .fallback(unknown_operation)
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), context::authenticate))
-        .layer(axum::middleware::from_fn(context::request_id))
-        .with_state(state)
+        .layer(DefaultBodyLimit::max(MAX_BODY));
+    // Open mode (no accounts): `authenticate` would hand every request on untouched, yet an
+    // axum middleware layer costs on every request (the inner service cloned and boxed into
+    // `Next`, the state cloned). The keyring is fixed at start-up, so leave the layer out.
+    let router = match state.keyring {
+        Some(_) => router.layer(axum::middleware::from_fn_with_state(state.clone(), context::authenticate)),
+        None => router,
+    };
+    router.layer(axum::middleware::from_fn(context::request_id)).with_state(state)
 }
 
 async fn metrics(
