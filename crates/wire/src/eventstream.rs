@@ -54,11 +54,17 @@ pub fn event_frame(event_type: &str, payload: &[u8]) -> Bytes {
 /// intermediate buffer for the JSON. `size_hint` is the expected payload size.
 pub fn json_event_frame<T: Serialize + ?Sized>(event_type: &str, payload: &T, size_hint: usize) -> Bytes {
     let mut buf = Vec::with_capacity(size_hint + 96 + event_type.len());
-    write_frame(&mut buf, event_headers(event_type), |b| {
+    write_json_event_frame(&mut buf, event_type, payload);
+    Bytes::from(buf)
+}
+
+/// [`json_event_frame`] appended to `buf`: a stream writes the frames of all the events
+/// that are ready into one buffer, one body chunk for all of them (issue 13).
+pub fn write_json_event_frame<T: Serialize + ?Sized>(buf: &mut Vec<u8>, event_type: &str, payload: &T) {
+    write_frame(buf, event_headers(event_type), |b| {
         // Serialising our own payload types into a Vec cannot fail.
         let _ = serde_json::to_writer(b, payload);
     });
-    Bytes::from(buf)
 }
 
 /// An `:message-type=exception` frame; `member` is the lowerCamel union member name.

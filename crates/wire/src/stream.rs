@@ -144,6 +144,11 @@ impl<'e> StreamEvent<'e> {
         };
         crate::eventstream::json_event_frame(self.event_type, &self.payload, hint)
     }
+
+    /// The frame appended to `buf` (the bytes of [`StreamEvent::frame`]).
+    pub fn write_frame(&self, buf: &mut Vec<u8>) {
+        crate::eventstream::write_json_event_frame(buf, self.event_type, &self.payload);
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -224,6 +229,11 @@ impl ConverseStreamEncoder {
     /// The frames for `event`, appended to `frames`.
     pub fn frames(&mut self, event: &ModelEvent, latency_ms: u64, frames: &mut Vec<bytes::Bytes>) {
         self.each(event, latency_ms, |e| frames.push(e.frame()));
+    }
+
+    /// The frames for `event`, appended to `buf` as bytes.
+    pub fn write_frames(&mut self, event: &ModelEvent, latency_ms: u64, buf: &mut Vec<u8>) {
+        self.each(event, latency_ms, |e| e.write_frame(buf));
     }
 
     /// Hands each event for `event` to `out`, in order.
@@ -471,6 +481,25 @@ mod tests {
         assert_eq!(all[2], json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"signature": signature}}}));
         assert_eq!(all[3], json!({"contentBlockIndex": 0}));
         assert_eq!(all[4], json!({"contentBlockIndex": 1, "delta": {"text": "ok"}}));
+    }
+
+    /// A stream writes the frames of several events into one buffer: the same bytes as
+    /// the frames one by one.
+    #[test]
+    fn written_frames_are_the_frames_back_to_back() {
+        let events = [
+            ModelEvent::Text("Hel\"lo".into()),
+            ModelEvent::ToolUseStart { id: "t1".into(), name: "lookup".into() },
+            ModelEvent::ToolUseInput("{\"q\":1}".into()),
+            finish(),
+        ];
+        let (mut one, mut joined) = (ConverseStreamEncoder::new(), ConverseStreamEncoder::new());
+        let (mut frames, mut buf) = (Vec::new(), Vec::new());
+        for ev in &events {
+            one.frames(ev, 9, &mut frames);
+            joined.write_frames(ev, 9, &mut buf);
+        }
+        assert_eq!(buf, frames.concat());
     }
 
     #[test]

@@ -27,7 +27,9 @@ impl EventSource {
                     rest = &rest[1..];
                 }
             }
-            let Some(end) = rest.iter().position(|&b| b == b'\n' || b == b'\r') else { break };
+            // memchr's vectorised search: a byte at a time, the scan was the parser's whole
+            // cost (about 36,000 instructions a 20-event stream, issue 13).
+            let Some(end) = memchr::memchr2(b'\n', b'\r', rest) else { break };
             self.after_cr = rest[end] == b'\r';
             let line_part = &rest[..end];
             rest = &rest[end + 1..];
@@ -56,7 +58,7 @@ impl EventSource {
             self.has_data = false;
             return go;
         }
-        let (field, value) = match line.iter().position(|&b| b == b':') {
+        let (field, value) = match memchr::memchr(b':', line) {
             Some(0) => return true, // a comment
             Some(at) => {
                 let value = &line[at + 1..];

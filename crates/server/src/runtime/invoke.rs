@@ -8,7 +8,7 @@ use base64::Engine as _;
 use spillway_invocation_log::Operation;
 use spillway_route::tier::{self, Ask, Via};
 use spillway_wire::converse::TokenUsage;
-use spillway_wire::eventstream::json_event_frame;
+use spillway_wire::eventstream::write_json_event_frame;
 use spillway_wire::invoke::{self, InvokeRequest, NativeStream, Timing};
 use spillway_wire::stream::ModelEvent;
 use spillway_wire::{validate, BedrockError};
@@ -164,10 +164,10 @@ struct NativeFrames {
 }
 
 impl FrameEncoder for NativeFrames {
-    fn push(&mut self, event: ModelEvent, elapsed_ms: u64, out: &mut Vec<Bytes>) {
+    fn push(&mut self, event: ModelEvent, elapsed_ms: u64, out: &mut Vec<u8>) {
         let timing = Timing { latency_ms: elapsed_ms, first_byte_ms: *self.first_byte.get_or_insert(elapsed_ms) };
         for chunk in self.native.push(event, timing) {
-            out.push(chunk_frame(&chunk));
+            write_chunk_frame(out, &chunk);
             if let Some(k) = self.kept.as_mut() {
                 k.push(chunk);
             }
@@ -179,13 +179,13 @@ impl FrameEncoder for NativeFrames {
     }
 }
 
-/// A `chunk` event: the native chunk's JSON, base64-encoded in `bytes`.
-fn chunk_frame(chunk: &serde_json::Value) -> Bytes {
+/// A `chunk` event, appended to `out`: the native chunk's JSON, base64-encoded in `bytes`.
+fn write_chunk_frame(out: &mut Vec<u8>, chunk: &serde_json::Value) {
     #[derive(serde::Serialize)]
     struct Chunk<'a> {
         bytes: &'a str,
     }
     let raw = serde_json::to_vec(chunk).unwrap_or_default();
     let bytes = base64::engine::general_purpose::STANDARD.encode(raw);
-    json_event_frame("chunk", &Chunk { bytes: &bytes }, bytes.len() + 16)
+    write_json_event_frame(out, "chunk", &Chunk { bytes: &bytes });
 }

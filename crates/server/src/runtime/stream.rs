@@ -5,10 +5,10 @@
 //! first frame the status is 200 for good, so a failure becomes an exception frame.
 
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 use serde_json::Value;
-use spillway_wire::converse::ConverseRequest;
-use spillway_wire::converse::ServedReport;
+use spillway_backends::{BackendError, Pool};
+use spillway_wire::converse::{ConverseRequest, ServedReport, TokenUsage};
 use spillway_wire::invoke::BodyFormat;
 use spillway_wire::response_fields;
 use spillway_wire::stream::{Collector, ConverseStreamEncoder, ModelEvent, Payload};
@@ -21,7 +21,8 @@ use crate::stream_body;
 
 /// Turns model events into frames, keeping what the invocation log records.
 pub trait FrameEncoder: Send + 'static {
-    fn push(&mut self, event: ModelEvent, elapsed_ms: u64, out: &mut Vec<Bytes>);
+    /// Appends the frames for `event` to `out`.
+    fn push(&mut self, event: ModelEvent, elapsed_ms: u64, out: &mut Vec<u8>);
     /// The log's `outputBodyJson`, when the call is logged.
     fn log_output(&mut self, elapsed_ms: u64) -> Option<Value>;
 }
@@ -30,7 +31,8 @@ pub trait FrameEncoder: Send + 'static {
 pub struct ConverseFrames {
     encoder: ConverseStreamEncoder,
     kept: Option<Collector>,
-    fields: Option<ResponseFields>,
+    /// Boxed: rarely asked for, and a request's worth of state in every open stream.
+    fields: Option<Box<ResponseFields>>,
     /// How the stream is served (its metadata event and the logged answer report it).
     served: ServedReport,
 }
@@ -53,16 +55,16 @@ impl ConverseFrames {
     pub fn with_response_fields(mut self, paths: Vec<String>, format: BodyFormat, model_id: &str) -> Self {
         let request = ConverseRequest { additional_model_response_field_paths: Some(paths), ..Default::default() };
         let out = Collector::default();
-        self.fields = Some(ResponseFields { request, format, model_id: model_id.to_owned(), out });
+        self.fields = Some(Box::new(ResponseFields { request, format, model_id: model_id.to_owned(), out }));
         self
     }
 }
 
 impl FrameEncoder for ConverseFrames {
-    fn push(&mut self, event: ModelEvent, elapsed_ms: u64, out: &mut Vec<Bytes>) {
+    fn push(&mut self, event: ModelEvent, elapsed_ms: u64, out: &mut Vec<u8>) {
         // Framed from a borrow first, so the collector can take the event without a copy.
         match self.fields.as_mut() {
-            None => self.encoder.frames(&event, elapsed_ms, out),
+            None => self.encoder.write_frames(&event, elapsed_ms, out),
             Some(f) => {
                 // additionalModelResponseFieldPaths: `messageStop` carries the fields of
                 // the native answer gathered so far.
@@ -73,7 +75,7 @@ impl FrameEncoder for ConverseFrames {
                         *additional_model_response_fields =
                             response_fields::fields(&f.request, f.format, &f.model_id, &f.out);
                     }
-                    out.push(e.frame());
+                    e.write_frame(out);
                 });
             }
         }
@@ -128,6 +130,60 @@ impl<E: FrameEncoder> Drop for StreamRecord<E> {
     }
 }
 
+/// Events already at hand go out in one body chunk up to this size: hyper handles a chunk,
+/// and the client reads it, at a cost per chunk, not per byte (issue 13).
+const BATCH_BYTES: usize = 16 * 1024;
+
+/// What one item of the model's stream did to the stream.
+enum Step {
+    Go,
+    Finished,
+    Failed(BedrockError),
+}
+
+/// Writes the frames of one item of the model's stream into `buf`.
+fn step<E: FrameEncoder>(
+    record: &mut StreamRecord<E>,
+    admitted: &mut Admitted,
+    pool: &Pool,
+    item: Option<Result<ModelEvent, BackendError>>,
+    buf: &mut Vec<u8>,
+) -> Step {
+    match item {
+        Some(Ok(event)) => {
+            record.usage.see(&event);
+            admitted.observe(record.usage.current());
+            let finished = matches!(event, ModelEvent::Finish(_));
+            let elapsed = record.call.elapsed_ms();
+            record.encoder.push(event, elapsed, buf);
+            if finished {
+                Step::Finished
+            } else {
+                Step::Go
+            }
+        }
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "stream failed after it started");
+            pool.report(&e);
+            Step::Failed(BedrockError::from(e))
+        }
+        // The backend closed the stream without a stop reason: that is a failure, not a
+        // client that went away.
+        None => {
+            let e = BackendError::Stream("the backend ended the stream without a stop reason".into());
+            pool.report(&e);
+            Step::Failed(BedrockError::from(e))
+        }
+    }
+}
+
+/// Settles the reservation. Boxed: the settle future (the quota store's, Redis in cluster
+/// mode) would otherwise be part of the stream's state for as long as the stream is
+/// open, though it only runs at its end (issue 13: memory per open stream).
+async fn settle(admitted: Admitted, usage: TokenUsage) {
+    Box::pin(admitted.settle(usage)).await;
+}
+
 pub fn drive<E: FrameEncoder>(
     opened: Opened,
     admitted: Admitted,
@@ -142,7 +198,7 @@ pub fn drive<E: FrameEncoder>(
         let lifecycle = call.lifecycle();
         let ended = lifecycle.streams_ended();
         let mut record = StreamRecord { call, region: opened.region, usage: UsageTracker::default(), encoder, recorded: false };
-        let mut frames = Vec::with_capacity(4);
+        let pool = opened.pool;
         let mut flushed = false;
         let mut rest = stream_body::chain(opened.head, opened.rest);
         tokio::pin!(ended);
@@ -152,27 +208,25 @@ pub fn drive<E: FrameEncoder>(
                 () = &mut ended => Err(crate::serve::shutting_down_error()),
                 item = rest.next() => Ok(item),
             };
-            let item = match item {
-                Ok(Some(item)) => item,
-                Ok(None) => break,
-                Err(error) => {
-                    yield stream_body::error_frame(&error);
-                    admitted.settle(record.usage.current()).await;
-                    record.end(Ending::Failed(&error));
-                    return;
-                }
+            let mut buf = Vec::with_capacity(512);
+            let mut now = match item {
+                Ok(item) => step(&mut record, &mut admitted, &pool, item, &mut buf),
+                Err(error) => Step::Failed(error),
             };
-            match item {
-                Ok(event) => {
-                    record.usage.see(&event);
-                    admitted.observe(record.usage.current());
-                    let finished = matches!(event, ModelEvent::Finish(_));
-                    let elapsed = record.call.elapsed_ms();
-                    record.encoder.push(event, elapsed, &mut frames);
-                    for frame in frames.drain(..) {
-                        yield frame;
+            // The events that are ready already (a backend's read often holds several)
+            // join this chunk; the first one goes alone (below).
+            while flushed && matches!(now, Step::Go) && buf.len() < BATCH_BYTES {
+                match rest.next().now_or_never() {
+                    Some(item) => now = step(&mut record, &mut admitted, &pool, item, &mut buf),
+                    None => break,
+                }
+            }
+            match now {
+                Step::Go => {
+                    if !buf.is_empty() {
+                        yield Bytes::from(buf);
                     }
-                    // hyper writes a body's frames only when the body is not ready or
+                    // hyper writes a body's chunks only when the body is not ready or
                     // 16 are queued: with the rest of the answer already read from the
                     // backend, the first byte waited for 15 more frames (bench/README.md,
                     // "first byte"). A pause after the first content sends it now.
@@ -180,30 +234,21 @@ pub fn drive<E: FrameEncoder>(
                         flushed = true;
                         tokio::task::yield_now().await;
                     }
-                    if finished {
-                        admitted.settle(record.usage.current()).await;
-                        record.end(Ending::Answered);
-                        return;
-                    }
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "stream failed after it started");
-                    opened.pool.report(&e);
-                    let error = BedrockError::from(e);
-                    yield stream_body::error_frame(&error);
-                    admitted.settle(record.usage.current()).await;
+                Step::Finished => {
+                    yield Bytes::from(buf);
+                    settle(admitted, record.usage.current()).await;
+                    record.end(Ending::Answered);
+                    return;
+                }
+                Step::Failed(error) => {
+                    buf.extend_from_slice(&stream_body::error_frame(&error));
+                    yield Bytes::from(buf);
+                    settle(admitted, record.usage.current()).await;
                     record.end(Ending::Failed(&error));
                     return;
                 }
             }
         }
-        // The backend closed the stream without a stop reason: that is a failure, not a
-        // client that went away.
-        let e = spillway_backends::BackendError::Stream("the backend ended the stream without a stop reason".into());
-        opened.pool.report(&e);
-        let error = BedrockError::from(e);
-        yield stream_body::error_frame(&error);
-        admitted.settle(record.usage.current()).await;
-        record.end(Ending::Failed(&error));
     }
 }

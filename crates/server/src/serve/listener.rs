@@ -131,6 +131,12 @@ impl Server {
         let Some(acceptor) = &self.tls else {
             return self.serve(tcp, first_request_by).await;
         };
+        // Boxed: the handshake's and the TLS connection's state would otherwise be part of
+        // every plain connection's task too (issue 13: memory per open stream).
+        Box::pin(self.serve_tls(acceptor, tcp, first_request_by)).await;
+    }
+
+    async fn serve_tls(&self, acceptor: &TlsAcceptor, tcp: TcpStream, first_request_by: Instant) {
         let handshake = tokio::time::timeout_at(first_request_by, acceptor.accept(tcp));
         let stream = tokio::select! {
             stream = handshake => stream,
