@@ -40,7 +40,8 @@ impl UsageTracker {
         let finish = events.iter().rposition(|e| matches!(e, ModelEvent::Finish(_)));
         for (i, event) in events.iter().enumerate() {
             let delta = matches!(event, ModelEvent::Reasoning(_) | ModelEvent::Text(_) | ModelEvent::ToolUseInput(_));
-            if !(delta && finish.is_some_and(|f| f > i)) {
+            let replaced = delta && finish.is_some_and(|f| f > i);
+            if !replaced {
                 self.see(event);
             }
         }

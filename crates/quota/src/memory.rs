@@ -103,7 +103,7 @@ impl InProcessQuotas {
     pub(crate) fn settle_now(&self, debits: &[Debit], used: &[u64]) {
         let mut changed = debits.iter().enumerate().filter_map(|(i, d)| {
             let used = used.get(i).copied().unwrap_or(d.amount);
-            (used != d.amount).then(|| (d, d.amount as f64 - used as f64))
+            (used != d.amount).then_some((d, d.amount as f64 - used as f64))
         });
         let Some(first) = changed.next() else { return };
         let now = (self.clock)();

@@ -168,7 +168,7 @@ fn scope_region(authorization: &str) -> Option<&str> {
     // one short header on every request (issue 13). `Credential=` is ASCII, so the index
     // after it is a char boundary.
     let start = rest.as_bytes().windows(CREDENTIAL.len()).position(|w| w == CREDENTIAL)? + CREDENTIAL.len();
-    let credential = rest[start..].split(|c| c == ',' || c == ' ').next()?;
+    let credential = rest[start..].split([',', ' ']).next()?;
     let mut parts = credential.split('/');
     let _key = parts.next()?;
     let _date = parts.next()?;

@@ -50,7 +50,7 @@ impl hashbrown::Equivalent<Key> for KeyRef<'_> {
 }
 
 impl KeyRef<'_> {
-    fn to_owned(&self) -> Key {
+    fn owned(&self) -> Key {
         Key {
             account: self.account.to_owned(),
             hour: self.hour,
@@ -158,7 +158,7 @@ impl UsageLedger {
         let mut rows = self.rows.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let row = match rows.entry_ref(&key) {
             hashbrown::hash_map::EntryRef::Occupied(row) => row.into_mut(),
-            hashbrown::hash_map::EntryRef::Vacant(vacant) => vacant.insert_with_key(key.to_owned(), new_row(&key)),
+            hashbrown::hash_map::EntryRef::Vacant(vacant) => vacant.insert_with_key(key.owned(), new_row(&key)),
         };
         row.invocations += 1;
         row.input_tokens += i64::from(u.usage.input_tokens);

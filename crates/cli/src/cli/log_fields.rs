@@ -47,7 +47,7 @@ impl FieldVisitor<'_> {
     }
 
     /// `DefaultVisitor`'s handling of one field, continuing this line.
-    fn default(&mut self, field: &Field, record: impl FnOnce(&mut DefaultVisitor<'_>)) {
+    fn delegate(&mut self, field: &Field, record: impl FnOnce(&mut DefaultVisitor<'_>)) {
         if self.result.is_err() {
             return;
         }
@@ -88,11 +88,11 @@ impl Visit for FieldVisitor<'_> {
             });
             return;
         }
-        self.default(field, |v| v.record_str(field, value));
+        self.delegate(field, |v| v.record_str(field, value));
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.default(field, |v| v.record_error(field, value));
+        self.delegate(field, |v| v.record_error(field, value));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
@@ -100,7 +100,7 @@ impl Visit for FieldVisitor<'_> {
             self.result = self.name(field.name()).and_then(|()| write!(self.writer, "{value:?}"));
             return;
         }
-        self.default(field, |v| v.record_debug(field, value));
+        self.delegate(field, |v| v.record_debug(field, value));
     }
 }
 
@@ -154,8 +154,8 @@ mod tests {
             } else {
                 tracing::subscriber::with_default(builder.finish(), emit);
             }
-            let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-            text
+            let bytes = buffer.0.lock().unwrap().clone();
+            String::from_utf8(bytes).unwrap()
         };
         (run(false), run(true))
     }
