@@ -1,5 +1,7 @@
 //! The command line: `spillway serve`, `check-config`, `usage`, `fetch-model` and `batch watch`.
 
+mod log_fields;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -182,5 +184,10 @@ fn init_tracing() {
     // Colours only for a terminal: escape codes are noise in a log file, and styling
     // every span's fields cost instructions on every request (issue 13).
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .fmt_fields(log_fields::LogFields)
+        .try_init();
 }

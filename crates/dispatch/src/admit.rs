@@ -1,8 +1,10 @@
 //! Admission: the caller's quota reserved before anything runs, settled to the real usage
 //! when the call ends (DESIGN.md §2 rule 4, shared/reference/quotas.md).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+// foldhash: `note` looks every debit's bucket up on every call.
+use hashbrown::HashMap;
 
 use spillway_catalog::{Catalog, ServiceTierType};
 use spillway_quota::{BucketKey, Debit, Floor, Limit, QuotaStore, Quotas, Reservation};
@@ -66,9 +68,24 @@ impl Admitted {
 /// asked for and the tier that took the call (`throttled` when the quota refused it; a
 /// backend too full for the tier afterwards shows in `InvocationThrottles`).
 fn count(ask: Ask, served: Option<Served>) {
-    let served = served.map_or("throttled", |s| s.tier.as_str());
-    metrics::counter!("spillway_service_tier_admissions_total", "requested" => ask.tier().as_str(), "served" => served)
-        .increment(1);
+    // One handle per (requested, served) pair, registered on first use: `counter!` with
+    // labels looks the series up in the recorder (hashing its name and labels) on every
+    // call (issue 13). Registered lazily, so /metrics lists only the pairs that happened.
+    type Cells = [[OnceLock<metrics::Counter>; 5]; 4];
+    static COUNTERS: Cells = [const { [const { OnceLock::new() }; 5] }; 4];
+    let index = |t: ServiceTierType| match t {
+        ServiceTierType::Priority => 0,
+        ServiceTierType::Default => 1,
+        ServiceTierType::Flex => 2,
+        ServiceTierType::Reserved => 3,
+    };
+    let requested = ask.tier();
+    let cell = &COUNTERS[index(requested)][served.map_or(4, |s| index(s.tier))];
+    cell.get_or_init(|| {
+        let served = served.map_or("throttled", |s| s.tier.as_str());
+        metrics::counter!("spillway_service_tier_admissions_total", "requested" => requested.as_str(), "served" => served)
+    })
+    .increment(1);
 }
 
 /// The quota store, and the buckets admission has touched (for the headroom gauges).
@@ -81,7 +98,7 @@ pub struct Admission {
 
 impl Admission {
     pub fn new(catalog: Arc<Catalog>, quotas: Arc<Quotas>) -> Self {
-        Self { catalog, quotas, seen: Mutex::new(HashMap::new()) }
+        Self { catalog, quotas, seen: Mutex::new(HashMap::default()) }
     }
 
     pub fn quotas(&self) -> &Arc<Quotas> {

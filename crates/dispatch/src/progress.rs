@@ -23,11 +23,27 @@ impl UsageTracker {
     pub fn see(&mut self, event: &ModelEvent) {
         match event {
             ModelEvent::InputTokens(n) => self.input = *n,
+            // Once the backend has reported the usage, counting is moot.
             ModelEvent::Reasoning(t) | ModelEvent::Text(t) | ModelEvent::ToolUseInput(t) => {
-                self.output += count_tokens(t)
+                if self.finished.is_none() {
+                    self.output += count_tokens(t);
+                }
             }
             ModelEvent::ToolUseStart { .. } => {}
             ModelEvent::Finish(f) => self.finished = Some(f.usage),
+        }
+    }
+
+    /// [`Self::see`] for events that arrived together: deltas before a `Finish` in the
+    /// same batch are not counted, since the backend's report replaces the count.
+    pub fn see_all(&mut self, events: &[ModelEvent]) {
+        let finish = events.iter().rposition(|e| matches!(e, ModelEvent::Finish(_)));
+        for (i, event) in events.iter().enumerate() {
+            let delta = matches!(event, ModelEvent::Reasoning(_) | ModelEvent::Text(_) | ModelEvent::ToolUseInput(_));
+            let replaced = delta && finish.is_some_and(|f| f > i);
+            if !replaced {
+                self.see(event);
+            }
         }
     }
 
@@ -100,6 +116,21 @@ mod tests {
         assert!(t.current().output_tokens > 0);
         t.see(&ModelEvent::Finish(Finish::new(StopReason::EndTurn, TokenUsage::new(7, 40))));
         assert_eq!(t.current(), TokenUsage::new(7, 40));
+    }
+
+    #[test]
+    fn a_batch_ending_in_the_report_takes_the_report() {
+        let mut t = UsageTracker::default();
+        let finish = ModelEvent::Finish(Finish::new(StopReason::EndTurn, TokenUsage::new(7, 40)));
+        t.see_all(&[ModelEvent::InputTokens(7), ModelEvent::Text("hello world".into()), finish]);
+        assert_eq!(t.current(), TokenUsage::new(7, 40));
+        // Without the report, the deltas are counted as `see` counts them.
+        let (mut batch, mut one) = (UsageTracker::default(), UsageTracker::default());
+        let events = [ModelEvent::InputTokens(3), ModelEvent::Text("hello world".into())];
+        batch.see_all(&events);
+        events.iter().for_each(|e| one.see(e));
+        assert_eq!(batch.current(), one.current());
+        assert!(batch.current().output_tokens > 0);
     }
 
     #[test]

@@ -200,19 +200,53 @@ impl Attempt for Unary<'_> {
         let mut stream = pool.chat(lane, call).await?;
         let mut out = Collector::default();
         let mut usage = UsageTracker::default();
-        while let Some(event) = stream.next().await {
-            let event = event?;
-            usage.see(&event);
-            self.progress.track(usage);
-            if let Some(admitted) = self.admitted.as_deref_mut() {
-                admitted.observe(usage.current());
+        // Events not yet in `usage`. The call can only be abandoned while it waits, so the
+        // usage is brought up to date when the backend has nothing ready (and at the end),
+        // not after every event: a whole answer that arrives at once ends with the
+        // backend's own usage, and its text is never counted (≈ 17,000 instructions for a
+        // 1 KB answer, issue 13).
+        let mut pending = Vec::new();
+        loop {
+            let next = std::future::poll_fn(|cx| {
+                let polled = stream.poll_next_unpin(cx);
+                if polled.is_pending() {
+                    self.catch_up(&mut pending, &mut usage, &mut out);
+                }
+                polled
+            })
+            .await;
+            match next {
+                Some(Ok(event)) => pending.push(event),
+                Some(Err(e)) => {
+                    self.catch_up(&mut pending, &mut usage, &mut out);
+                    return Err(e);
+                }
+                None => break,
             }
-            out.push(event);
         }
+        self.catch_up(&mut pending, &mut usage, &mut out);
         if out.is_finished() {
             Ok(out)
         } else {
             Err(BackendError::Stream("the backend ended the answer without a stop reason".into()))
+        }
+    }
+}
+
+impl Unary<'_> {
+    /// `pending`'s events into the usage (the progress and the reservation follow it) and
+    /// the answer.
+    fn catch_up(&mut self, pending: &mut Vec<ModelEvent>, usage: &mut UsageTracker, out: &mut Collector) {
+        if pending.is_empty() {
+            return;
+        }
+        usage.see_all(pending);
+        self.progress.track(*usage);
+        if let Some(admitted) = self.admitted.as_deref_mut() {
+            admitted.observe(usage.current());
+        }
+        for event in pending.drain(..) {
+            out.push(event);
         }
     }
 }

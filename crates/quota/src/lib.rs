@@ -191,7 +191,7 @@ impl Quotas {
     /// relies on the lease's TTL to return the reservation.
     pub(crate) fn settle_detached(&self, lease: Lease, debits: Vec<Debit>, used: Vec<u64>) {
         match self {
-            Quotas::InProcess(q) => q.adjust_now(&adjustments(&debits, &used)),
+            Quotas::InProcess(q) => q.settle_now(&debits, &used),
             Quotas::Redis(q) => q.issue_settlement(lease, debits, used),
         }
     }

@@ -3,7 +3,6 @@
 //! source region, plus what spillway adds: re-routes by source → inference region, quota
 //! headroom, backend in-flight, and the service's own overhead.
 
-use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -81,8 +80,9 @@ impl Series {
     }
 }
 
-/// Source region → ModelId → series. Two levels so a lookup borrows the call's strings.
-type SeriesMap = HashMap<String, HashMap<String, Arc<Series>>>;
+/// Source region → ModelId → series. Two levels so a lookup borrows the call's strings;
+/// foldhash (hashbrown's default) rather than SipHash, as this runs on every call.
+type SeriesMap = hashbrown::HashMap<String, hashbrown::HashMap<String, Arc<Series>>>;
 
 fn series(model_id: &str, region: &str) -> Arc<Series> {
     static SERIES: OnceLock<RwLock<SeriesMap>> = OnceLock::new();

@@ -1,5 +1,8 @@
 //! Converse requests as OpenAI chat-completions bodies.
 
+use std::borrow::Cow;
+
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 use spillway_wire::converse::{
     ContentBlock, ConverseRequest, DocumentBlock, DocumentSource, ImageBlock, ImageSource, Message, Role,
@@ -12,7 +15,75 @@ use crate::BackendError;
 /// them would send the request to another model or change the response's framing.
 const RESERVED: &[&str] = &["model", "messages", "stream", "stream_options", "response_format"];
 
-/// The chat-completions body for `request`.
+/// A chat-completions body, serialised straight from the request's borrowed text.
+/// Building it as a `serde_json::Value` first (a map node and a `String` per key and per
+/// text, then a second walk to serialise and a third to drop) cost about 6,000
+/// instructions a call (issue 13). The fields are in the order a `Value` object (a
+/// `BTreeMap`: no `preserve_order`) writes them, so the bytes are the same as before.
+#[derive(Serialize)]
+struct ChatBody<'a> {
+    max_tokens: u32,
+    messages: Vec<ChatMessage<'a>>,
+    model: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_format: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stop: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<StreamOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<Vec<Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+/// One chat message (members in `Value` order, as [`ChatBody`]'s).
+#[derive(Serialize)]
+struct ChatMessage<'a> {
+    content: Content<'a>,
+    role: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_call_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<Vec<Value>>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Content<'a> {
+    Text(Cow<'a, str>),
+    Parts(Vec<Value>),
+    Null,
+}
+
+/// The chat-completions body for `request`, as the bytes to send.
+pub(super) fn chat_body_bytes(
+    model: &str,
+    request: &ConverseRequest,
+    max_tokens: u32,
+    stream: bool,
+    tools_enabled: bool,
+) -> Result<Vec<u8>, BackendError> {
+    let encode = |e: serde_json::Error| BackendError::Invalid(e.to_string());
+    if passthrough(request).is_some() {
+        return serde_json::to_vec(&chat_body(model, request, max_tokens, stream, tools_enabled)?).map_err(encode);
+    }
+    let body = typed_body(model, request, max_tokens, stream, tools_enabled)?;
+    serde_json::to_vec(&body).map_err(encode)
+}
+
+/// The chat-completions body for `request`, as a JSON value.
 pub(super) fn chat_body(
     model: &str,
     request: &ConverseRequest,
@@ -20,20 +91,55 @@ pub(super) fn chat_body(
     stream: bool,
     tools_enabled: bool,
 ) -> Result<Value, BackendError> {
-    let mut body = Map::new();
-    body.insert("model".into(), json!(model));
-    body.insert("messages".into(), Value::Array(messages(request)?));
-    body.insert("max_tokens".into(), json!(max_tokens));
+    let body = typed_body(model, request, max_tokens, stream, tools_enabled)?;
+    let mut body = match serde_json::to_value(&body) {
+        Ok(Value::Object(map)) => map,
+        Ok(_) => Map::new(),
+        Err(e) => return Err(BackendError::Invalid(e.to_string())),
+    };
+    // Server-specific parameters (top_k, repetition_penalty, …) pass through as given.
+    if let Some(extra) = passthrough(request) {
+        for (k, v) in extra {
+            if !RESERVED.contains(&k.as_str()) {
+                body.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    Ok(Value::Object(body))
+}
+
+/// `additionalModelRequestFields` when it has members to pass through.
+fn passthrough(request: &ConverseRequest) -> Option<&Map<String, Value>> {
+    match &request.additional_model_request_fields {
+        Some(Value::Object(extra)) if extra.keys().any(|k| !RESERVED.contains(&k.as_str())) => Some(extra),
+        _ => None,
+    }
+}
+
+fn typed_body<'a>(
+    model: &'a str,
+    request: &'a ConverseRequest,
+    max_tokens: u32,
+    stream: bool,
+    tools_enabled: bool,
+) -> Result<ChatBody<'a>, BackendError> {
+    let mut body = ChatBody {
+        max_tokens,
+        messages: messages(request)?,
+        model,
+        response_format: None,
+        stop: None,
+        stream: None,
+        stream_options: None,
+        temperature: None,
+        tool_choice: None,
+        tools: None,
+        top_p: None,
+    };
     if let Some(cfg) = &request.inference_config {
-        if let Some(t) = cfg.temperature {
-            body.insert("temperature".into(), json!(t));
-        }
-        if let Some(p) = cfg.top_p {
-            body.insert("top_p".into(), json!(p));
-        }
-        if let Some(stop) = cfg.stop_sequences.as_ref().filter(|s| !s.is_empty()) {
-            body.insert("stop".into(), json!(stop));
-        }
+        body.temperature = cfg.temperature;
+        body.top_p = cfg.top_p;
+        body.stop = cfg.stop_sequences.as_deref().filter(|s| !s.is_empty());
     }
     if let Some(cfg) = &request.tool_config {
         if !tools_enabled {
@@ -64,44 +170,30 @@ pub(super) fn chat_body(
             }
         }
         if !tools.is_empty() {
-            body.insert("tools".into(), Value::Array(tools));
+            body.tools = Some(tools);
         }
-        match &cfg.tool_choice {
-            None => {}
-            Some(ToolChoice::Auto(_)) => {
-                body.insert("tool_choice".into(), json!("auto"));
-            }
-            Some(ToolChoice::Any(_)) => {
-                body.insert("tool_choice".into(), json!("required"));
-            }
-            Some(ToolChoice::Tool(t)) => {
-                body.insert("tool_choice".into(), json!({"type": "function", "function": {"name": t.name}}));
-            }
+        body.tool_choice = match &cfg.tool_choice {
+            None => None,
+            Some(ToolChoice::Auto(_)) => Some(json!("auto")),
+            Some(ToolChoice::Any(_)) => Some(json!("required")),
+            Some(ToolChoice::Tool(t)) => Some(json!({"type": "function", "function": {"name": t.name}})),
             Some(other) => {
                 let what = format!("tool choice '{}'", other.member_name());
                 return Err(not_supported("toolConfig.toolChoice", &what));
             }
-        }
+        };
     }
     if let Some(format) =
         spillway_wire::structured::format_of(request).map_err(|e| BackendError::Unsupported(e.message))?
     {
-        body.insert("response_format".into(), response_format(format));
+        body.response_format = Some(response_format(format));
     }
     if stream {
-        body.insert("stream".into(), json!(true));
+        body.stream = Some(true);
         // Without this the server sends no usage at all while streaming.
-        body.insert("stream_options".into(), json!({"include_usage": true}));
+        body.stream_options = Some(StreamOptions { include_usage: true });
     }
-    // Server-specific parameters (top_k, repetition_penalty, …) pass through as given.
-    if let Some(Value::Object(extra)) = &request.additional_model_request_fields {
-        for (k, v) in extra {
-            if !RESERVED.contains(&k.as_str()) {
-                body.insert(k.clone(), v.clone());
-            }
-        }
-    }
-    Ok(Value::Object(body))
+    Ok(body)
 }
 
 /// OpenAI's `response_format` for a JSON schema; `strict` asks the server to constrain
@@ -126,7 +218,7 @@ fn not_supported(at: &str, what: &str) -> BackendError {
     BackendError::Unsupported(format!("{at}: {what} is not supported by this model"))
 }
 
-fn messages(request: &ConverseRequest) -> Result<Vec<Value>, BackendError> {
+fn messages(request: &ConverseRequest) -> Result<Vec<ChatMessage<'_>>, BackendError> {
     let mut out = Vec::with_capacity(request.messages.len() + 1);
     let mut system = Vec::new();
     for (i, block) in request.system.iter().enumerate() {
@@ -144,7 +236,7 @@ fn messages(request: &ConverseRequest) -> Result<Vec<Value>, BackendError> {
         }
     }
     if !system.is_empty() {
-        out.push(json!({"role": "system", "content": system.join("\n\n")}));
+        out.push(message("system", Content::Text(joined(&system, "\n\n"))));
     }
     for (i, m) in request.messages.iter().enumerate() {
         match m.role {
@@ -155,19 +247,39 @@ fn messages(request: &ConverseRequest) -> Result<Vec<Value>, BackendError> {
     Ok(out)
 }
 
+fn message<'a>(role: &'static str, content: Content<'a>) -> ChatMessage<'a> {
+    ChatMessage { content, role, tool_call_id: None, tool_calls: None }
+}
+
+/// `texts` joined by `sep`; one text is borrowed as it is.
+fn joined<'a>(texts: &[&'a str], sep: &str) -> Cow<'a, str> {
+    match texts {
+        [one] => Cow::Borrowed(one),
+        many => Cow::Owned(many.join(sep)),
+    }
+}
+
+/// A user turn's part: text (borrowed from the request, or a document's rendering), or
+/// an image.
+enum Part<'a> {
+    Text(Cow<'a, str>),
+    Image(Value),
+}
+
 /// A user turn becomes its tool results (OpenAI wants each as its own `tool` message right
 /// after the assistant's calls) followed by one user message for the rest.
-fn user_message(i: usize, m: &Message, out: &mut Vec<Value>) -> Result<(), BackendError> {
+fn user_message<'a>(i: usize, m: &'a Message, out: &mut Vec<ChatMessage<'a>>) -> Result<(), BackendError> {
     let mut parts = Vec::new();
+    // The position is formatted only for blocks that need it (errors, documents, images).
+    let at = |j: usize| format!("messages[{i}].content[{j}]");
     for (j, block) in m.content.iter().enumerate() {
-        let at = format!("messages[{i}].content[{j}]");
         match block {
-            ContentBlock::Text(t) => parts.push(json!({"type": "text", "text": t})),
-            ContentBlock::Image(img) => parts.push(image_part(&at, img)?),
-            ContentBlock::Document(doc) => parts.push(json!({"type": "text", "text": document_text(&at, doc)?})),
-            ContentBlock::ToolResult(r) => out.push(tool_message(&at, r)?),
+            ContentBlock::Text(t) => parts.push(Part::Text(Cow::Borrowed(t))),
+            ContentBlock::Image(img) => parts.push(Part::Image(image_part(&at(j), img)?)),
+            ContentBlock::Document(doc) => parts.push(Part::Text(Cow::Owned(document_text(&at(j), doc)?))),
+            ContentBlock::ToolResult(r) => out.push(tool_message(&at(j), r)?),
             ContentBlock::CachePoint(_) | ContentBlock::ReasoningContent(_) => {}
-            other => return Err(unsupported(&at, other.member_name())),
+            other => return Err(unsupported(&at(j), other.member_name())),
         }
     }
     if parts.is_empty() {
@@ -175,17 +287,28 @@ fn user_message(i: usize, m: &Message, out: &mut Vec<Value>) -> Result<(), Backe
     }
     // Plain strings are what every OpenAI-compatible server accepts; parts only when an
     // image needs them.
-    let content = if parts.iter().all(|p| p["type"] == "text") {
-        let texts: Vec<&str> = parts.iter().filter_map(|p| p["text"].as_str()).collect();
-        json!(texts.join("\n"))
+    let content = if parts.iter().all(|p| matches!(p, Part::Text(_))) {
+        match parts.as_mut_slice() {
+            // One text (nearly every call): sent as it is, borrowed.
+            [Part::Text(one)] => Content::Text(std::mem::take(one)),
+            many => {
+                let texts: Vec<&str> =
+                    many.iter().map(|p| if let Part::Text(t) = p { t.as_ref() } else { "" }).collect();
+                Content::Text(Cow::Owned(texts.join("\n")))
+            }
+        }
     } else {
-        Value::Array(parts)
+        let parts = parts.into_iter().map(|p| match p {
+            Part::Text(t) => json!({"type": "text", "text": t}),
+            Part::Image(v) => v,
+        });
+        Content::Parts(parts.collect())
     };
-    out.push(json!({"role": "user", "content": content}));
+    out.push(message("user", content));
     Ok(())
 }
 
-fn assistant_message(i: usize, m: &Message) -> Result<Value, BackendError> {
+fn assistant_message<'a>(i: usize, m: &'a Message) -> Result<ChatMessage<'a>, BackendError> {
     let mut text = String::new();
     let mut calls = Vec::new();
     for (j, block) in m.content.iter().enumerate() {
@@ -201,14 +324,11 @@ fn assistant_message(i: usize, m: &Message) -> Result<Value, BackendError> {
             other => return Err(unsupported(&format!("messages[{i}].content[{j}]"), other.member_name())),
         }
     }
-    let mut msg = json!({"role": "assistant"});
     if calls.is_empty() {
-        msg["content"] = json!(text);
-    } else {
-        msg["content"] = if text.is_empty() { Value::Null } else { json!(text) };
-        msg["tool_calls"] = Value::Array(calls);
+        return Ok(message("assistant", Content::Text(Cow::Owned(text))));
     }
-    Ok(msg)
+    let content = if text.is_empty() { Content::Null } else { Content::Text(Cow::Owned(text)) };
+    Ok(ChatMessage { content, role: "assistant", tool_call_id: None, tool_calls: Some(calls) })
 }
 
 fn image_part(at: &str, img: &ImageBlock) -> Result<Value, BackendError> {
@@ -229,7 +349,7 @@ fn document_text(at: &str, doc: &DocumentBlock) -> Result<String, BackendError> 
     }
 }
 
-fn tool_message(at: &str, r: &ToolResultBlock) -> Result<Value, BackendError> {
+fn tool_message<'a>(at: &str, r: &'a ToolResultBlock) -> Result<ChatMessage<'a>, BackendError> {
     let mut texts = Vec::with_capacity(r.content.len());
     for (k, c) in r.content.iter().enumerate() {
         let at = format!("{at}.toolResult.content[{k}]");
@@ -240,5 +360,6 @@ fn tool_message(at: &str, r: &ToolResultBlock) -> Result<Value, BackendError> {
             other => return Err(unsupported(&at, other.member_name())),
         }
     }
-    Ok(json!({"role": "tool", "tool_call_id": r.tool_use_id, "content": texts.join("\n")}))
+    let content = Content::Text(Cow::Owned(texts.join("\n")));
+    Ok(ChatMessage { content, role: "tool", tool_call_id: Some(&r.tool_use_id), tool_calls: None })
 }

@@ -128,18 +128,18 @@ fn normalize(v: &mut [f32]) {
 impl ModelBackend for OpenAiBackend {
     async fn chat(&self, call: ChatCall<'_>) -> Result<EventStream, BackendError> {
         // Built before taking a slot: a request this backend refuses costs no capacity.
-        let body = convert::chat_body(call.model, call.request, call.max_tokens, call.stream, self.cfg.tools)?;
-        let input_estimate = count_request_tokens(call.request);
-        let body = serde_json::to_vec(&body).map_err(|e| BackendError::Invalid(e.to_string()))?;
+        let body = convert::chat_body_bytes(call.model, call.request, call.max_tokens, call.stream, self.cfg.tools)?;
         let permit = self.acquire()?;
         let Inner { http, chat, .. } = &*self.inner;
         if call.stream {
+            let input_estimate = count_request_tokens(call.request);
             let reply = client::within(http.timeout, http.post(chat, body)).await?;
             return Ok(sse::events(reply.into_body(), http.timeout, permit, input_estimate));
         }
         let completion: response::Completion =
             client::within(http.timeout, async { read_json(http.post(chat, body).await?).await }).await?;
-        let events = response::completion_events(completion, input_estimate)?;
+        // The estimate only stands in for a usage the server did not report.
+        let events = response::completion_events(completion, || count_request_tokens(call.request))?;
         let stream = futures::stream::iter(events).map(move |e: ModelEvent| {
             // The slot stays taken until the caller has consumed or dropped the answer.
             let _held = &permit;

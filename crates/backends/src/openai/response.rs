@@ -103,30 +103,41 @@ pub(super) fn stop_reason(
 }
 
 /// Events of a whole (non-streamed) completion. `input_estimate` stands in for usage
-/// when the server reports none.
-pub(super) fn completion_events(c: Completion, input_estimate: u32) -> Result<Vec<ModelEvent>, BackendError> {
+/// when the server reports none (and is only computed then).
+pub(super) fn completion_events(
+    c: Completion,
+    input_estimate: impl FnOnce() -> u32,
+) -> Result<Vec<ModelEvent>, BackendError> {
     let Some(choice) = c.choices.into_iter().next() else {
         return Err(BackendError::Invalid("the backend answered without choices".into()));
     };
-    let mut events = Vec::new();
+    let mut events = Vec::with_capacity(4);
+    // The generated text, to count when the server reports no usage (only then: a copy
+    // of the whole answer otherwise).
     let mut generated = String::new();
-    let input = c.usage.map_or(input_estimate, |u| u.prompt_tokens);
+    let counting = c.usage.is_none();
+    let mut generated_push = |t: &str| {
+        if counting {
+            generated.push_str(t);
+        }
+    };
+    let input = c.usage.map_or_else(input_estimate, |u| u.prompt_tokens);
     events.push(ModelEvent::InputTokens(input));
     let message = choice.message;
     if let Some(thought) = message.reasoning_content.or(message.reasoning).filter(|t| !t.is_empty()) {
-        generated.push_str(&thought);
+        generated_push(&thought);
         events.push(ModelEvent::Reasoning(thought));
     }
     if let Some(text) = message.content.filter(|t| !t.is_empty()) {
-        generated.push_str(&text);
+        generated_push(&text);
         events.push(ModelEvent::Text(text));
     }
     let calls = message.tool_calls.unwrap_or_default();
     let had_tool_calls = !calls.is_empty();
     for (i, call) in calls.into_iter().enumerate() {
         let args = arguments_text(&call.function.arguments);
-        generated.push_str(&call.function.name);
-        generated.push_str(&args);
+        generated_push(&call.function.name);
+        generated_push(&args);
         events.push(ModelEvent::ToolUseStart {
             id: call.id.unwrap_or_else(|| fallback_tool_id(i)),
             name: call.function.name,

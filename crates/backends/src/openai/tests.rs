@@ -13,7 +13,7 @@ use spillway_wire::invoke::EmbedRequest;
 use spillway_wire::parse::json as parse;
 use spillway_wire::stream::{Collector, Finish};
 
-use super::convert::chat_body;
+use super::convert::{chat_body, chat_body_bytes};
 use super::response::stop_reason;
 use super::sse::Assembler;
 use super::*;
@@ -255,6 +255,29 @@ fn translates_a_tool_conversation() {
         json!([{"type": "function", "function": {"name": "get_weather", "description": "Weather by city", "parameters": {"type": "object"}}}])
     );
     assert_eq!(body["tool_choice"], json!({"type": "function", "function": {"name": "get_weather"}}));
+}
+
+/// The body sent is written from typed members; it must be the bytes the `Value` it
+/// replaced wrote (members in sorted order), whatever the request holds.
+#[test]
+fn typed_body_bytes_are_the_value_bytes() {
+    let without_passthrough = TOOLS.replace(
+        r#""additionalModelRequestFields": {"top_k": 40, "stream": true}"#,
+        r#""additionalModelRequestFields": {"stream": true}"#,
+    );
+    let images = r#"{"system":[{"text":"s"}],"messages":[{"role":"user","content":[{"text":"a\"b"},{"image":{"format":"png","source":{"bytes":"iVBO"}}}]},{"role":"assistant","content":[{"text":"x"}]},{"role":"user","content":[{"text":"one"},{"text":"two"}]}],"inferenceConfig":{"temperature":0.7,"maxTokens":5}}"#;
+    for body in [HELLO, TOOLS, without_passthrough.as_str(), images] {
+        let r = request(body);
+        for stream in [false, true] {
+            let bytes = chat_body_bytes("m", &r, 10, stream, true).unwrap();
+            let value = serde_json::to_vec(&chat_body("m", &r, 10, stream, true).unwrap()).unwrap();
+            assert_eq!(String::from_utf8(bytes).unwrap(), String::from_utf8(value).unwrap());
+        }
+    }
+    assert_eq!(
+        chat_body_bytes("m", &request(HELLO), 10, false, true).unwrap(),
+        br#"{"max_tokens":10,"messages":[{"content":"hello there","role":"user"}],"model":"m"}"#
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@ use axum::response::Response;
 use spillway_invocation_log::Operation;
 use spillway_route::tier::{self, Ask, Via};
 use spillway_route::Plan;
-use spillway_wire::converse::ConverseRequest;
+use spillway_wire::converse::{ContentBlock, ConverseOutput, ConverseRequest, ConverseResponse};
 use spillway_wire::{parse, response_fields, validate};
 
 use super::stream::{self, ConverseFrames};
@@ -61,7 +61,7 @@ async fn run(call: &Call<'_>, progress: &Progress) -> Result<Answer, ApiError> {
     let mut response = done.output.into_response(caller.elapsed_ms());
     response.additional_model_response_fields = fields;
     response.served = done.served.report(ask);
-    let body = serde_json::to_vec(&response).unwrap_or_default();
+    let body = super::to_json(&response, response_size(&response));
     let output = state.logs.enabled(caller).then(|| serde_json::to_value(&response).unwrap_or_default());
     let response = json_response(body, &done.region, &[]);
     let ran = Ran { region: done.region, usage, output, embedding: false, backend_time: done.backend_time };
@@ -98,4 +98,14 @@ async fn run_stream(call: &Call<'_>, progress: &Progress) -> Result<Answer, ApiE
     }
     let frames = stream::drive(opened, admitted, owned, encoder);
     Ok(Answer { response: stream_body::response(frames, &region, &[]), ran: None })
+}
+
+/// About the size of `response`'s JSON: its texts plus room for the rest, so the buffer
+/// is allocated once instead of doubling its way up from 128 bytes (each step a realloc
+/// and a copy of what was written).
+fn response_size(response: &ConverseResponse) -> usize {
+    let ConverseOutput::Message(message) = &response.output;
+    let texts: usize =
+        message.content.iter().map(|b| if let ContentBlock::Text(t) = b { t.len() + 32 } else { 256 }).sum();
+    texts + 512
 }

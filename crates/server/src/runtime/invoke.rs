@@ -7,7 +7,7 @@ use axum::response::Response;
 use base64::Engine as _;
 use spillway_invocation_log::Operation;
 use spillway_route::tier::{self, Ask, Via};
-use spillway_wire::converse::TokenUsage;
+use spillway_wire::converse::{ContentBlock, TokenUsage};
 use spillway_wire::eventstream::write_json_event_frame;
 use spillway_wire::invoke::{self, InvokeRequest, NativeStream, Timing};
 use spillway_wire::stream::ModelEvent;
@@ -88,7 +88,10 @@ async fn run(call: &Call<'_>, headers: &HeaderMap, progress: &Progress) -> Resul
             let answer = invoke::chat_response(dialect, &model.id, &done.output);
             let served = done.served.headers(ask);
             let headers = token_headers(usage, caller.elapsed_ms(), served);
-            let response = json_response(serde_json::to_vec(&answer).unwrap_or_default(), &done.region, &headers);
+            // Room for the answer's text up front (the buffer otherwise doubles its way up).
+            let size = done.output.content().iter().map(|b| if let ContentBlock::Text(t) = b { t.len() } else { 256 });
+            let body = super::to_json(&answer, size.sum::<usize>() + 512);
+            let response = json_response(body, &done.region, &headers);
             let output = state.logs.enabled(caller).then_some(answer);
             let ran = Ran { region: done.region, usage, output, embedding: false, backend_time: done.backend_time };
             Ok(Answer { response, ran: Some(ran) })

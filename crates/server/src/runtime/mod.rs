@@ -12,8 +12,9 @@ mod stream;
 pub use record::{Call, Ending, OwnedCall};
 
 use axum::extract::{FromRequestParts, Path};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
-use axum::http::HeaderValue;
+use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use spillway_catalog::Model;
 use spillway_wire::converse::{ConverseRequest, TokenUsage};
@@ -72,13 +73,23 @@ fn max_tokens(model: &Model, request: &ConverseRequest) -> Result<u32, BedrockEr
     Ok(n)
 }
 
+/// `value` as JSON, written into a buffer of `capacity` bytes to start with.
+fn to_json<T: serde::Serialize>(value: &T, capacity: usize) -> Vec<u8> {
+    let mut body = Vec::with_capacity(capacity);
+    match serde_json::to_writer(&mut body, value) {
+        Ok(()) => body,
+        Err(_) => Vec::new(),
+    }
+}
+
 /// A JSON answer with the debugging header naming the region that ran it.
 fn json_response(body: Vec<u8>, region: &str, extra: &[(&'static str, String)]) -> Response {
+    const REGION: HeaderName = HeaderName::from_static("x-spillway-inference-region");
     let mut response = body.into_response();
     let headers = response.headers_mut();
-    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if let Ok(v) = HeaderValue::from_str(region) {
-        headers.insert("x-spillway-inference-region", v);
+        headers.insert(REGION, v);
     }
     for (name, value) in extra {
         if let Ok(v) = HeaderValue::from_str(value) {

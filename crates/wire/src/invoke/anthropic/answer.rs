@@ -92,16 +92,20 @@ pub fn messages_response(model_id: &str, out: &Collector) -> Value {
         .collect();
     let (reason, stop_sequence) = messages_stop(out.finish());
     let usage = out.usage();
-    json!({
-        "id": message_id(),
-        "type": "message",
-        "role": "assistant",
-        "model": model_name(model_id),
-        "content": content,
-        "stop_reason": reason,
-        "stop_sequence": stop_sequence,
-        "usage": usage_json(usage),
-    })
+    // The object is assembled from values already built: `json!` serialises an
+    // expression member into a new `Value`, which copied the whole content (answer text
+    // included) a second time (issue 13).
+    let members: [(&str, Value); 8] = [
+        ("id", Value::String(message_id())),
+        ("type", Value::from("message")),
+        ("role", Value::from("assistant")),
+        ("model", Value::String(model_name(model_id))),
+        ("content", Value::Array(content)),
+        ("stop_reason", Value::from(reason)),
+        ("stop_sequence", stop_sequence.map_or(Value::Null, Value::String)),
+        ("usage", usage_json(usage)),
+    ];
+    Value::Object(members.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
 }
 
 pub fn completion_response(out: &Collector) -> Value {
