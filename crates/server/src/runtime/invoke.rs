@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use base64::Engine as _;
-use spillway_invocation_log::Operation;
+use spillway_invocation_log::{JsonBody, Operation};
 use spillway_route::tier::{self, Ask, Via};
 use spillway_wire::converse::TokenUsage;
 use spillway_wire::eventstream::json_event_frame;
@@ -88,8 +88,9 @@ async fn run(call: &Call<'_>, headers: &HeaderMap, progress: &Progress) -> Resul
             let answer = invoke::chat_response(dialect, &model.id, &done.output);
             let served = done.served.headers(ask);
             let headers = token_headers(usage, caller.elapsed_ms(), served);
-            let response = json_response(serde_json::to_vec(&answer).unwrap_or_default(), &done.region, &headers);
-            let output = state.logs.enabled(caller).then_some(answer);
+            let body = Bytes::from(serde_json::to_vec(&answer).unwrap_or_default());
+            let output = state.logs.enabled(caller).then(|| JsonBody::from_serialised(body.clone()));
+            let response = json_response(body, &done.region, &headers);
             let ran = Ran { region: done.region, usage, output, embedding: false, backend_time: done.backend_time };
             Ok(Answer { response, ran: Some(ran) })
         }
@@ -101,8 +102,9 @@ async fn run(call: &Call<'_>, headers: &HeaderMap, progress: &Progress) -> Resul
             let usage = TokenUsage::new(out.input_tokens, 0);
             let answer = invoke::embed_response(model.body_format, &request, &out);
             let headers = token_headers(usage, caller.elapsed_ms(), served);
-            let response = json_response(serde_json::to_vec(&answer).unwrap_or_default(), &region, &headers);
-            let output = state.logs.enabled(caller).then_some(answer);
+            let body = Bytes::from(serde_json::to_vec(&answer).unwrap_or_default());
+            let output = state.logs.enabled(caller).then(|| JsonBody::from_serialised(body.clone()));
+            let response = json_response(body, &region, &headers);
             let ran = Ran { region, usage, output, embedding: true, backend_time: std::time::Duration::ZERO };
             Ok(Answer { response, ran: Some(ran) })
         }
@@ -160,32 +162,41 @@ async fn run_stream(call: &Call<'_>, headers: &HeaderMap, progress: &Progress) -
 struct NativeFrames {
     native: NativeStream,
     first_byte: Option<u64>,
-    kept: Option<Vec<serde_json::Value>>,
+    /// The logged array's text so far: `[` and the chunks' JSON, comma-separated.
+    kept: Option<Vec<u8>>,
 }
 
 impl FrameEncoder for NativeFrames {
     fn push(&mut self, event: ModelEvent, elapsed_ms: u64, out: &mut Vec<Bytes>) {
         let timing = Timing { latency_ms: elapsed_ms, first_byte_ms: *self.first_byte.get_or_insert(elapsed_ms) };
         for chunk in self.native.push(event, timing) {
-            out.push(chunk_frame(&chunk));
+            let raw = serde_json::to_vec(&chunk).unwrap_or_default();
+            out.push(chunk_frame(&raw));
+            // The chunk's JSON, serialised once for the frame and the log.
             if let Some(k) = self.kept.as_mut() {
-                k.push(chunk);
+                k.push(if k.is_empty() { b'[' } else { b',' });
+                k.extend_from_slice(&raw);
             }
         }
     }
 
-    fn log_output(&mut self, _elapsed_ms: u64) -> Option<serde_json::Value> {
-        self.kept.take().map(serde_json::Value::Array)
+    fn log_output(&mut self, _elapsed_ms: u64) -> Option<JsonBody> {
+        self.kept.take().map(|mut k| {
+            if k.is_empty() {
+                k.push(b'[');
+            }
+            k.push(b']');
+            JsonBody::from_serialised(k)
+        })
     }
 }
 
 /// A `chunk` event: the native chunk's JSON, base64-encoded in `bytes`.
-fn chunk_frame(chunk: &serde_json::Value) -> Bytes {
+fn chunk_frame(raw: &[u8]) -> Bytes {
     #[derive(serde::Serialize)]
     struct Chunk<'a> {
         bytes: &'a str,
     }
-    let raw = serde_json::to_vec(chunk).unwrap_or_default();
     let bytes = base64::engine::general_purpose::STANDARD.encode(raw);
     json_event_frame("chunk", &Chunk { bytes: &bytes }, bytes.len() + 16)
 }

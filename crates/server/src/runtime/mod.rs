@@ -11,6 +11,7 @@ mod stream;
 
 pub use record::{Call, Ending, OwnedCall};
 
+use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use axum::http::HeaderValue;
@@ -73,8 +74,8 @@ fn max_tokens(model: &Model, request: &ConverseRequest) -> Result<u32, BedrockEr
 }
 
 /// A JSON answer with the debugging header naming the region that ran it.
-fn json_response(body: Vec<u8>, region: &str, extra: &[(&'static str, String)]) -> Response {
-    let mut response = body.into_response();
+fn json_response(body: impl Into<Bytes>, region: &str, extra: &[(&'static str, String)]) -> Response {
+    let mut response = body.into().into_response();
     let headers = response.headers_mut();
     headers.insert("content-type", HeaderValue::from_static("application/json"));
     if let Ok(v) = HeaderValue::from_str(region) {
@@ -99,8 +100,8 @@ pub struct Answer {
 pub struct Ran {
     pub region: String,
     pub usage: TokenUsage,
-    /// The answer's JSON, for the invocation log (only built when logging is on).
-    pub output: Option<serde_json::Value>,
+    /// The answer's JSON as sent, for the invocation log (only kept when logging is on).
+    pub output: Option<spillway_invocation_log::JsonBody>,
     pub embedding: bool,
     /// Time inside backend calls; the rest of the request's time is spillway's overhead.
     pub backend_time: std::time::Duration,

@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use serde_json::Value;
+use spillway_invocation_log::JsonBody;
 use spillway_wire::converse::ConverseRequest;
 use spillway_wire::converse::ServedReport;
 use spillway_wire::invoke::BodyFormat;
@@ -23,7 +23,7 @@ use crate::stream_body;
 pub trait FrameEncoder: Send + 'static {
     fn push(&mut self, event: ModelEvent, elapsed_ms: u64, out: &mut Vec<Bytes>);
     /// The log's `outputBodyJson`, when the call is logged.
-    fn log_output(&mut self, elapsed_ms: u64) -> Option<Value>;
+    fn log_output(&mut self, elapsed_ms: u64) -> Option<JsonBody>;
 }
 
 /// ConverseStream events; the log gets the aggregated Converse answer.
@@ -82,7 +82,7 @@ impl FrameEncoder for ConverseFrames {
         }
     }
 
-    fn log_output(&mut self, elapsed_ms: u64) -> Option<Value> {
+    fn log_output(&mut self, elapsed_ms: u64) -> Option<JsonBody> {
         let fields =
             self.fields.as_ref().and_then(|f| response_fields::fields(&f.request, f.format, &f.model_id, &f.out));
         let served = &self.served;
@@ -90,7 +90,7 @@ impl FrameEncoder for ConverseFrames {
             let mut response = c.into_response(elapsed_ms);
             response.additional_model_response_fields = fields;
             response.served = served.clone();
-            serde_json::to_value(response).unwrap_or_default()
+            JsonBody::from_serialised(serde_json::to_vec(&response).unwrap_or_default())
         })
     }
 }
