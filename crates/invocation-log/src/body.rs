@@ -79,6 +79,11 @@ impl std::fmt::Debug for JsonBody {
 impl Serialize for JsonBody {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let text = std::str::from_utf8(&self.0).map_err(S::Error::custom)?;
+        // No text (an answer whose serialisation failed) would break the line: `null`, as
+        // the `Value` of such an answer was.
+        if text.is_empty() {
+            return serializer.serialize_unit();
+        }
         let mut raw = serializer.serialize_struct(RAW_VALUE_TOKEN, 1)?;
         raw.serialize_field(RAW_VALUE_TOKEN, text)?;
         raw.end()
@@ -148,5 +153,7 @@ mod tests {
         let back: Record = serde_json::from_str(r#"{"body": {"z": 1, "a": [true, null]}}"#).unwrap();
         assert_eq!(back.body, record.body);
         assert_eq!(JsonBody::from(json!({"b": 1, "a": "x"})).as_str(), r#"{"a":"x","b":1}"#);
+        let empty = Record { body: JsonBody::from_serialised(Vec::new()) };
+        assert_eq!(serde_json::to_string(&empty).unwrap(), r#"{"body":null}"#);
     }
 }
