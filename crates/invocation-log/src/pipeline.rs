@@ -9,6 +9,7 @@ use std::mem;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use futures::stream::{self, StreamExt as _};
@@ -17,6 +18,7 @@ use time::{OffsetDateTime, UtcOffset};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::body::JsonBody;
 use crate::sink::{Sinks, WriteError};
 use crate::stats::Counters;
 use crate::writer::{Envelope, LogSettings};
@@ -47,11 +49,15 @@ impl fmt::Display for Dest {
     }
 }
 
-/// One serialised record bound for one destination.
+/// One serialised record bound for one destination (its line shared between them).
 struct Delivery {
     ts: OffsetDateTime,
-    line: Arc<str>,
+    line: Bytes,
 }
+
+/// Room for a record's line besides its bodies (its other members take a few hundred
+/// bytes), so that serialising it does not grow the buffer step by step.
+const LINE_WITHOUT_BODIES: usize = 1024;
 
 pub(crate) struct Writer {
     settings: LogSettings,
@@ -140,9 +146,7 @@ impl Writer {
             }
         }
         let batch = mem::take(&mut self.batch);
-        for (dest, delivery) in self.expand(batch) {
-            groups.entry(dest).or_default().push(delivery);
-        }
+        self.expand(batch, &mut groups);
         let (sinks, settings) = (&self.sinks, &self.settings);
         let results: Vec<_> = stream::iter(groups)
             .map(|(dest, items)| async move {
@@ -193,12 +197,18 @@ impl Writer {
 
     /// Applies each record's delivery flags, serialises it once and fans it
     /// out to the destinations of the config it was submitted with.
-    fn expand(&self, batch: Vec<Envelope>) -> Vec<(Dest, Delivery)> {
-        let mut out = Vec::with_capacity(batch.len());
+    fn expand(&self, batch: Vec<Envelope>, groups: &mut HashMap<Dest, Vec<Delivery>>) {
+        // Consecutive records mostly share their S3 destination: the previous record's
+        // run is extended after comparing fields, so a `Dest` (four strings) is built and
+        // hashed once per run instead of once per record.
+        let mut run: Option<(Dest, Vec<Delivery>)> = None;
         for Envelope { config, mut record } in batch {
             record.apply_delivery_flags(&config);
-            let line: Arc<str> = match serde_json::to_string(&record) {
-                Ok(line) => line.into(),
+            let bodies = record.input.input_body_json.as_ref().map_or(0, JsonBody::len)
+                + record.output.output_body_json.as_ref().map_or(0, JsonBody::len);
+            let mut line = Vec::with_capacity(LINE_WITHOUT_BODIES + bodies);
+            let line = match serde_json::to_writer(&mut line, &record) {
+                Ok(()) => Bytes::from(line),
                 Err(err) => {
                     tracing::error!(request_id = %record.request_id, error = %err, "invocation log record not serialisable; dropped");
                     self.counters.dropped.inc();
@@ -208,21 +218,36 @@ impl Writer {
             let ts = record.timestamp;
             if let Some(s3) = &config.s3_config {
                 let t = ts.to_offset(UtcOffset::UTC);
-                let dest = Dest::S3 {
-                    bucket: s3.bucket_name.clone(),
-                    key_prefix: s3.key_prefix.clone().filter(|p| !p.is_empty()),
-                    account_id: record.account_id.clone(),
-                    region: record.region.clone(),
-                    hour: (t.year(), u8::from(t.month()), t.day(), t.hour()),
-                };
-                out.push((dest, Delivery { ts, line: Arc::clone(&line) }));
+                let hour = (t.year(), u8::from(t.month()), t.day(), t.hour());
+                let prefix = s3.key_prefix.as_deref().filter(|p| !p.is_empty());
+                let same = matches!(&run, Some((Dest::S3 { bucket, key_prefix, account_id, region, hour: h }, _))
+                    if *bucket == s3.bucket_name && key_prefix.as_deref() == prefix
+                        && *account_id == record.account_id && *region == record.region && *h == hour);
+                if !same {
+                    if let Some((dest, items)) = run.take() {
+                        groups.entry(dest).or_default().extend(items);
+                    }
+                    let dest = Dest::S3 {
+                        bucket: s3.bucket_name.clone(),
+                        key_prefix: prefix.map(str::to_owned),
+                        account_id: record.account_id.clone(),
+                        region: record.region.clone(),
+                        hour,
+                    };
+                    run = Some((dest, Vec::new()));
+                }
+                if let Some((_, items)) = run.as_mut() {
+                    items.push(Delivery { ts, line: line.clone() });
+                }
             }
             if let Some(cw) = &config.cloud_watch_config {
                 let dest = Dest::CloudWatch { log_group: cw.log_group_name.clone() };
-                out.push((dest, Delivery { ts, line }));
+                groups.entry(dest).or_default().push(Delivery { ts, line });
             }
         }
-        out
+        if let Some((dest, items)) = run {
+            groups.entry(dest).or_default().extend(items);
+        }
     }
 }
 
@@ -243,7 +268,7 @@ async fn sleep_until(at: Option<Instant>) {
 /// S3 key is fixed before the first attempt so retries overwrite rather than
 /// duplicate.
 async fn write_group(sinks: &Sinks, settings: &LogSettings, dest: &Dest, items: &[Delivery]) -> Result<(), WriteError> {
-    let lines: Vec<Arc<str>> = items.iter().map(|d| Arc::clone(&d.line)).collect();
+    let lines: Vec<Bytes> = items.iter().map(|d| d.line.clone()).collect();
     match dest {
         Dest::S3 { bucket, key_prefix, account_id, region, .. } => {
             let first = items.iter().map(|d| d.ts).min().unwrap_or_else(OffsetDateTime::now_utc);
@@ -256,7 +281,7 @@ async fn write_group(sinks: &Sinks, settings: &LogSettings, dest: &Dest, items: 
         Dest::CloudWatch { log_group } => {
             let mut data = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
             for line in &lines {
-                data.extend_from_slice(line.as_bytes());
+                data.extend_from_slice(line);
                 data.push(b'\n');
             }
             let data = Arc::new(data);
@@ -268,12 +293,12 @@ async fn write_group(sinks: &Sinks, settings: &LogSettings, dest: &Dest, items: 
 /// Newline-delimited JSON, gzip-compressed: the content of a Bedrock log object. The
 /// fastest level: every logged call's record passes through here, so its cost is paid
 /// per request (bench/README.md, issue 13).
-fn gzip_lines(lines: &[Arc<str>]) -> std::io::Result<Vec<u8>> {
+fn gzip_lines(lines: &[Bytes]) -> std::io::Result<Vec<u8>> {
     // One write: flate2 zero-fills its 32 KiB output buffer on every write, which cost
     // about 60,000 instructions per logged call when each line was written on its own.
     let mut text = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
     for line in lines {
-        text.extend_from_slice(line.as_bytes());
+        text.extend_from_slice(line);
         text.push(b'\n');
     }
     let mut gz = GzEncoder::new(Vec::with_capacity(text.len() / 4), Compression::fast());

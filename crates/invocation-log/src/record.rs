@@ -9,6 +9,7 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::OffsetDateTime;
 
+use crate::body::JsonBody;
 use crate::config::LoggingConfig;
 
 /// The four runtime operations that Bedrock logs.
@@ -66,7 +67,7 @@ pub struct Identity {
 pub struct InvocationInput {
     pub input_content_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub input_body_json: Option<serde_json::Value>,
+    pub input_body_json: Option<JsonBody>,
     pub input_token_count: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_read_input_token_count: Option<u64>,
@@ -84,7 +85,7 @@ pub struct InvocationOutput {
     pub output_content_type: String,
     /// For InvokeModelWithResponseStream: an array of the decoded chunks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output_body_json: Option<serde_json::Value>,
+    pub output_body_json: Option<JsonBody>,
     pub output_token_count: u64,
     /// See [`InvocationInput::data`].
     #[serde(skip)]
@@ -196,11 +197,54 @@ pub(crate) fn format_timestamp(ts: OffsetDateTime) -> String {
     ts.to_offset(time::UtcOffset::UTC).format(&fmt).unwrap_or_else(|_| ts.unix_timestamp().to_string())
 }
 
+/// [`format_timestamp`] digit by digit into a stack buffer, for years 0 to 9999: `time`'s
+/// formatter and its `String` cost about 1,800 instructions a record (bench/README.md,
+/// issue 13).
 fn ser_timestamp<S: Serializer>(ts: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format_timestamp(*ts))
+    let t = ts.to_offset(time::UtcOffset::UTC);
+    let Ok(year @ 0..=9999) = u32::try_from(t.year()) else {
+        return s.serialize_str(&format_timestamp(*ts));
+    };
+    let mut out = *b"0000-00-00T00:00:00Z";
+    let fields = [
+        (0, 4, year),
+        (5, 2, u32::from(u8::from(t.month()))),
+        (8, 2, u32::from(t.day())),
+        (11, 2, u32::from(t.hour())),
+        (14, 2, u32::from(t.minute())),
+        (17, 2, u32::from(t.second())),
+    ];
+    for (at, width, mut n) in fields {
+        for digit in out[at..at + width].iter_mut().rev() {
+            *digit = b"0123456789"[(n % 10) as usize];
+            n /= 10;
+        }
+    }
+    s.serialize_str(std::str::from_utf8(&out).map_err(serde::ser::Error::custom)?)
 }
 
 fn de_timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<OffsetDateTime, D::Error> {
     let raw = String::deserialize(d)?;
     OffsetDateTime::parse(&raw, &Rfc3339).map_err(serde::de::Error::custom)
+}
+
+#[cfg(test)]
+mod timestamp_tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    #[test]
+    fn written_by_hand_as_time_formats_it() {
+        for ts in [
+            datetime!(2024-09-01 05:46:20.999 UTC),
+            datetime!(2024-12-31 23:59:59.5 -01:00),
+            datetime!(0999-01-02 03:04:05 UTC),
+            datetime!(-0001-06-01 00:00:00 UTC),
+        ] {
+            let mut json = Vec::new();
+            ser_timestamp(&ts, &mut serde_json::Serializer::new(&mut json)).unwrap();
+            assert_eq!(json, format!("\"{}\"", format_timestamp(ts)).into_bytes(), "{ts}");
+        }
+    }
 }

@@ -30,9 +30,11 @@ fn record(n: usize, ts: OffsetDateTime, account: &str) -> ModelInvocationLog {
         Operation::Converse,
         "us.anthropic.claude-3-5-sonnet-20240620-v1:0",
     );
-    r.input.input_body_json = Some(json!({"messages": [{"role": "user", "content": [{"text": format!("q{n}")}]}]}));
+    r.input.input_body_json =
+        Some(json!({"messages": [{"role": "user", "content": [{"text": format!("q{n}")}]}]}).into());
     r.input.input_token_count = 10;
-    r.output.output_body_json = Some(json!({"output": {"message": {"role": "assistant", "content": [{"text": "a"}]}}}));
+    r.output.output_body_json =
+        Some(json!({"output": {"message": {"role": "assistant", "content": [{"text": "a"}]}}}).into());
     r.output.output_token_count = 1;
     r.inference_region = Some("us-west-2".to_owned());
     r

@@ -15,10 +15,11 @@ fn seed_record() -> ModelInvocationLog {
         Operation::Converse,
         "eu.anthropic.claude-3-5-sonnet-20240620-v1:0",
     );
-    r.input.input_body_json = Some(json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}]}));
+    r.input.input_body_json = Some(json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}]}).into());
     r.input.input_token_count = 65;
     r.output.output_body_json = Some(
-        json!({"output": {"message": {"role": "assistant", "content": [{"text": "yo"}]}}, "stopReason": "end_turn"}),
+        json!({"output": {"message": {"role": "assistant", "content": [{"text": "yo"}]}}, "stopReason": "end_turn"})
+            .into(),
     );
     r.output.output_token_count = 344;
     r.inference_region = Some("eu-central-1".to_owned());

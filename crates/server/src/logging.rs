@@ -7,12 +7,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
-use spillway_invocation_log::{DataKinds, InvocationLogger, LoggingConfig, ModelInvocationLog, Operation};
+use spillway_invocation_log::{DataKinds, InvocationLogger, JsonBody, LoggingConfig, ModelInvocationLog, Operation};
 use spillway_store::{Store, StoreError};
 use spillway_wire::converse::TokenUsage;
 use spillway_wire::BedrockError;
 
 use crate::context::Caller;
+
+mod input;
+use input::Input;
 
 /// Configurations by account, then source region: looked up with borrowed keys on every
 /// call (a `(String, String)` key needed two allocations per look-up).
@@ -42,7 +45,8 @@ pub struct Entry<'a> {
     pub operation: Operation,
     pub model_id: &'a str,
     pub input: &'a [u8],
-    pub output: Option<Value>,
+    /// The answer as sent (serde_json's text), logged as it is.
+    pub output: Option<JsonBody>,
     pub usage: TokenUsage,
     pub inference_region: Option<&'a str>,
     pub error: Option<&'a BedrockError>,
@@ -124,7 +128,8 @@ impl InvocationLogs {
             entry.operation,
             entry.model_id,
         );
-        record.input.input_body_json = serde_json::from_slice(entry.input).ok();
+        let input = Input::read(entry.input);
+        record.input.input_body_json = input.body;
         record.input.input_token_count = u64::from(entry.usage.input_tokens);
         if entry.usage.uses_cache() {
             record.input.cache_read_input_token_count = Some(u64::from(entry.usage.cache_read_input_tokens));
@@ -141,19 +146,15 @@ impl InvocationLogs {
             (None, true) => Some(CLIENT_DISCONNECTED.to_owned()),
             (None, false) => None,
         };
-        if let Some(Value::Object(meta)) = record.input.input_body_json.as_ref().and_then(|b| b.get("requestMetadata"))
-        {
+        if let Some(Value::Object(meta)) = &input.request_metadata {
             let pairs = meta.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())));
             record.request_metadata = Some(pairs.collect());
         } else if let Some(meta) = &caller.header_metadata {
             // InvokeModel's travels in its header (native bodies have no such member).
             record.request_metadata = Some(meta.0.as_ref().clone());
         }
-        record.performance_config = performance_config(
-            entry.operation,
-            record.input.input_body_json.as_ref(),
-            caller.header_latency.as_deref(),
-        );
+        record.performance_config =
+            performance_config(entry.operation, input.performance_config, caller.header_latency.as_deref());
         self.logger.submit(config, record);
     }
 
@@ -166,11 +167,9 @@ impl InvocationLogs {
 /// The record's `performanceConfig`: what the call asked for, which is what served it (a
 /// latency the model does not offer is refused before anything runs). Converse carries it
 /// in its body; InvokeModel in its header (a native body has no such member).
-fn performance_config(operation: Operation, body: Option<&Value>, header: Option<&str>) -> Option<Value> {
+fn performance_config(operation: Operation, member: Option<Value>, header: Option<&str>) -> Option<Value> {
     match operation {
-        Operation::Converse | Operation::ConverseStream => {
-            body.and_then(|b| b.get("performanceConfig")).filter(|v| v.is_object()).cloned()
-        }
+        Operation::Converse | Operation::ConverseStream => member.filter(Value::is_object),
         Operation::InvokeModel | Operation::InvokeModelWithResponseStream => {
             header.map(|latency| serde_json::json!({ "latency": latency }))
         }
@@ -185,13 +184,17 @@ mod performance_config_tests {
 
     #[test]
     fn converse_logs_its_member_and_invoke_its_header() {
-        let body = json!({"messages": [], "performanceConfig": {"latency": "optimized"}});
-        let logged = performance_config(Operation::Converse, Some(&body), Some("standard"));
+        let body = br#"{"messages": [], "performanceConfig": {"latency": "optimized"}}"#;
+        let member = Input::read(body).performance_config;
+        let logged = performance_config(Operation::Converse, member, Some("standard"));
         assert_eq!(logged, Some(json!({"latency": "optimized"})));
-        assert_eq!(performance_config(Operation::ConverseStream, Some(&json!({"messages": []})), None), None);
-        let native = json!({"anthropic_version": "bedrock-2023-05-31"});
-        let logged = performance_config(Operation::InvokeModel, Some(&native), Some("optimized"));
+        let member = Input::read(br#"{"messages": []}"#).performance_config;
+        assert_eq!(performance_config(Operation::ConverseStream, member, None), None);
+        let native = Input::read(br#"{"anthropic_version": "bedrock-2023-05-31"}"#).performance_config;
+        let logged = performance_config(Operation::InvokeModel, native.clone(), Some("optimized"));
         assert_eq!(logged, Some(json!({"latency": "optimized"})));
-        assert_eq!(performance_config(Operation::InvokeModelWithResponseStream, Some(&native), None), None);
+        assert_eq!(performance_config(Operation::InvokeModelWithResponseStream, native, None), None);
+        let not_an_object = Input::read(br#"{"performanceConfig": "optimized"}"#).performance_config;
+        assert_eq!(performance_config(Operation::Converse, not_an_object, None), None);
     }
 }

@@ -9,7 +9,7 @@
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde_json::Value;
-use spillway_invocation_log::Operation;
+use spillway_invocation_log::{JsonBody, Operation};
 use spillway_route::Plan;
 use spillway_wire::converse::ConverseRequest;
 use spillway_wire::BedrockError;
@@ -59,7 +59,7 @@ impl ModelCall<'_> {
                     let usage = done.output.usage();
                     let response = done.output.into_response(caller.elapsed_ms());
                     let value = serde_json::to_value(&response).unwrap_or_default();
-                    let output = state.logs.enabled(caller).then(|| value.clone());
+                    let output = state.logs.enabled(caller).then(|| JsonBody::from(&value));
                     outcome = Some(Ok(value));
                     let ran =
                         Ran { region: done.region, usage, output, embedding: false, backend_time: done.backend_time };

@@ -4,7 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::Response;
-use spillway_invocation_log::Operation;
+use spillway_invocation_log::{JsonBody, Operation};
 use spillway_route::tier::{self, Ask, Via};
 use spillway_route::Plan;
 use spillway_wire::converse::{ContentBlock, ConverseOutput, ConverseRequest, ConverseResponse};
@@ -61,8 +61,9 @@ async fn run(call: &Call<'_>, progress: &Progress) -> Result<Answer, ApiError> {
     let mut response = done.output.into_response(caller.elapsed_ms());
     response.additional_model_response_fields = fields;
     response.served = done.served.report(ask);
-    let body = super::to_json(&response, response_size(&response));
-    let output = state.logs.enabled(caller).then(|| serde_json::to_value(&response).unwrap_or_default());
+    // The log keeps the answer's bytes as sent (shared, not copied).
+    let body = Bytes::from(super::to_json(&response, response_size(&response)));
+    let output = state.logs.enabled(caller).then(|| JsonBody::from_serialised(body.clone()));
     let response = json_response(body, &done.region, &[]);
     let ran = Ran { region: done.region, usage, output, embedding: false, backend_time: done.backend_time };
     Ok(Answer { response, ran: Some(ran) })

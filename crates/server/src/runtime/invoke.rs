@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use base64::Engine as _;
-use spillway_invocation_log::Operation;
+use spillway_invocation_log::{JsonBody, Operation};
 use spillway_route::tier::{self, Ask, Via};
 use spillway_wire::converse::{ContentBlock, TokenUsage};
 use spillway_wire::eventstream::write_json_event_frame;
@@ -90,9 +90,10 @@ async fn run(call: &Call<'_>, headers: &HeaderMap, progress: &Progress) -> Resul
             let headers = token_headers(usage, caller.elapsed_ms(), served);
             // Room for the answer's text up front (the buffer otherwise doubles its way up).
             let size = done.output.content().iter().map(|b| if let ContentBlock::Text(t) = b { t.len() } else { 256 });
-            let body = super::to_json(&answer, size.sum::<usize>() + 512);
+            // The log keeps the answer's bytes as sent (shared, not copied).
+            let body = Bytes::from(super::to_json(&answer, size.sum::<usize>() + 512));
+            let output = state.logs.enabled(caller).then(|| JsonBody::from_serialised(body.clone()));
             let response = json_response(body, &done.region, &headers);
-            let output = state.logs.enabled(caller).then_some(answer);
             let ran = Ran { region: done.region, usage, output, embedding: false, backend_time: done.backend_time };
             Ok(Answer { response, ran: Some(ran) })
         }
@@ -104,8 +105,9 @@ async fn run(call: &Call<'_>, headers: &HeaderMap, progress: &Progress) -> Resul
             let usage = TokenUsage::new(out.input_tokens, 0);
             let answer = invoke::embed_response(model.body_format, &request, &out);
             let headers = token_headers(usage, caller.elapsed_ms(), served);
-            let response = json_response(serde_json::to_vec(&answer).unwrap_or_default(), &region, &headers);
-            let output = state.logs.enabled(caller).then_some(answer);
+            let body = Bytes::from(serde_json::to_vec(&answer).unwrap_or_default());
+            let output = state.logs.enabled(caller).then(|| JsonBody::from_serialised(body.clone()));
+            let response = json_response(body, &region, &headers);
             let ran = Ran { region, usage, output, embedding: true, backend_time: std::time::Duration::ZERO };
             Ok(Answer { response, ran: Some(ran) })
         }
@@ -163,32 +165,41 @@ async fn run_stream(call: &Call<'_>, headers: &HeaderMap, progress: &Progress) -
 struct NativeFrames {
     native: NativeStream,
     first_byte: Option<u64>,
-    kept: Option<Vec<serde_json::Value>>,
+    /// The logged array's text so far: `[` and the chunks' JSON, comma-separated.
+    kept: Option<Vec<u8>>,
 }
 
 impl FrameEncoder for NativeFrames {
     fn push(&mut self, event: ModelEvent, elapsed_ms: u64, out: &mut Vec<u8>) {
         let timing = Timing { latency_ms: elapsed_ms, first_byte_ms: *self.first_byte.get_or_insert(elapsed_ms) };
         for chunk in self.native.push(event, timing) {
-            write_chunk_frame(out, &chunk);
+            // The chunk's JSON, serialised once for the frame and the log.
+            let raw = serde_json::to_vec(&chunk).unwrap_or_default();
+            write_chunk_frame(out, &raw);
             if let Some(k) = self.kept.as_mut() {
-                k.push(chunk);
+                k.push(if k.is_empty() { b'[' } else { b',' });
+                k.extend_from_slice(&raw);
             }
         }
     }
 
-    fn log_output(&mut self, _elapsed_ms: u64) -> Option<serde_json::Value> {
-        self.kept.take().map(serde_json::Value::Array)
+    fn log_output(&mut self, _elapsed_ms: u64) -> Option<JsonBody> {
+        self.kept.take().map(|mut k| {
+            if k.is_empty() {
+                k.push(b'[');
+            }
+            k.push(b']');
+            JsonBody::from_serialised(k)
+        })
     }
 }
 
 /// A `chunk` event, appended to `out`: the native chunk's JSON, base64-encoded in `bytes`.
-fn write_chunk_frame(out: &mut Vec<u8>, chunk: &serde_json::Value) {
+fn write_chunk_frame(out: &mut Vec<u8>, raw: &[u8]) {
     #[derive(serde::Serialize)]
     struct Chunk<'a> {
         bytes: &'a str,
     }
-    let raw = serde_json::to_vec(chunk).unwrap_or_default();
     let bytes = base64::engine::general_purpose::STANDARD.encode(raw);
     write_json_event_frame(out, "chunk", &Chunk { bytes: &bytes });
 }

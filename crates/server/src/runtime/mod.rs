@@ -11,6 +11,7 @@ mod stream;
 
 pub use record::{Call, Ending, OwnedCall};
 
+use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
@@ -83,9 +84,9 @@ fn to_json<T: serde::Serialize>(value: &T, capacity: usize) -> Vec<u8> {
 }
 
 /// A JSON answer with the debugging header naming the region that ran it.
-fn json_response(body: Vec<u8>, region: &str, extra: &[(&'static str, String)]) -> Response {
+fn json_response(body: impl Into<Bytes>, region: &str, extra: &[(&'static str, String)]) -> Response {
     const REGION: HeaderName = HeaderName::from_static("x-spillway-inference-region");
-    let mut response = body.into_response();
+    let mut response = body.into().into_response();
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if let Ok(v) = HeaderValue::from_str(region) {
@@ -110,8 +111,8 @@ pub struct Answer {
 pub struct Ran {
     pub region: String,
     pub usage: TokenUsage,
-    /// The answer's JSON, for the invocation log (only built when logging is on).
-    pub output: Option<serde_json::Value>,
+    /// The answer's JSON as sent, for the invocation log (only kept when logging is on).
+    pub output: Option<spillway_invocation_log::JsonBody>,
     pub embedding: bool,
     /// Time inside backend calls; the rest of the request's time is spillway's overhead.
     pub backend_time: std::time::Duration,

@@ -5,7 +5,7 @@
 //! recorded with the tokens it generated until then.
 
 use axum::response::{IntoResponse, Response};
-use spillway_invocation_log::Operation;
+use spillway_invocation_log::{JsonBody, Operation};
 use spillway_route::Attribution;
 use spillway_wire::arn::Arn;
 use spillway_wire::converse::TokenUsage;
@@ -34,7 +34,7 @@ struct Ended<'a> {
     region: Option<&'a str>,
     usage: TokenUsage,
     ending: Ending<'a>,
-    output: Option<serde_json::Value>,
+    output: Option<JsonBody>,
     embedding: bool,
     /// Set once the call was resolved: whose usage it is.
     attribution: Option<&'a Attribution>,
@@ -220,7 +220,7 @@ impl OwnedCall {
         self.state.lifecycle.clone()
     }
 
-    pub fn finish(&self, region: &str, usage: TokenUsage, ending: Ending<'_>, output: Option<serde_json::Value>) {
+    pub fn finish(&self, region: &str, usage: TokenUsage, ending: Ending<'_>, output: Option<JsonBody>) {
         let attribution = self.attribution.as_ref();
         let ended = Ended { region: Some(region), usage, ending, output, embedding: false, attribution };
         self.call().finish(ended);

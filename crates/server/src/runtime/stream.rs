@@ -6,8 +6,8 @@
 
 use bytes::Bytes;
 use futures::{FutureExt, Stream, StreamExt};
-use serde_json::Value;
 use spillway_backends::{BackendError, Pool};
+use spillway_invocation_log::JsonBody;
 use spillway_wire::converse::{ConverseRequest, ServedReport, TokenUsage};
 use spillway_wire::invoke::BodyFormat;
 use spillway_wire::response_fields;
@@ -24,7 +24,7 @@ pub trait FrameEncoder: Send + 'static {
     /// Appends the frames for `event` to `out`.
     fn push(&mut self, event: ModelEvent, elapsed_ms: u64, out: &mut Vec<u8>);
     /// The log's `outputBodyJson`, when the call is logged.
-    fn log_output(&mut self, elapsed_ms: u64) -> Option<Value>;
+    fn log_output(&mut self, elapsed_ms: u64) -> Option<JsonBody>;
 }
 
 /// ConverseStream events; the log gets the aggregated Converse answer.
@@ -84,7 +84,7 @@ impl FrameEncoder for ConverseFrames {
         }
     }
 
-    fn log_output(&mut self, elapsed_ms: u64) -> Option<Value> {
+    fn log_output(&mut self, elapsed_ms: u64) -> Option<JsonBody> {
         let fields =
             self.fields.as_ref().and_then(|f| response_fields::fields(&f.request, f.format, &f.model_id, &f.out));
         let served = &self.served;
@@ -92,7 +92,7 @@ impl FrameEncoder for ConverseFrames {
             let mut response = c.into_response(elapsed_ms);
             response.additional_model_response_fields = fields;
             response.served = served.clone();
-            serde_json::to_value(response).unwrap_or_default()
+            JsonBody::from_serialised(serde_json::to_vec(&response).unwrap_or_default())
         })
     }
 }
