@@ -11,6 +11,7 @@
 
 mod body;
 pub mod config;
+mod intake;
 mod pipeline;
 pub mod record;
 pub mod sink;

@@ -15,10 +15,11 @@ use flate2::Compression;
 use futures::stream::{self, StreamExt as _};
 use object_store::PutPayload;
 use time::{OffsetDateTime, UtcOffset};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::body::JsonBody;
+use crate::intake::Intake;
 use crate::sink::{Sinks, WriteError};
 use crate::stats::Counters;
 use crate::writer::{Envelope, LogSettings};
@@ -88,7 +89,7 @@ impl Writer {
         }
     }
 
-    pub(crate) async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Envelope>, mut stop: oneshot::Receiver<()>) {
+    pub(crate) async fn run(mut self, intake: Arc<Intake>, mut stop: oneshot::Receiver<()>) {
         let mut stop_armed = true;
         loop {
             let wake = match (self.batch_deadline, self.retry_at) {
@@ -104,25 +105,33 @@ impl Writer {
                     // Err: the handle was dropped without shutdown; keep
                     // running until every logger clone is gone.
                     if res.is_ok() {
-                        // Refuses new sends; buffered records still arrive,
-                        // then recv() yields None and we finish below.
-                        rx.close();
+                        break;
                     }
                 }
-                () = sleep_until(wake) => self.flush(false).await,
-                msg = rx.recv() => match msg {
-                    Some(envelope) => {
-                        self.batch.push(envelope);
-                        if self.batch.len() >= self.settings.batch_max_records {
+                () = sleep_until(wake) => {
+                    self.batch.append(&mut intake.take());
+                    self.flush(false).await;
+                }
+                () = intake.notified() => {
+                    if intake.orphaned() {
+                        break;
+                    }
+                    match intake.pending() {
+                        (_, true) => {
+                            self.batch.append(&mut intake.take());
                             self.flush(false).await;
-                        } else if self.batch_deadline.is_none() {
+                        }
+                        (n, false) if n > 0 && self.batch_deadline.is_none() => {
                             self.batch_deadline = Some(Instant::now() + self.settings.batch_max_wait);
                         }
+                        _ => {}
                     }
-                    None => break,
-                },
+                }
             }
         }
+        // Later records are refused; what was accepted is written.
+        intake.close();
+        self.batch.append(&mut intake.take());
         // Intake is closed and drained: one last round for everything.
         self.flush(true).await;
         let left: usize = self.retained.iter().map(|(_, items)| items.len()).sum();

@@ -20,10 +20,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::LoggingConfig;
+use crate::intake::{Intake, Sender};
 use crate::pipeline::Writer;
 use crate::record::ModelInvocationLog;
 use crate::stats::{Counters, LogStats};
@@ -85,7 +86,7 @@ impl LogSettings {
     }
 }
 
-/// What travels through the channel: the record plus the config in force
+/// What a handler hands over: the record plus the config in force
 /// when the request ran (a later config change must not re-route it).
 pub(crate) struct Envelope {
     pub(crate) config: Arc<LoggingConfig>,
@@ -95,7 +96,7 @@ pub(crate) struct Envelope {
 /// The request-side handle: cheap to clone, `submit` never blocks.
 #[derive(Clone)]
 pub struct InvocationLogger {
-    tx: mpsc::UnboundedSender<Envelope>,
+    tx: Arc<Sender>,
     counters: Arc<Counters>,
 }
 
@@ -113,12 +114,12 @@ impl InvocationLogger {
     /// writer running until every `InvocationLogger` clone is gone (it then
     /// drains and exits on its own), but nobody can wait for that.
     pub fn start(settings: LogSettings) -> (InvocationLogger, ShutdownHandle) {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let intake = Intake::new(settings.batch_max_records);
         let (stop, stop_rx) = oneshot::channel();
         let counters = Arc::new(Counters::default());
         let writer = Writer::new(settings, Arc::clone(&counters));
-        let task = tokio::spawn(writer.run(rx, stop_rx));
-        let logger = InvocationLogger { tx, counters: Arc::clone(&counters) };
+        let task = tokio::spawn(writer.run(Arc::clone(&intake), stop_rx));
+        let logger = InvocationLogger { tx: Arc::new(Sender(intake)), counters: Arc::clone(&counters) };
         (logger, ShutdownHandle { stop, task, counters })
     }
 
@@ -130,7 +131,7 @@ impl InvocationLogger {
     /// Bodies are stripped per the `*DataDeliveryEnabled` flags later, on
     /// the writer task, so this stays O(1) for the request.
     pub fn submit(&self, config: Arc<LoggingConfig>, record: ModelInvocationLog) -> bool {
-        match self.tx.send(Envelope { config, record }) {
+        match self.tx.0.push(Envelope { config, record }) {
             Ok(()) => {
                 self.counters.accepted.inc();
                 true
