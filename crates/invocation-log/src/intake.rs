@@ -39,12 +39,12 @@ impl Intake {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues a record; `Err` gives it back once intake is closed.
-    pub(crate) fn push(&self, envelope: Envelope) -> Result<(), Envelope> {
+    /// Queues a record; `false` once intake is closed (the record is refused).
+    pub(crate) fn push(&self, envelope: Envelope) -> bool {
         let pending = {
             let mut state = self.lock();
             if !state.open {
-                return Err(envelope);
+                return false;
             }
             state.records.push(envelope);
             state.records.len()
@@ -52,7 +52,7 @@ impl Intake {
         if pending == 1 || pending == self.batch_max {
             self.wake.notify_one();
         }
-        Ok(())
+        true
     }
 
     /// Everything queued so far, for the writer.
@@ -116,15 +116,15 @@ mod tests {
     #[tokio::test]
     async fn the_writer_is_woken_when_a_batch_starts_and_when_it_fills_not_per_record() {
         let intake = Intake::new(3);
-        assert!(intake.push(envelope()).is_ok());
+        assert!(intake.push(envelope()));
         // The first record of a batch wakes the writer (a permit is stored)...
         tokio::time::timeout(std::time::Duration::from_secs(1), intake.notified()).await.unwrap();
         // ...the second does not...
-        assert!(intake.push(envelope()).is_ok());
+        assert!(intake.push(envelope()));
         let woken = tokio::time::timeout(std::time::Duration::from_millis(50), intake.notified()).await;
         assert!(woken.is_err(), "a record in the middle of a batch woke the writer");
         // ...and the one that fills the batch does.
-        assert!(intake.push(envelope()).is_ok());
+        assert!(intake.push(envelope()));
         tokio::time::timeout(std::time::Duration::from_secs(1), intake.notified()).await.unwrap();
         assert_eq!(intake.pending(), (3, true));
         assert_eq!(intake.take().len(), 3);
@@ -134,9 +134,9 @@ mod tests {
     #[tokio::test]
     async fn a_closed_intake_refuses_records_and_keeps_the_queued_ones() {
         let intake = Intake::new(10);
-        assert!(intake.push(envelope()).is_ok());
+        assert!(intake.push(envelope()));
         intake.close();
-        assert!(intake.push(envelope()).is_err());
+        assert!(!intake.push(envelope()));
         assert_eq!(intake.take().len(), 1);
     }
 

@@ -131,16 +131,13 @@ impl InvocationLogger {
     /// Bodies are stripped per the `*DataDeliveryEnabled` flags later, on
     /// the writer task, so this stays O(1) for the request.
     pub fn submit(&self, config: Arc<LoggingConfig>, record: ModelInvocationLog) -> bool {
-        match self.tx.0.push(Envelope { config, record }) {
-            Ok(()) => {
-                self.counters.accepted.inc();
-                true
-            }
-            Err(_) => {
-                self.counters.rejected.inc();
-                tracing::warn!("invocation log record rejected: logger is shutting down");
-                false
-            }
+        if self.tx.0.push(Envelope { config, record }) {
+            self.counters.accepted.inc();
+            true
+        } else {
+            self.counters.rejected.inc();
+            tracing::warn!("invocation log record rejected: logger is shutting down");
+            false
         }
     }
 
