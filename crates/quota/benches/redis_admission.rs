@@ -147,23 +147,39 @@ async fn sequential(q: &Arc<Quotas>, applied: bool) -> (Vec<f64>, (f64, f64)) {
     (out, (per(after.0, before.0), per(after.1, before.1)))
 }
 
-/// Latencies (µs, sorted) of requests started at `RATE` per second whatever the
-/// previous ones are doing (an open loop, as independent clients behave).
+/// Latencies (µs, sorted, from each request's intended start) of requests started at
+/// `RATE` per second whatever the previous ones are doing (an open loop, as independent
+/// clients behave).
+///
+/// The pacer is a thread of its own sleeping to each start: tokio's timer has a 1 ms
+/// resolution, so an `interval` of 500 µs started the requests in pairs (two at once every
+/// millisecond, the second queued behind the first), which is not a rate of 2,000/s. A
+/// request is spawned onto the runtime from outside, as a connection's readiness arrives
+/// at a server's workers; its latency counts from the time it was due, so the pacer's own
+/// lateness and the worker's wake-up are in both stores' figures alike.
 async fn open_loop(q: &Arc<Quotas>, applied: bool) -> (Vec<f64>, (f64, f64)) {
     let before = context_switches();
-    let mut tick = tokio::time::interval(Duration::from_nanos(1_000_000_000 / RATE));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let mut tasks = Vec::with_capacity(OPEN_LOOP);
-    for i in 0..OPEN_LOOP {
-        tick.tick().await;
-        let q = Arc::clone(q);
-        tasks.push(tokio::spawn(async move {
-            let t = Instant::now();
-            one_request(&q, i % 16, applied).await;
-            t.elapsed().as_secs_f64() * 1e6
-        }));
-    }
+    let handle = tokio::runtime::Handle::current();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let q = Arc::clone(q);
+    std::thread::spawn(move || {
+        let start = Instant::now() + Duration::from_millis(1);
+        let mut tasks = Vec::with_capacity(OPEN_LOOP);
+        for i in 0..OPEN_LOOP {
+            let due = start + Duration::from_nanos(i as u64 * 1_000_000_000 / RATE);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            let q = Arc::clone(&q);
+            tasks.push(handle.spawn(async move {
+                one_request(&q, i % 16, applied).await;
+                due.elapsed().as_secs_f64() * 1e6
+            }));
+        }
+        let _ = tx.send((tasks, q));
+    });
     let mut out = Vec::with_capacity(OPEN_LOOP);
+    let Ok((tasks, q)) = rx.await else { return (out, (0.0, 0.0)) };
     for t in tasks {
         out.push(t.await.unwrap_or(f64::NAN));
     }
