@@ -158,18 +158,14 @@ pub trait QuotaStore: Send + Sync {
     fn headroom(&self, key: &BucketKey, per_minute: u64) -> f64;
 }
 
-/// `(key, per_minute, reserved − used)` for every debit whose use differs from its
-/// reservation: what a settlement changes in a local bucket.
-pub(crate) fn adjustments(debits: &[Debit], used: &[u64]) -> Vec<Adjustment> {
-    let mut out = Vec::new();
-    for (i, d) in debits.iter().enumerate() {
+/// `(debit, reserved − used)` for every debit whose use differs from its reservation:
+/// what a settlement changes in a bucket (positive = refund of the unused part, negative =
+/// the excess charged).
+pub(crate) fn deltas<'d>(debits: &'d [Debit], used: &'d [u64]) -> impl Iterator<Item = (&'d Debit, f64)> {
+    debits.iter().enumerate().filter_map(|(i, d)| {
         let used = used.get(i).copied().unwrap_or(d.amount);
-        if used != d.amount {
-            // Positive = refund of the unused part, negative = the excess charged.
-            out.push((d.key.clone(), d.per_minute, d.amount as f64 - used as f64));
-        }
-    }
-    out
+        (used != d.amount).then_some((d, d.amount as f64 - used as f64))
+    })
 }
 
 /// The closed set of store implementations. Callers use it only through [`QuotaStore`] and

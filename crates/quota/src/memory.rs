@@ -98,13 +98,10 @@ impl InProcessQuotas {
         }
     }
 
-    /// Settles `debits` to what was `used` (as [`crate::adjustments`] computes it), without
-    /// copying their keys into a list of adjustments first.
+    /// Settles `debits` to what was `used` ([`crate::deltas`]), without copying their keys
+    /// into a list of adjustments first.
     pub(crate) fn settle_now(&self, debits: &[Debit], used: &[u64]) {
-        let mut changed = debits.iter().enumerate().filter_map(|(i, d)| {
-            let used = used.get(i).copied().unwrap_or(d.amount);
-            (used != d.amount).then_some((d, d.amount as f64 - used as f64))
-        });
+        let mut changed = crate::deltas(debits, used);
         let Some(first) = changed.next() else { return };
         let now = (self.clock)();
         let mut buckets = self.lock();

@@ -11,7 +11,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{FailMode, Shared};
-use crate::{adjustments, Debit, Floor, Lease, LeaseKind, Refused};
+use crate::{Debit, Floor, Lease, LeaseKind, Refused};
 
 /// The Prometheus gauge: 1 while Redis answers, 0 while the fail mode applies.
 pub const METRIC: &str = "spillway_cluster_redis_up";
@@ -94,7 +94,7 @@ impl Shared {
     }
 
     pub(super) fn settle_local(&self, debits: &[Debit], used: &[u64]) {
-        self.local.adjust_now(&adjustments(&self.scaled(debits), used));
+        self.local.settle_now(&self.scaled(debits), used);
     }
 }
 
