@@ -30,12 +30,11 @@ const WRITE_CONCURRENCY: usize = 8;
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
 /// Records serialised between two yields to the scheduler. The writer shares its worker
 /// with the requests: a batch of 500 records serialised in one go held a worker for about
-/// 2 ms, and every request that arrived meanwhile waited (the p99 at a fixed rate).
+/// 2 ms, and every request that arrived meanwhile waited (the p99 at a fixed rate). Not
+/// while another full batch waits: a task that yields gets one turn per round of the run
+/// queue, which at saturation is less than the records that round adds, and the writer
+/// would fall further behind (its backlog, memory, growing) the longer the load lasted.
 const RECORDS_PER_SLICE: usize = 16;
-/// Bytes of log text gzipped between two yields, for the same reason (about 30 µs of
-/// work at the fastest level). Not much smaller: each write zero-fills flate2's 32 KiB
-/// output buffer.
-const GZIP_SLICE: usize = 16 * 1024;
 
 /// Where one group of lines goes. S3 groups are per hour because the hour is
 /// part of the object key; one object is written per group per batch.
@@ -118,7 +117,7 @@ impl Writer {
                 }
                 () = sleep_until(wake) => {
                     self.batch.append(&mut intake.take());
-                    self.flush(false).await;
+                    self.flush(false, &intake).await;
                 }
                 () = intake.notified() => {
                     if intake.orphaned() {
@@ -127,7 +126,7 @@ impl Writer {
                     match intake.pending() {
                         (_, true) => {
                             self.batch.append(&mut intake.take());
-                            self.flush(false).await;
+                            self.flush(false, &intake).await;
                         }
                         (n, false) if n > 0 && self.batch_deadline.is_none() => {
                             self.batch_deadline = Some(Instant::now() + self.settings.batch_max_wait);
@@ -141,7 +140,7 @@ impl Writer {
         intake.close();
         self.batch.append(&mut intake.take());
         // Intake is closed and drained: one last round for everything.
-        self.flush(true).await;
+        self.flush(true, &intake).await;
         let left: usize = self.retained.iter().map(|(_, items)| items.len()).sum();
         if left > 0 {
             tracing::error!(deliveries = left, "invocation log: dropping undeliverable records at shutdown");
@@ -153,7 +152,7 @@ impl Writer {
 
     /// Writes the current batch, plus the retained groups if their retry is
     /// due (or `force`), then updates retention and the retry schedule.
-    async fn flush(&mut self, force: bool) {
+    async fn flush(&mut self, force: bool, intake: &Intake) {
         self.batch_deadline = None;
         let due = force || self.retry_at.is_some_and(|t| Instant::now() >= t);
         let mut groups: HashMap<Dest, Vec<Delivery>> = HashMap::new();
@@ -163,7 +162,7 @@ impl Writer {
             }
         }
         let batch = mem::take(&mut self.batch);
-        self.expand(batch, &mut groups).await;
+        self.expand(batch, &mut groups, intake).await;
         let (sinks, settings) = (&self.sinks, &self.settings);
         let results: Vec<_> = stream::iter(groups)
             .map(|(dest, items)| async move {
@@ -214,14 +213,14 @@ impl Writer {
 
     /// Applies each record's delivery flags, serialises it once and fans it
     /// out to the destinations of the config it was submitted with; yields to the
-    /// scheduler every [`RECORDS_PER_SLICE`] records.
-    async fn expand(&self, batch: Vec<Envelope>, groups: &mut HashMap<Dest, Vec<Delivery>>) {
+    /// scheduler every [`RECORDS_PER_SLICE`] records unless `intake` holds a full batch.
+    async fn expand(&self, batch: Vec<Envelope>, groups: &mut HashMap<Dest, Vec<Delivery>>, intake: &Intake) {
         // Consecutive records mostly share their S3 destination: the previous record's
         // run is extended after comparing fields, so a `Dest` (four strings) is built and
         // hashed once per run instead of once per record.
         let mut run: Option<(Dest, Vec<Delivery>)> = None;
         for (i, Envelope { config, mut record }) in batch.into_iter().enumerate() {
-            if i % RECORDS_PER_SLICE == RECORDS_PER_SLICE - 1 {
+            if i % RECORDS_PER_SLICE == RECORDS_PER_SLICE - 1 && !intake.pending().1 {
                 tokio::task::yield_now().await;
             }
             record.apply_delivery_flags(&config);
@@ -294,10 +293,8 @@ async fn write_group(sinks: &Sinks, settings: &LogSettings, dest: &Dest, items: 
         Dest::S3 { bucket, key_prefix, account_id, region, .. } => {
             let first = items.iter().map(|d| d.ts).min().unwrap_or_else(OffsetDateTime::now_utc);
             let key = Sinks::object_path(key_prefix.as_deref(), account_id, region, first);
-            // gzip is CPU work, done in slices on the writer's worker: on the blocking
-            // pool it ran as one burst of a few milliseconds per batch, which the kernel
-            // time-sliced against the worker on a one-CPU placement.
-            let gz = gzip_lines(&lines).await?;
+            // gzip is CPU work; keep it off the async workers.
+            let gz = tokio::task::spawn_blocking(move || gzip_lines(&lines)).await??;
             let payload = PutPayload::from(gz);
             with_retries(settings, dest, || sinks.put_s3(bucket, &key, payload.clone())).await
         }
@@ -315,34 +312,17 @@ async fn write_group(sinks: &Sinks, settings: &LogSettings, dest: &Dest, items: 
 
 /// Newline-delimited JSON, gzip-compressed: the content of a Bedrock log object. The
 /// fastest level: every logged call's record passes through here, so its cost is paid
-/// per request (bench/README.md, issue 13). The text goes to the encoder in slices of
-/// [`GZIP_SLICE`] bytes with a yield after each: one write per line would zero-fill
-/// flate2's 32 KiB output buffer per line (about 60,000 instructions a logged call).
-async fn gzip_lines(lines: &[Bytes]) -> std::io::Result<Vec<u8>> {
-    let total: usize = lines.iter().map(|l| l.len() + 1).sum();
-    let mut gz = GzEncoder::new(Vec::with_capacity(total / 4), Compression::fast());
-    let mut slice = Vec::with_capacity(total.min(GZIP_SLICE));
+/// per request (bench/README.md, issue 13).
+fn gzip_lines(lines: &[Bytes]) -> std::io::Result<Vec<u8>> {
+    // One write: flate2 zero-fills its 32 KiB output buffer on every write, which cost
+    // about 60,000 instructions per logged call when each line was written on its own.
+    let mut text = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
     for line in lines {
-        // A line longer than a slice goes in slice-sized pieces.
-        let mut rest: &[u8] = line;
-        loop {
-            let n = rest.len().min(GZIP_SLICE - slice.len());
-            slice.extend_from_slice(&rest[..n]);
-            rest = &rest[n..];
-            if rest.is_empty() {
-                slice.push(b'\n');
-            }
-            if slice.len() >= GZIP_SLICE {
-                gz.write_all(&slice)?;
-                slice.clear();
-                tokio::task::yield_now().await;
-            }
-            if rest.is_empty() {
-                break;
-            }
-        }
+        text.extend_from_slice(line);
+        text.push(b'\n');
     }
-    gz.write_all(&slice)?;
+    let mut gz = GzEncoder::new(Vec::with_capacity(text.len() / 4), Compression::fast());
+    gz.write_all(&text)?;
     gz.finish()
 }
 
@@ -364,27 +344,5 @@ where
                 attempt += 1;
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::io::Read as _;
-
-    use super::*;
-
-    /// The sliced encoder's object is the lines joined by newlines, whatever the lines'
-    /// sizes against the slice (short ones gathered, one longer than a slice cut).
-    #[tokio::test]
-    async fn gzip_in_slices_keeps_every_byte() {
-        let long: Vec<u8> = (0..GZIP_SLICE * 2 + 77).map(|i| b'a' + (i % 26) as u8).collect();
-        let mut lines: Vec<Bytes> = (0..400).map(|i| Bytes::from(format!("{{\"n\":{i}}}"))).collect();
-        lines.insert(200, Bytes::from(long));
-        lines.push(Bytes::new());
-        let gz = gzip_lines(&lines).await.unwrap();
-        let mut text = Vec::new();
-        flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut text).unwrap();
-        let want: Vec<u8> = lines.iter().flat_map(|l| l.iter().copied().chain([b'\n'])).collect();
-        assert_eq!(text, want);
     }
 }
