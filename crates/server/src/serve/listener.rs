@@ -16,8 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use spillway_catalog::ServerSettings;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -27,6 +26,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::protocol::{sniff, Builders, Protocol};
 use super::request::Requests;
 
 /// The open connections and the two steps that end them.
@@ -43,12 +43,10 @@ pub struct Connections {
 const MAX_REFUSING: usize = 64;
 /// How long an over-limit connection may take to get its 503.
 const REFUSE_WITHIN: Duration = Duration::from_secs(1);
-/// HTTP/2 peers that do not answer a ping within this are dropped.
-const H2_PING: Duration = Duration::from_secs(20);
 
 pub struct Server {
     requests: Arc<Requests>,
-    builder: auto::Builder<TokioExecutor>,
+    builders: Builders,
     header_timeout: Duration,
     tls: Option<TlsAcceptor>,
     max_connections: usize,
@@ -60,12 +58,9 @@ pub struct Server {
 
 impl Server {
     pub fn new(requests: Requests, settings: &ServerSettings, tls: Option<TlsAcceptor>) -> Arc<Self> {
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder.http1().timer(TokioTimer::new()).header_read_timeout(settings.header_timeout);
-        builder.http2().timer(TokioTimer::new()).keep_alive_interval(H2_PING).keep_alive_timeout(H2_PING);
         Arc::new(Self {
             requests: Arc::new(requests),
-            builder,
+            builders: Builders::new(settings.header_timeout),
             header_timeout: settings.header_timeout,
             tls,
             max_connections: settings.max_connections,
@@ -129,7 +124,17 @@ impl Server {
         let _permit = permit;
         let first_request_by = Instant::now() + self.header_timeout;
         let Some(acceptor) = &self.tls else {
-            return self.serve(tcp, first_request_by).await;
+            let sniffed = tokio::select! {
+                sniffed = tokio::time::timeout_at(first_request_by, sniff(&tcp)) => sniffed,
+                () = self.connections.drain.cancelled() => return,
+            };
+            let protocol = match sniffed {
+                Ok(Ok(Some(protocol))) => protocol,
+                Ok(Ok(None)) => return,
+                Ok(Err(e)) => return tracing::debug!(error = %e, "reading the first bytes failed"),
+                Err(_) => return tracing::debug!("no request within the header timeout; connection closed"),
+            };
+            return self.serve(tcp, protocol, first_request_by).await;
         };
         // Boxed: the handshake's and the TLS connection's state would otherwise be part of
         // every plain connection's task too (issue 13: memory per open stream).
@@ -143,13 +148,20 @@ impl Server {
             () = self.connections.drain.cancelled() => return,
         };
         match stream {
-            Ok(Ok(stream)) => self.serve(stream, first_request_by).await,
+            Ok(Ok(stream)) => {
+                let protocol = match stream.get_ref().1.alpn_protocol() {
+                    Some(b"h2") => Protocol::Http2,
+                    Some(b"http/1.1") => Protocol::Http1,
+                    _ => Protocol::Unknown,
+                };
+                self.serve(stream, protocol, first_request_by).await;
+            }
             Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
             Err(_) => tracing::debug!("TLS handshake not done within the header timeout; connection closed"),
         }
     }
 
-    async fn serve<I>(&self, io: I, first_request_by: Instant)
+    async fn serve<I>(&self, io: I, protocol: Protocol, first_request_by: Instant)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -162,7 +174,7 @@ impl Server {
             let requests = Arc::clone(&requests);
             async move { Ok::<_, Infallible>(requests.handle(req).await) }
         });
-        let conn = self.builder.serve_connection(TokioIo::new(io), service);
+        let conn = self.builders.get(protocol).serve_connection(TokioIo::new(io), service);
         tokio::pin!(conn);
         let first = tokio::time::sleep_until(first_request_by);
         tokio::pin!(first);

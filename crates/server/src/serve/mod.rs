@@ -5,6 +5,7 @@
 
 pub mod args;
 mod listener;
+mod protocol;
 mod request;
 mod shutdown;
 mod tasks;
