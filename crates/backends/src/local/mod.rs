@@ -21,6 +21,8 @@
 
 mod calls;
 pub mod gguf;
+// Used by the engine only; its tests run either way.
+#[cfg_attr(not(feature = "local-llm"), allow(dead_code))]
 mod prefix;
 mod prompt;
 mod slots;
