@@ -1,14 +1,19 @@
-//! The HTTP client of one OpenAI-compatible backend: hyper's pooled client (keep-alive,
-//! `TCP_NODELAY`, TLS through rustls with the platform's roots, as reqwest had it) with
-//! the endpoints' URIs parsed once. reqwest's layers (its URL type, header maps rebuilt
-//! per call, the response wrappers and their timeout futures) cost about a fifth of the
-//! instructions of a whole Converse call (issue 13); this is the part of them we use.
+//! The HTTP client of one OpenAI-compatible backend: for `http://` backends the plain
+//! HTTP/1.1 client of [`super::plain`], for `https://` ones hyper's pooled client
+//! (keep-alive, `TCP_NODELAY`, TLS through rustls with the platform's roots, as reqwest
+//! had it), with the endpoints' URIs parsed once. reqwest's layers (its URL type, header
+//! maps rebuilt per call, the response wrappers and their timeout futures) cost about a
+//! fifth of the instructions of a whole Converse call (issue 13).
 
+use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, Uri};
+use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
@@ -17,10 +22,13 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls_platform_verifier::BuilderVerifierExt;
 
+use super::plain::{Failure, PlainBody, Pool};
 use crate::BackendError;
 
 pub(super) struct Http {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// The backend's own client when its URL is `http://`.
+    plain: Option<Arc<Pool>>,
     /// `Bearer <key>`, built once; marked sensitive so hyper never logs it.
     authorization: Option<HeaderValue>,
     /// Bounds connecting, each wait for bytes, and a whole unary call.
@@ -28,7 +36,13 @@ pub(super) struct Http {
 }
 
 impl Http {
-    pub(super) fn new(timeout: Duration, max_idle: usize, api_key: Option<&str>) -> Result<Self, BackendError> {
+    /// For the backend whose endpoints are on `origin`'s scheme, host and port.
+    pub(super) fn new(
+        timeout: Duration,
+        max_idle: usize,
+        api_key: Option<&str>,
+        origin: &Uri,
+    ) -> Result<Self, BackendError> {
         let config = |e: String| BackendError::Config(format!("cannot build the HTTP client: {e}"));
         let mut tcp = HttpConnector::new();
         tcp.set_connect_timeout(Some(timeout));
@@ -60,21 +74,19 @@ impl Http {
             }
             None => None,
         };
-        Ok(Self { client, authorization, timeout })
+        let plain = Pool::for_uri(origin, max_idle, timeout);
+        Ok(Self { client, plain, authorization, timeout })
     }
 
     /// POSTs a JSON `body`; the response once its status says success. Callers bound it
     /// with the timeout (the head only for streams, head and body for unary calls).
-    pub(super) async fn post(&self, uri: &Uri, body: Vec<u8>) -> Result<Response<Incoming>, BackendError> {
-        let mut req = Request::new(Full::new(Bytes::from(body)));
-        *req.method_mut() = Method::POST;
-        *req.uri_mut() = uri.clone();
-        let headers = req.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let Some(auth) = &self.authorization {
-            headers.insert(header::AUTHORIZATION, auth.clone());
-        }
-        let reply = self.client.request(req).await.map_err(send_error)?;
+    pub(super) async fn post(&self, uri: &Uri, body: Vec<u8>) -> Result<Response<Reply>, BackendError> {
+        let reply = match &self.plain {
+            Some(pool) => {
+                pool.post(uri, self.authorization.as_ref(), &body).await.map_err(plain_error)?.map(Reply::Plain)
+            }
+            None => self.post_hyper(uri, body).await?.map(Reply::Hyper),
+        };
         let status = reply.status();
         if status.is_success() {
             return Ok(reply);
@@ -85,10 +97,54 @@ impl Http {
         };
         Err(super::status_error(status.as_u16(), &text))
     }
+
+    async fn post_hyper(&self, uri: &Uri, body: Vec<u8>) -> Result<Response<Incoming>, BackendError> {
+        let mut req = Request::new(Full::new(Bytes::from(body)));
+        *req.method_mut() = Method::POST;
+        *req.uri_mut() = uri.clone();
+        let headers = req.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(auth) = &self.authorization {
+            headers.insert(header::AUTHORIZATION, auth.clone());
+        }
+        self.client.request(req).await.map_err(send_error)
+    }
+}
+
+/// A backend's response body, from whichever client fetched it.
+pub(super) enum Reply {
+    Hyper(Incoming),
+    Plain(PlainBody),
+}
+
+impl Body for Reply {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        match self.get_mut() {
+            Reply::Hyper(body) => Pin::new(body).poll_frame(cx).map_err(io::Error::other),
+            Reply::Plain(body) => Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Reply::Hyper(body) => body.is_end_stream(),
+            Reply::Plain(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Reply::Hyper(body) => body.size_hint(),
+            Reply::Plain(body) => body.size_hint(),
+        }
+    }
 }
 
 /// The whole body of a response.
-pub(super) async fn read_body(body: Incoming) -> Result<Bytes, BackendError> {
+pub(super) async fn read_body(body: Reply) -> Result<Bytes, BackendError> {
     match body.collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) => Err(BackendError::Unavailable(format!("reading the backend's answer failed: {e}"))),
@@ -101,6 +157,15 @@ pub(super) async fn within<T>(
     work: impl std::future::Future<Output = Result<T, BackendError>>,
 ) -> Result<T, BackendError> {
     tokio::time::timeout(limit, work).await.unwrap_or(Err(BackendError::Timeout))
+}
+
+fn plain_error(failure: Failure) -> BackendError {
+    let Failure { connecting, error } = failure;
+    if connecting {
+        BackendError::Unavailable(format!("cannot connect to the backend: {error}"))
+    } else {
+        BackendError::Unavailable(format!("request to the backend failed: {error}"))
+    }
 }
 
 fn send_error(e: hyper_util::client::legacy::Error) -> BackendError {

@@ -5,6 +5,7 @@
 mod client;
 mod convert;
 mod event_source;
+mod plain;
 mod response;
 mod sse;
 
@@ -63,7 +64,6 @@ impl OpenAiBackend {
         // A whole-request timeout would cut long streamed answers, so streams bound
         // connecting and each wait for bytes (a stalled server), unary calls the whole call.
         let timeout = Duration::from_millis(cfg.timeout_ms);
-        let http = client::Http::new(timeout, cfg.max_concurrency as usize, api_key.as_deref())?;
         let slots = Arc::new(Semaphore::new(cfg.max_concurrency as usize));
         let endpoint = |path: &str| {
             let url = format!("{}/{path}", cfg.base_url.trim_end_matches('/'));
@@ -75,7 +75,9 @@ impl OpenAiBackend {
                 Err(e) => Err(BackendError::Config(format!("the backend URL {url} is not a valid URL: {e}"))),
             }
         };
-        let inner = Box::new(Inner { http, chat: endpoint("chat/completions")?, embeddings: endpoint("embeddings")? });
+        let chat = endpoint("chat/completions")?;
+        let http = client::Http::new(timeout, cfg.max_concurrency as usize, api_key.as_deref(), &chat)?;
+        let inner = Box::new(Inner { http, chat, embeddings: endpoint("embeddings")? });
         Ok(Self { cfg, keyed: api_key.is_some(), slots, inner })
     }
 
@@ -95,9 +97,7 @@ fn status_error(status: u16, body: &str) -> BackendError {
 }
 
 /// Reads a whole JSON body.
-async fn read_json<T: for<'de> Deserialize<'de>>(
-    reply: http::Response<hyper::body::Incoming>,
-) -> Result<T, BackendError> {
+async fn read_json<T: for<'de> Deserialize<'de>>(reply: http::Response<client::Reply>) -> Result<T, BackendError> {
     let bytes = client::read_body(reply.into_body()).await?;
     serde_json::from_slice(&bytes).map_err(|e| {
         let text = String::from_utf8_lossy(&bytes);

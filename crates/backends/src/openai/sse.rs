@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::Value;
 use spillway_wire::converse::TokenUsage;
@@ -206,7 +205,7 @@ impl Assembler {
 /// stream is dropped so a slow reader still counts against the limit. A server that sends
 /// nothing for `read_timeout` has stalled: the stream fails.
 pub(super) fn events(
-    body: Incoming,
+    body: super::client::Reply,
     read_timeout: Duration,
     permit: OwnedSemaphorePermit,
     input_estimate: u32,
