@@ -12,7 +12,7 @@ use http_body::{Body, Frame, SizeHint};
 use tokio::net::TcpStream;
 
 use super::framing::{Decoder, Head, Step};
-use super::{Pool, READ_SIZE};
+use super::{next_read, Pool, READ_SIZE};
 
 pub(in crate::openai) struct PlainBody {
     /// `None` once the body has ended (the connection pooled or closed).
@@ -21,11 +21,14 @@ pub(in crate::openai) struct PlainBody {
     decoder: Decoder,
     keep_alive: bool,
     pool: Arc<Pool>,
+    /// How much the next read asks for ([`next_read`]).
+    read_size: usize,
 }
 
 pub(super) fn response(head: Head, conn: TcpStream, buf: BytesMut, pool: Arc<Pool>) -> Response<PlainBody> {
     let decoder = Decoder::new(head.framing);
-    let mut body = PlainBody { conn: Some(conn), buf, decoder, keep_alive: head.keep_alive, pool };
+    let mut body =
+        PlainBody { conn: Some(conn), buf, decoder, keep_alive: head.keep_alive, pool, read_size: READ_SIZE };
     if body.decoder.is_done() {
         body.end();
     }
@@ -111,9 +114,10 @@ impl Body for PlainBody {
             let Some(conn) = this.conn.as_mut() else { return Poll::Ready(None) };
             // The frames handed out share this buffer; once they are dropped, `reserve`
             // reuses its space instead of allocating.
-            if this.buf.capacity() - this.buf.len() < READ_SIZE / 4 {
-                this.buf.reserve(READ_SIZE);
+            if this.buf.capacity() - this.buf.len() < this.read_size {
+                this.buf.reserve(this.read_size);
             }
+            let asked = this.buf.capacity() - this.buf.len();
             match conn.try_read_buf(&mut this.buf) {
                 Ok(0) => {
                     this.conn = None;
@@ -122,8 +126,15 @@ impl Body for PlainBody {
                         Err(e) => return this.fail(e),
                     }
                 }
-                Ok(_) => {}
+                Ok(n) => this.read_size = next_read(asked, n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if this.buf.is_empty() {
+                        // Nothing buffered while the backend thinks: the buffer goes, and
+                        // the next read allocates one. A stream waiting for its next
+                        // tokens then holds no read buffer at all (issue 13's memory per
+                        // open stream), for one allocation per read.
+                        this.buf = BytesMut::new();
+                    }
                     if let Err(e) = ready!(conn.poll_read_ready(cx)) {
                         return this.fail(e);
                     }

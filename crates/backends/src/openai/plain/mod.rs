@@ -7,8 +7,9 @@
 //! task of its own, about 27 KiB in all, and an open stream holds one connection for as
 //! long as the model talks: half of what an open ConverseStream cost (issue 13, ≤ 20 KiB
 //! per stream). This client keeps a pooled connection as the socket alone, writes each
-//! request with one `write`, and reads into one buffer that starts at
-//! [`READ_SIZE`]. Parsing is `httparse`'s, hyper's own parser; [`framing`] decides where a
+//! request with one `write`, and reads into one buffer that starts at [`READ_SIZE`]
+//! (a head and a short answer, or a stream's first events), grows while reads fill it,
+//! and is let go while a stream waits for the backend's next tokens. Parsing is `httparse`'s, hyper's own parser; [`framing`] decides where a
 //! body ends.
 
 mod body;
@@ -27,8 +28,10 @@ use tokio::time::Instant;
 pub(super) use body::PlainBody;
 use framing::Parsed;
 
-/// What a read may fill at least; the buffer grows by this when less room is left.
+/// The read buffer's first size, and what a read may fill at least.
 const READ_SIZE: usize = 4096;
+/// The most a read asks for: the buffer doubles while reads fill it, up to this.
+const MAX_READ: usize = 64 * 1024;
 /// A pooled connection idle for longer is closed rather than reused (hyper's default).
 const IDLE_LIMIT: Duration = Duration::from_secs(90);
 
@@ -159,6 +162,16 @@ impl Pool {
     }
 }
 
+/// The next read's size after one that read `n` bytes of the `asked` it could: doubled
+/// while reads come back full, back to [`READ_SIZE`] once one does not.
+fn next_read(asked: usize, n: usize) -> usize {
+    if n >= asked {
+        (asked * 2).min(MAX_READ)
+    } else {
+        READ_SIZE
+    }
+}
+
 /// Reads until a final response head is in `buf`; leaves what follows it (the body's
 /// first bytes) there.
 async fn read_head(conn: &mut TcpStream, buf: &mut BytesMut) -> io::Result<framing::Head> {
@@ -175,7 +188,8 @@ async fn read_head(conn: &mut TcpStream, buf: &mut BytesMut) -> io::Result<frami
             Parsed::Partial => {}
         }
         if buf.capacity() - buf.len() < READ_SIZE / 4 {
-            buf.reserve(READ_SIZE);
+            // The head so far is kept: room for as much again (64 KiB at most, above).
+            buf.reserve(buf.len().max(READ_SIZE));
         }
         if conn.read_buf(buf).await? == 0 {
             return Err(io::Error::new(

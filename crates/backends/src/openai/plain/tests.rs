@@ -224,3 +224,27 @@ async fn a_body_dropped_at_its_last_event_still_frees_its_connection() {
     }
     assert_eq!(s.accepted.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn a_large_answer_is_read_whole() {
+    // Larger than any one read: the buffer grows while reads come back full.
+    static BIG: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    let big = BIG.get_or_init(|| {
+        let body: Vec<u8> = (0..300_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut wire = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len()).into_bytes();
+        wire.extend_from_slice(&body);
+        wire
+    });
+    let s = server(|_| (vec![BIG.get().unwrap().as_slice()], false)).await;
+    let (status, body) = call(&pool(&s.uri), &s.uri).await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(body.len(), 300_000);
+    assert_eq!(&big[big.len() - body.len()..], &body[..]);
+}
+
+#[test]
+fn reads_double_while_full_and_fall_back_when_not() {
+    assert_eq!(next_read(READ_SIZE, READ_SIZE), 2 * READ_SIZE);
+    assert_eq!(next_read(MAX_READ, MAX_READ), MAX_READ);
+    assert_eq!(next_read(8 * READ_SIZE, 10), READ_SIZE);
+}
