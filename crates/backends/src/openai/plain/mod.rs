@@ -69,8 +69,13 @@ impl Pool {
     }
 
     /// POSTs `body` (JSON) to `uri`'s path; the response once its head has arrived, its
-    /// body read as it is polled. A pooled connection that turns out to be closed (the
-    /// server's keep-alive ran out) is replaced by a new one, once.
+    /// body read as it is polled.
+    ///
+    /// A pooled connection is checked before use ([`Pool::checkout`]); one whose write
+    /// fails (the server had closed it) is replaced by a new one, once. Once the request
+    /// is written it is never sent again: a server that read it and closed without an
+    /// answer may have started the generation, and a second one would run it twice (the
+    /// caller's failover decides what happens next, as with hyper's client).
     pub(super) async fn post(
         self: &Arc<Self>,
         uri: &Uri,
@@ -78,28 +83,25 @@ impl Pool {
         body: &[u8],
     ) -> Result<Response<PlainBody>, Failure> {
         let request = self.request(uri, authorization, body);
-        let mut tcp = self.checkout();
-        loop {
-            let reused = tcp.is_some();
-            let mut conn = match tcp.take() {
+        let mut pooled = self.checkout();
+        let mut conn = loop {
+            let reused = pooled.is_some();
+            let mut conn = match pooled.take() {
                 Some(conn) => conn,
                 None => self.connect().await.map_err(|error| Failure { connecting: true, error })?,
             };
-            let mut buf = BytesMut::with_capacity(READ_SIZE);
-            let sent = conn.write_all(&request).await;
-            let head = match sent {
-                Ok(()) => read_head(&mut conn, &mut buf).await,
-                Err(e) => Err(e),
-            };
-            match head {
-                Ok(head) => return Ok(body::response(head, conn, buf, Arc::clone(self))),
-                // Nothing came back on a reused connection: it was closed while idle
-                // (between the liveness check and the write), not by this request.
-                Err(e) if reused && buf.is_empty() && is_disconnect(&e) => {
+            match conn.write_all(&request).await {
+                Ok(()) => break conn,
+                Err(e) if reused && is_disconnect(&e) => {
                     tracing::debug!(error = %e, "pooled backend connection was closed; reconnecting");
                 }
                 Err(error) => return Err(Failure { connecting: false, error }),
             }
+        };
+        let mut buf = BytesMut::with_capacity(READ_SIZE);
+        match read_head(&mut conn, &mut buf).await {
+            Ok(head) => Ok(body::response(head, conn, buf, Arc::clone(self))),
+            Err(error) => Err(Failure { connecting: false, error }),
         }
     }
 

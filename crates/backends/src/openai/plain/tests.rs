@@ -248,3 +248,15 @@ fn reads_double_while_full_and_fall_back_when_not() {
     assert_eq!(next_read(MAX_READ, MAX_READ), MAX_READ);
     assert_eq!(next_read(8 * READ_SIZE, 10), READ_SIZE);
 }
+
+#[tokio::test]
+async fn a_request_the_server_read_is_never_sent_twice() {
+    // The second request is read and the connection closed without an answer: that
+    // call fails (its caller may fail over), and the server saw it once.
+    let s = server(|n| if n == 1 { (vec![OK], false) } else { (vec![], true) }).await;
+    let pool = pool(&s.uri);
+    assert_eq!(call(&pool, &s.uri).await.unwrap(), (200, b"ok".to_vec()));
+    let error = call(&pool, &s.uri).await.unwrap_err();
+    assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
+    assert_eq!(s.requests.lock().unwrap().len(), 2);
+}
