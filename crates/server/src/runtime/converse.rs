@@ -46,7 +46,7 @@ pub async fn converse(
     let call =
         Call { state: &state, caller: &caller, model_id: &model_id, operation: Operation::Converse, input: &body };
     let progress = Progress::default();
-    call.serve(&progress, run(&call, &progress)).await
+    call.serve(&progress, Box::pin(run(&call, &progress))).await
 }
 
 async fn run(call: &Call<'_>, progress: &Progress) -> Result<Answer, ApiError> {
@@ -78,7 +78,7 @@ pub async fn converse_stream(
     let operation = Operation::ConverseStream;
     let call = Call { state: &state, caller: &caller, model_id: &model_id, operation, input: &body };
     let progress = Progress::default();
-    call.serve(&progress, run_stream(&call, &progress)).await
+    call.serve(&progress, Box::pin(run_stream(&call, &progress))).await
 }
 
 async fn run_stream(call: &Call<'_>, progress: &Progress) -> Result<Answer, ApiError> {

@@ -66,7 +66,7 @@ pub async fn invoke(
     let call =
         Call { state: &state, caller: &caller, model_id: &model_id, operation: Operation::InvokeModel, input: &body };
     let progress = Progress::default();
-    call.serve(&progress, run(&call, &headers, &progress)).await
+    call.serve(&progress, Box::pin(run(&call, &headers, &progress))).await
 }
 
 async fn run(call: &Call<'_>, headers: &HeaderMap, progress: &Progress) -> Result<Answer, ApiError> {
@@ -124,7 +124,7 @@ pub async fn invoke_stream(
     let operation = Operation::InvokeModelWithResponseStream;
     let call = Call { state: &state, caller: &caller, model_id: &model_id, operation, input: &body };
     let progress = Progress::default();
-    call.serve(&progress, run_stream(&call, &headers, &progress)).await
+    call.serve(&progress, Box::pin(run_stream(&call, &headers, &progress))).await
 }
 
 async fn run_stream(call: &Call<'_>, headers: &HeaderMap, progress: &Progress) -> Result<Answer, ApiError> {
