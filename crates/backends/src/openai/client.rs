@@ -26,13 +26,22 @@ use super::plain::{Failure, PlainBody, Pool};
 use crate::BackendError;
 
 pub(super) struct Http {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
-    /// The backend's own client when its URL is `http://`.
-    plain: Option<Arc<Pool>>,
+    transport: Transport,
     /// `Bearer <key>`, built once; marked sensitive so hyper never logs it.
     authorization: Option<HeaderValue>,
     /// Bounds connecting, each wait for bytes, and a whole unary call.
     pub(super) timeout: Duration,
+}
+
+type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// How a backend is reached, chosen by its URL's scheme.
+enum Transport {
+    /// `http://`: the plain client.
+    Plain(Arc<Pool>),
+    /// `https://`: hyper's client with rustls (built only for these backends: the
+    /// platform verifier reads the system's roots).
+    Hyper(Box<HyperClient>),
 }
 
 impl Http {
@@ -44,27 +53,10 @@ impl Http {
         origin: &Uri,
     ) -> Result<Self, BackendError> {
         let config = |e: String| BackendError::Config(format!("cannot build the HTTP client: {e}"));
-        let mut tcp = HttpConnector::new();
-        tcp.set_connect_timeout(Some(timeout));
-        // Requests are small and latency-bound; Nagle only delays them.
-        tcp.set_nodelay(true);
-        tcp.enforce_http(false);
-        // The provider named explicitly: more than one is compiled into the binary.
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .and_then(|b| b.with_platform_verifier())
-            .map_err(|e| config(e.to_string()))?
-            .with_no_client_auth();
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(tcp);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(max_idle)
-            .pool_timer(TokioTimer::new())
-            .build(connector);
+        let transport = match Pool::for_uri(origin, max_idle, timeout) {
+            Some(pool) => Transport::Plain(pool),
+            None => Transport::Hyper(Box::new(hyper_client(timeout, max_idle)?)),
+        };
         let authorization = match api_key {
             Some(key) => {
                 let mut v = HeaderValue::try_from(format!("Bearer {key}"))
@@ -74,18 +66,17 @@ impl Http {
             }
             None => None,
         };
-        let plain = Pool::for_uri(origin, max_idle, timeout);
-        Ok(Self { client, plain, authorization, timeout })
+        Ok(Self { transport, authorization, timeout })
     }
 
     /// POSTs a JSON `body`; the response once its status says success. Callers bound it
     /// with the timeout (the head only for streams, head and body for unary calls).
     pub(super) async fn post(&self, uri: &Uri, body: Vec<u8>) -> Result<Response<Reply>, BackendError> {
-        let reply = match &self.plain {
-            Some(pool) => {
+        let reply = match &self.transport {
+            Transport::Plain(pool) => {
                 pool.post(uri, self.authorization.as_ref(), &body).await.map_err(plain_error)?.map(Reply::Plain)
             }
-            None => self.post_hyper(uri, body).await?.map(Reply::Hyper),
+            Transport::Hyper(client) => self.post_hyper(client, uri, body).await?.map(Reply::Hyper),
         };
         let status = reply.status();
         if status.is_success() {
@@ -98,7 +89,12 @@ impl Http {
         Err(super::status_error(status.as_u16(), &text))
     }
 
-    async fn post_hyper(&self, uri: &Uri, body: Vec<u8>) -> Result<Response<Incoming>, BackendError> {
+    async fn post_hyper(
+        &self,
+        client: &HyperClient,
+        uri: &Uri,
+        body: Vec<u8>,
+    ) -> Result<Response<Incoming>, BackendError> {
         let mut req = Request::new(Full::new(Bytes::from(body)));
         *req.method_mut() = Method::POST;
         *req.uri_mut() = uri.clone();
@@ -107,8 +103,35 @@ impl Http {
         if let Some(auth) = &self.authorization {
             headers.insert(header::AUTHORIZATION, auth.clone());
         }
-        self.client.request(req).await.map_err(send_error)
+        client.request(req).await.map_err(send_error)
     }
+}
+
+/// hyper's pooled client for `https://` backends (keep-alive, `TCP_NODELAY`, rustls with
+/// the platform's roots).
+fn hyper_client(timeout: Duration, max_idle: usize) -> Result<HyperClient, BackendError> {
+    let config = |e: String| BackendError::Config(format!("cannot build the HTTP client: {e}"));
+    let mut tcp = HttpConnector::new();
+    tcp.set_connect_timeout(Some(timeout));
+    // Requests are small and latency-bound; Nagle only delays them.
+    tcp.set_nodelay(true);
+    tcp.enforce_http(false);
+    // The provider named explicitly: more than one is compiled into the binary.
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_platform_verifier())
+        .map_err(|e| config(e.to_string()))?
+        .with_no_client_auth();
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(tcp);
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(max_idle)
+        .pool_timer(TokioTimer::new())
+        .build(connector))
 }
 
 /// A backend's response body, from whichever client fetched it.

@@ -149,11 +149,7 @@ impl Server {
         };
         match stream {
             Ok(Ok(stream)) => {
-                let protocol = match stream.get_ref().1.alpn_protocol() {
-                    Some(b"h2") => Protocol::Http2,
-                    Some(b"http/1.1") => Protocol::Http1,
-                    _ => Protocol::Unknown,
-                };
+                let protocol = Protocol::from_alpn(stream.get_ref().1.alpn_protocol());
                 self.serve(stream, protocol, first_request_by).await;
             }
             Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),

@@ -19,6 +19,17 @@ pub(super) enum Protocol {
     Unknown,
 }
 
+impl Protocol {
+    /// From the protocol a TLS handshake agreed on (none: the client did not say).
+    pub(super) fn from_alpn(alpn: Option<&[u8]>) -> Self {
+        match alpn {
+            Some(b"h2") => Self::Http2,
+            Some(b"http/1.1") => Self::Http1,
+            _ => Self::Unknown,
+        }
+    }
+}
+
 /// One connection builder per [`Protocol`], configured alike.
 ///
 /// Why not hyper-util's sniffing builder for everything: it reads the first 24 bytes on
@@ -112,6 +123,13 @@ mod tests {
     async fn a_prefix_of_the_preface_is_left_to_hyper() {
         assert_eq!(sniffed(b"PRI * HT").await.0, Some(Protocol::Unknown));
         assert_eq!(sniffed(b"P").await.0, Some(Protocol::Unknown));
+    }
+
+    #[test]
+    fn alpn_decides_over_tls() {
+        assert_eq!(Protocol::from_alpn(Some(b"h2")), Protocol::Http2);
+        assert_eq!(Protocol::from_alpn(Some(b"http/1.1")), Protocol::Http1);
+        assert_eq!(Protocol::from_alpn(None), Protocol::Unknown);
     }
 
     #[tokio::test]

@@ -8,7 +8,7 @@ use std::task::{ready, Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use http::Response;
-use http_body::{Body, Frame, SizeHint};
+use http_body::{Body, Frame};
 use tokio::net::TcpStream;
 
 use super::framing::{Decoder, Head, Step};
@@ -146,9 +146,5 @@ impl Body for PlainBody {
 
     fn is_end_stream(&self) -> bool {
         self.decoder.is_done()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::default()
     }
 }
