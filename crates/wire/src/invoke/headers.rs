@@ -18,12 +18,19 @@ pub struct InvokeHeaders {
 pub fn check<'a>(headers: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Result<InvokeHeaders, BedrockError> {
     let mut out = InvokeHeaders::default();
     for (name, raw) in headers {
-        let lower = name.to_ascii_lowercase();
-        if !lower.starts_with("x-amzn-bedrock-") {
+        const PREFIX: &str = "x-amzn-bedrock-";
+        // Checked before anything is copied: most headers are not ours, and `HeaderMap`
+        // names come lower-cased already (issue 13: a copy of every name per call).
+        if !name.get(..PREFIX.len()).is_some_and(|p| p.eq_ignore_ascii_case(PREFIX)) {
             continue;
         }
+        let lower = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            std::borrow::Cow::Owned(name.to_ascii_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(name)
+        };
         let value = std::str::from_utf8(raw).unwrap_or("");
-        match lower.as_str() {
+        match &*lower {
             // The trace reports what guardrails did; with none applied there is nothing
             // to report, which is also Bedrock's answer without a guardrail.
             "x-amzn-bedrock-trace" => one_of("X-Amzn-Bedrock-Trace", value, &["ENABLED", "DISABLED", "ENABLED_FULL"])?,

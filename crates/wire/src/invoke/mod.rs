@@ -184,6 +184,21 @@ pub fn chat_response(dialect: Dialect, model_id: &str, out: &Collector) -> Value
     }
 }
 
+/// [`chat_response`] as the body's bytes, in a buffer of `capacity` to start with.
+/// Anthropic's Messages answer (the most called) is written straight from the finished
+/// answer, without a `Value` in between.
+pub fn chat_body(dialect: Dialect, model_id: &str, out: &Collector, capacity: usize) -> Vec<u8> {
+    let mut body = Vec::with_capacity(capacity);
+    let written = match dialect {
+        Dialect::AnthropicMessages => serde_json::to_writer(&mut body, &anthropic::messages_answer(model_id, out)),
+        _ => serde_json::to_writer(&mut body, &chat_response(dialect, model_id, out)),
+    };
+    match written {
+        Ok(()) => body,
+        Err(_) => Vec::new(),
+    }
+}
+
 /// The native InvokeModel answer for embeddings.
 pub fn embed_response(format: BodyFormat, request: &EmbedRequest, out: &EmbedOutput) -> Value {
     match format {

@@ -1,6 +1,7 @@
 //! Anthropic answers: the Messages body's `message` and its streaming events, and the
 //! Text Completions answer and chunks.
 
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::super::body;
@@ -13,7 +14,7 @@ use crate::stream::{Collector, Finish, ModelEvent};
 /// The name Anthropic answers with: `anthropic.claude-3-5-sonnet-20240620-v1:0` (or a
 /// profile / ARN around it) becomes `claude-3-5-sonnet-20240620`. Names whose version
 /// suffix is all that tells them apart (`claude-v2:1`) are kept whole.
-fn model_name(model_id: &str) -> String {
+fn model_name(model_id: &str) -> &str {
     let id = model_id.rsplit('/').next().unwrap_or(model_id);
     let id = id.find("anthropic.").map_or(id, |i| &id[i + "anthropic.".len()..]);
     let stripped = id.rsplit_once("-v").filter(|(base, version)| {
@@ -24,7 +25,7 @@ fn model_name(model_id: &str) -> String {
             && parts.all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric()))
             && base.bytes().any(|b| b.is_ascii_digit())
     });
-    stripped.map_or(id, |(base, _)| base).to_owned()
+    stripped.map_or(id, |(base, _)| base)
 }
 
 fn message_id() -> String {
@@ -64,48 +65,101 @@ fn completion_stop(finish: Option<&Finish>) -> (&'static str, Option<String>) {
 
 /// Anthropic's usage: `input_tokens` without the cache, whose reads and writes are
 /// counted apart (writes also by TTL), as Anthropic reports prompt caching.
-fn usage_json(u: TokenUsage) -> Value {
-    let mut v = json!({"input_tokens": u.input_tokens, "output_tokens": u.output_tokens});
-    if u.uses_cache() {
-        v["cache_creation_input_tokens"] = json!(u.cache_write_input_tokens());
-        v["cache_read_input_tokens"] = json!(u.cache_read_input_tokens);
-        v["cache_creation"] =
-            json!({"ephemeral_5m_input_tokens": u.cache_write_5m, "ephemeral_1h_input_tokens": u.cache_write_1h});
-    }
-    v
+#[derive(Serialize)]
+struct Usage {
+    input_tokens: u32,
+    output_tokens: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_creation_input_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_read_input_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_creation: Option<CacheCreation>,
 }
 
-pub fn messages_response(model_id: &str, out: &Collector) -> Value {
-    let content: Vec<Value> = out
+#[derive(Serialize)]
+struct CacheCreation {
+    ephemeral_5m_input_tokens: u32,
+    ephemeral_1h_input_tokens: u32,
+}
+
+impl From<TokenUsage> for Usage {
+    fn from(u: TokenUsage) -> Self {
+        let cached = u.uses_cache();
+        Self {
+            input_tokens: u.input_tokens,
+            output_tokens: u.output_tokens,
+            cache_creation_input_tokens: cached.then(|| u.cache_write_input_tokens()),
+            cache_read_input_tokens: cached.then_some(u.cache_read_input_tokens),
+            cache_creation: cached.then_some(CacheCreation {
+                ephemeral_5m_input_tokens: u.cache_write_5m,
+                ephemeral_1h_input_tokens: u.cache_write_1h,
+            }),
+        }
+    }
+}
+
+fn usage_json(u: TokenUsage) -> Value {
+    serde_json::to_value(Usage::from(u)).unwrap_or(Value::Null)
+}
+
+/// The Messages API's `message`, borrowed from the finished answer. InvokeModel writes it
+/// straight into the response body: building a `Value` first cost a dozen allocations and
+/// a copy of the answer's text on every call (issue 13).
+#[derive(Serialize)]
+pub struct Message<'a> {
+    id: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    role: &'static str,
+    model: &'a str,
+    content: Vec<Block<'a>>,
+    stop_reason: &'static str,
+    stop_sequence: Option<&'a str>,
+    usage: Usage,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Block<'a> {
+    Thinking { thinking: &'a str, signature: Option<&'a str> },
+    Text { text: &'a str },
+    ToolUse { id: &'a str, name: &'a str, input: &'a Value },
+}
+
+pub fn messages_answer<'a>(model_id: &'a str, out: &'a Collector) -> Message<'a> {
+    let content = out
         .content()
         .iter()
         .filter_map(|b| match b {
             ContentBlock::ReasoningContent(ReasoningContentBlock::ReasoningText(r)) => {
-                Some(json!({"type": "thinking", "thinking": r.text, "signature": r.signature}))
+                Some(Block::Thinking { thinking: &r.text, signature: r.signature.as_deref() })
             }
-            ContentBlock::Text(text) => Some(json!({"type": "text", "text": text})),
-            ContentBlock::ToolUse(t) => {
-                Some(json!({"type": "tool_use", "id": t.tool_use_id, "name": t.name, "input": t.input}))
-            }
+            ContentBlock::Text(text) => Some(Block::Text { text }),
+            ContentBlock::ToolUse(t) => Some(Block::ToolUse { id: &t.tool_use_id, name: &t.name, input: &t.input }),
             _ => None,
         })
         .collect();
-    let (reason, stop_sequence) = messages_stop(out.finish());
-    let usage = out.usage();
-    // The object is assembled from values already built: `json!` serialises an
-    // expression member into a new `Value`, which copied the whole content (answer text
-    // included) a second time (issue 13).
-    let members: [(&str, Value); 8] = [
-        ("id", Value::String(message_id())),
-        ("type", Value::from("message")),
-        ("role", Value::from("assistant")),
-        ("model", Value::String(model_name(model_id))),
-        ("content", Value::Array(content)),
-        ("stop_reason", Value::from(reason)),
-        ("stop_sequence", stop_sequence.map_or(Value::Null, Value::String)),
-        ("usage", usage_json(usage)),
-    ];
-    Value::Object(members.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+    let (stop_reason, stop_sequence) = match out.finish() {
+        Some(f) if f.stop_reason == StopReason::StopSequence => ("stop_sequence", f.stop_sequence.as_deref()),
+        Some(f) => (self::stop_reason(f.stop_reason), None),
+        None => ("end_turn", None),
+    };
+    Message {
+        id: message_id(),
+        kind: "message",
+        role: "assistant",
+        model: model_name(model_id),
+        content,
+        stop_reason,
+        stop_sequence,
+        usage: out.usage().into(),
+    }
+}
+
+/// [`messages_answer`] as a JSON value (batch outputs, `additionalModelResponseFieldPaths`).
+pub fn messages_response(model_id: &str, out: &Collector) -> Value {
+    serde_json::to_value(messages_answer(model_id, out)).unwrap_or(Value::Null)
 }
 
 pub fn completion_response(out: &Collector) -> Value {
@@ -137,7 +191,7 @@ pub struct MessagesStream {
 impl MessagesStream {
     pub fn new(model_id: &str) -> Self {
         Self {
-            model: model_name(model_id),
+            model: model_name(model_id).to_owned(),
             input_tokens: 0,
             started: false,
             finished: false,
@@ -290,6 +344,39 @@ mod tests {
         assert_eq!(v["usage"], json!({"input_tokens": 5, "output_tokens": 3}));
         let v = completion_response(&c);
         assert_eq!(v, json!({"type": "completion", "completion": "Hi", "stop_reason": "stop_sequence", "stop": HUMAN}));
+    }
+
+    #[test]
+    fn the_written_body_is_the_value() {
+        let model = "anthropic.claude-3-haiku-20240307-v1:0";
+        let mut c = Collector::default();
+        c.push(ModelEvent::Text("Say \"hi\"\n".into()));
+        c.push(ModelEvent::ToolUseStart { id: "t1".into(), name: "f".into() });
+        c.push(ModelEvent::ToolUseInput("{\"a\":[1,2]}".into()));
+        let mut f = Finish::new(StopReason::StopSequence, TokenUsage::cached(1500, 3, 1000, 0, 400));
+        f.stop_sequence = Some("END".into());
+        c.push(ModelEvent::Finish(f));
+        let body = crate::invoke::chat_body(crate::invoke::Dialect::AnthropicMessages, model, &c, 0);
+        let mut written: Value = serde_json::from_slice(&body).unwrap();
+        let mut value = messages_response(model, &c);
+        assert!(written["id"].as_str().unwrap().starts_with("msg_bdrk_"));
+        written["id"] = Value::Null;
+        value["id"] = Value::Null;
+        assert_eq!(written, value);
+        assert_eq!(
+            (written["stop_reason"].as_str(), written["stop_sequence"].as_str()),
+            (Some("stop_sequence"), Some("END"))
+        );
+        assert_eq!(written["usage"]["cache_read_input_tokens"], 1000);
+        // Anthropic's own member order.
+        let text = String::from_utf8(body).unwrap();
+        assert!(
+            text.starts_with(r#"{"id":"msg_bdrk_"#)
+                && text.contains(
+                    r#""type":"message","role":"assistant","model":"claude-3-haiku-20240307","content":[{"type":"text""#
+                ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ mod features;
 
 use serde_json::{json, Map, Value};
 
-pub use answer::{completion_response, messages_response, CompletionStream, MessagesStream};
+pub use answer::{completion_response, messages_answer, messages_response, CompletionStream, MessagesStream};
 
 use super::body::{self, Obj};
 use super::members::only;
