@@ -2,6 +2,7 @@
 //! to S3 and CloudWatch Logs. There is no formal schema; member names and
 //! order follow delivered records (see bedrock-wire.md §8 and the seeds).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -27,10 +28,11 @@ pub enum Operation {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ModelInvocationLog {
-    /// Always "ModelInvocationLog".
-    pub schema_type: String,
+    /// Always "ModelInvocationLog". (The constants of a record are borrowed: they were
+    /// four of the allocations every logged call made; issue 13.)
+    pub schema_type: Cow<'static, str>,
     /// Always "1.0".
-    pub schema_version: String,
+    pub schema_version: Cow<'static, str>,
     /// Kept at full precision in memory (S3 object names use milliseconds)
     /// but serialised at second precision with `Z`, as Bedrock does.
     #[serde(serialize_with = "ser_timestamp", deserialize_with = "de_timestamp")]
@@ -65,7 +67,7 @@ pub struct Identity {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InvocationInput {
-    pub input_content_type: String,
+    pub input_content_type: Cow<'static, str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_body_json: Option<JsonBody>,
     pub input_token_count: u64,
@@ -82,7 +84,7 @@ pub struct InvocationInput {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InvocationOutput {
-    pub output_content_type: String,
+    pub output_content_type: Cow<'static, str>,
     /// For InvokeModelWithResponseStream: an array of the decoded chunks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_body_json: Option<JsonBody>,
@@ -150,8 +152,8 @@ impl ModelInvocationLog {
         model_id: impl Into<String>,
     ) -> Self {
         Self {
-            schema_type: "ModelInvocationLog".to_owned(),
-            schema_version: "1.0".to_owned(),
+            schema_type: Cow::Borrowed("ModelInvocationLog"),
+            schema_version: Cow::Borrowed("1.0"),
             timestamp,
             account_id: account_id.into(),
             identity: Identity { arn: identity_arn.into() },
@@ -159,9 +161,12 @@ impl ModelInvocationLog {
             request_id: request_id.into(),
             operation,
             model_id: model_id.into(),
-            input: InvocationInput { input_content_type: "application/json".to_owned(), ..InvocationInput::default() },
+            input: InvocationInput {
+                input_content_type: Cow::Borrowed("application/json"),
+                ..InvocationInput::default()
+            },
             output: InvocationOutput {
-                output_content_type: "application/json".to_owned(),
+                output_content_type: Cow::Borrowed("application/json"),
                 ..InvocationOutput::default()
             },
             request_metadata: None,
