@@ -141,19 +141,20 @@ impl ModelBackend for Backend {
 /// of its capacity.
 #[derive(Debug, Clone, Default)]
 pub struct Backends {
-    by_key: BTreeMap<(String, String), Arc<Pool>>,
+    /// region → backend name → instance: nested so that a lookup borrows both names (a
+    /// tuple key had to be built of two new `String`s on every call).
+    by_key: BTreeMap<String, BTreeMap<String, Arc<Pool>>>,
 }
 
 impl Backends {
     pub fn build(catalog: &Catalog) -> Result<Self, BackendError> {
         let cooldown = std::time::Duration::from_millis(catalog.routing.cooldown_ms);
-        let mut by_key = BTreeMap::new();
+        let mut by_key: BTreeMap<String, BTreeMap<String, Arc<Pool>>> = BTreeMap::new();
         let mut engines = local::Engines::default();
         // Custom models run only on provisioned throughput, but on pools of their own.
         let custom = catalog.custom_models.iter().map(|c| &c.offer);
         for offer in catalog.models.iter().flat_map(|m| m.offers.values()).chain(custom) {
-            let key = (offer.region.clone(), offer.backend.clone());
-            if by_key.contains_key(&key) {
+            if by_key.get(&offer.region).is_some_and(|r| r.contains_key(&offer.backend)) {
                 continue;
             }
             let spec = catalog
@@ -165,17 +166,17 @@ impl Backends {
                 other => Backend::from_spec(other)?,
             };
             let pool = Pool::new(offer.region.clone(), offer.backend.clone(), backend, cooldown);
-            by_key.insert(key, Arc::new(pool));
+            by_key.entry(offer.region.clone()).or_default().insert(offer.backend.clone(), Arc::new(pool));
         }
         Ok(Self { by_key })
     }
 
     /// The instance of backend `name` serving `region`.
     pub fn get(&self, region: &str, name: &str) -> Option<&Arc<Pool>> {
-        self.by_key.get(&(region.to_owned(), name.to_owned()))
+        self.by_key.get(region)?.get(name)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Pool>> {
-        self.by_key.values()
+        self.by_key.values().flat_map(BTreeMap::values)
     }
 }
