@@ -178,16 +178,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 fn init_tracing() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         // llama.cpp's own chatter (model metadata at load) only when asked for.
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,llama-cpp-2=error"));
     // Colours only for a terminal: escape codes are noise in a log file, and styling
     // every span's fields cost instructions on every request (issue 13).
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .fmt_fields(log_fields::LogFields)
+    let fmt =
+        tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi).fmt_fields(log_fields::LogFields);
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with((!ansi).then_some(log_fields::SpanFields))
+        .with(fmt)
         .try_init();
 }
