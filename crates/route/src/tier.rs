@@ -65,13 +65,13 @@ impl Served {
 
     /// The same as InvokeModel's response headers (botocore's `serviceTier` and
     /// `performanceConfigLatency` members of InvokeModel[WithResponseStream]Response).
-    pub fn headers(self, ask: Ask) -> Vec<(&'static str, String)> {
-        let mut out = Vec::with_capacity(2);
+    pub fn headers(self, ask: Ask) -> Vec<(&'static str, &'static str)> {
+        let mut out = Vec::new();
         if ask.tier.is_some() {
-            out.push(("x-amzn-bedrock-service-tier", self.tier.as_str().to_owned()));
+            out.push(("x-amzn-bedrock-service-tier", self.tier.as_str()));
         }
         if let Some(l) = self.latency {
-            out.push(("x-amzn-bedrock-performanceconfig-latency", l.as_str().to_owned()));
+            out.push(("x-amzn-bedrock-performanceconfig-latency", l.as_str()));
         }
         out
     }
@@ -246,13 +246,13 @@ mod tests {
         let r = spilled.report(ask(Some(Reserved), None));
         assert_eq!(r.service_tier, Some(ServiceTier { kind: Default }));
         assert_eq!(r.performance_config, None);
-        assert_eq!(spilled.headers(ask(Some(Reserved), None)), vec![("x-amzn-bedrock-service-tier", "default".into())]);
+        assert_eq!(spilled.headers(ask(Some(Reserved), None)), vec![("x-amzn-bedrock-service-tier", "default")]);
         // Nothing named, nothing reported.
         assert!(Served::default().report(Ask::default()).is_empty());
         assert!(Served::default().headers(Ask::default()).is_empty());
         let fast = Served { tier: Priority, latency: Some(Latency::Optimized) };
         let h = fast.headers(ask(Some(Priority), Some(Latency::Optimized)));
-        assert_eq!(h[1], ("x-amzn-bedrock-performanceconfig-latency", "optimized".into()));
+        assert_eq!(h[1], ("x-amzn-bedrock-performanceconfig-latency", "optimized"));
     }
 
     #[test]

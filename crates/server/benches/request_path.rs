@@ -22,7 +22,7 @@ use spillway_backends::{Backend, ChatCall, ModelBackend};
 use spillway_catalog::{BackendSpec, Catalog, SimBackend};
 use spillway_quota::{InProcessQuotas, Quotas};
 use spillway_route::{admission, order, resolve};
-use spillway_server::{build_router, AppState};
+use spillway_server::{build_app, AppState};
 use spillway_wire::converse::ConverseRequest;
 use tower::ServiceExt;
 
@@ -97,7 +97,7 @@ fn main() {
     // 3. The whole request path through the router, no socket.
     let dir = tempfile::tempdir().unwrap();
     let (state, _shutdown) = rt.block_on(AppState::new(Arc::clone(&catalog), dir.path(), None)).unwrap();
-    let router = build_router(state);
+    let router = build_app(state);
     let path_of = |id: &str, op: &str| format!("/model/{}/{op}", id.replace(':', "%3A"));
     let run = |path: String| {
         let router = router.clone();

@@ -4,22 +4,29 @@
 //! 1. `request_id`: an ID for the request and the `x-amzn-RequestId` header on every answer,
 //!    the request's log span, and Bedrock shapes for the answers axum gives on its own
 //!    (wrong method, body too large, extractor rejections: [`crate::rejections`]);
-//! 2. the body limit (InvokeModel bodies may be up to 25 MB);
-//! 3. the route table below (method + raw path; axum decodes `{model_id}`);
-//! 4. a thin handler in [`crate::runtime`]: parse (wire) → resolve (route) → run with
+//! 2. with accounts configured, `authenticate` (SigV4 or API key);
+//! 3. the body limit (InvokeModel bodies may be up to 25 MB);
+//! 4. the route table below (method + raw path; axum decodes `{model_id}`);
+//! 5. a thin handler in [`crate::runtime`]: parse (wire) → resolve (route) → run with
 //!    failover ([`crate::dispatch`]) → encode JSON or event-stream frames (wire).
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
 
 use anyhow::Context;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use spillway_backends::Backends;
 use spillway_catalog::Catalog;
 use spillway_invocation_log::{InvocationLogger, LogSettings, S3Endpoint, ShutdownHandle};
 use spillway_wire::{BedrockError, ErrorCode};
+use tower::{Layer, Service, ServiceExt};
 
 use crate::dispatch::Dispatcher;
 use crate::error::ApiError;
@@ -28,8 +35,7 @@ use crate::imported::source::Objects;
 use crate::logging::InvocationLogs;
 use crate::serve::Lifecycle;
 use crate::usage::UsageLedger;
-use crate::{context, control, invoke_headers, runtime};
-use axum::middleware::from_fn;
+use crate::{context, control, runtime};
 use spillway_auth::Keyring;
 use spillway_store::Store;
 
@@ -207,15 +213,52 @@ impl AppState {
     }
 }
 
-pub fn build_router(state: AppState) -> Router {
+/// The whole HTTP application: what [`context::request_id`] and [`context::authenticate`]
+/// do for every request, around the body limit and the route table.
+#[derive(Clone)]
+pub struct App {
+    routes: <DefaultBodyLimit as Layer<Router>>::Service,
+    keyring: Option<Arc<Keyring>>,
+}
+
+impl App {
+    pub async fn handle(&self, req: Request) -> Response {
+        context::request_id(req, |req| async move {
+            let req = match &self.keyring {
+                Some(keyring) => match context::authenticate(keyring, req).await {
+                    Ok(req) => req,
+                    Err(refused) => return refused,
+                },
+                None => req,
+            };
+            self.routes.clone().oneshot(req).await.unwrap_or_else(|e| match e {})
+        })
+        .await
+    }
+}
+
+/// [`App::handle`] as a tower service (in-process tests call the app this way).
+impl Service<Request> for App {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut TaskContext<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let app = self.clone();
+        Box::pin(async move { Ok(app.handle(req).await) })
+    }
+}
+
+pub fn build_app(state: AppState) -> App {
     let router = Router::new()
         .route("/model/{model_id}/converse", post(runtime::converse::converse))
         .route("/model/{model_id}/converse-stream", post(runtime::converse::converse_stream))
-        .route("/model/{model_id}/invoke", post(runtime::invoke::invoke).layer(from_fn(invoke_headers::invoke)))
-        .route(
-            "/model/{model_id}/invoke-with-response-stream",
-            post(runtime::invoke::invoke_stream).layer(from_fn(invoke_headers::invoke_stream)),
-        )
+        .route("/model/{model_id}/invoke", post(runtime::invoke::invoke))
+        .route("/model/{model_id}/invoke-with-response-stream", post(runtime::invoke::invoke_stream))
         .route("/model/{model_id}/count-tokens", post(runtime::count_tokens::count_tokens))
         .route("/foundation-models", get(control::foundation_models::list))
         .route("/foundation-models/{model_identifier}", get(control::foundation_models::get))
@@ -258,15 +301,10 @@ pub fn build_router(state: AppState) -> Router {
         .route("/health", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .fallback(unknown_operation)
-        .layer(DefaultBodyLimit::max(MAX_BODY));
-    // Open mode (no accounts): `authenticate` would hand every request on untouched, yet an
-    // axum middleware layer costs on every request (the inner service cloned and boxed into
-    // `Next`, the state cloned). The keyring is fixed at start-up, so leave the layer out.
-    let router = match state.keyring {
-        Some(_) => router.layer(axum::middleware::from_fn_with_state(state.clone(), context::authenticate)),
-        None => router,
-    };
-    router.layer(axum::middleware::from_fn(context::request_id)).with_state(state)
+        .with_state(state.clone());
+    // Layers wrap the finished router once: `Router::layer` would wrap every route in a
+    // boxed service of its own, cloned on every call.
+    App { routes: DefaultBodyLimit::max(MAX_BODY).layer(router), keyring: state.keyring }
 }
 
 async fn metrics(

@@ -1,14 +1,15 @@
 //! Who is calling, from where: the request ID every response carries, and the caller's
 //! account and source region (the SigV4 credential scope's region, else the default).
 
+use std::future::Future;
 use std::time::Instant;
 
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue};
-use axum::middleware::Next;
 use axum::response::IntoResponse;
 use axum::response::Response;
+use spillway_auth::Keyring;
 use spillway_wire::{BedrockError, ErrorCode};
 use tracing::Instrument;
 
@@ -25,9 +26,17 @@ const LATENCY_HEADER: HeaderName = HeaderName::from_static("x-amzn-bedrock-perfo
 struct RequestId(String);
 
 /// Gives every request an ID and every response the `x-amzn-RequestId` header; handles
-/// the request inside its log span ([`request_span`]); and makes sure every error it
-/// answers is Bedrock-shaped ([`rejections`]), whoever produced it.
-pub async fn request_id(mut req: Request, next: Next) -> Response {
+/// the request (`inner`) inside its log span ([`request_span`]); and makes sure every
+/// error it answers is Bedrock-shaped ([`rejections`]), whoever produced it.
+///
+/// A plain function around the router rather than an axum middleware layer: a layer
+/// added with `Router::layer` wraps every route in a boxed, cloned service of its own, and
+/// `from_fn` boxes the rest of the chain into `Next`; both ran on every call (issue 13).
+pub async fn request_id<F, Fut>(mut req: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let id = uuid::Uuid::new_v4().to_string();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
@@ -38,7 +47,7 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
         }
         req.extensions_mut().insert(RequestId(id.clone()));
         req.extensions_mut().insert(Started(Instant::now()));
-        let response = next.run(req).await;
+        let response = inner(req).await;
         rejections::bedrock_shaped(response, &method, &path).await
     }
     .instrument(span.clone())
@@ -61,19 +70,13 @@ struct Verified {
 }
 
 /// With accounts configured, every request must carry a valid SigV4 signature or API key
-/// of one of them. The body is buffered here because the signature covers its hash.
-pub async fn authenticate(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let Some(keyring) = state.keyring.as_ref() else {
-        return next.run(req).await;
-    };
+/// of one of them: the request to go on with, or the refusal. The body is buffered here
+/// because the signature covers its hash.
+pub async fn authenticate(keyring: &Keyring, req: Request) -> Result<Request, Response> {
     let (mut parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(body, crate::app::MAX_BODY).await {
         Ok(b) => b,
-        Err(e) => return ApiError::from(rejections::body_error(&e)).into_response(),
+        Err(e) => return Err(ApiError::from(rejections::body_error(&e)).into_response()),
     };
     authority_as_host(&mut parts);
     let raw = parts.uri.path_and_query().map_or_else(|| parts.uri.path(), |pq| pq.as_str());
@@ -81,13 +84,13 @@ pub async fn authenticate(
     {
         Ok(principal) => {
             parts.extensions.insert(Verified { account: principal.account, region: principal.region });
-            next.run(Request::from_parts(parts, axum::body::Body::from(body))).await
+            Ok(Request::from_parts(parts, axum::body::Body::from(body)))
         }
         Err(e) => {
             let (shape, message) = e.shape();
             let code = ErrorCode::from_shape_name(shape).unwrap_or(ErrorCode::AccessDenied);
             tracing::info!(error = %e, "request refused");
-            ApiError::from(BedrockError::new(code, message)).into_response()
+            Err(ApiError::from(BedrockError::new(code, message)).into_response())
         }
     }
 }

@@ -12,10 +12,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::Request;
-use axum::http::HeaderMap;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderName};
 use spillway_wire::parse::value_violation;
 use spillway_wire::BedrockError;
 
@@ -26,43 +25,78 @@ use crate::error::ApiError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeaderMetadata(pub Arc<BTreeMap<String, String>>);
 
-/// InvokeModel: the answer type travels in `Accept`.
-pub async fn invoke(req: Request, next: Next) -> Response {
-    checked(req, next, "Accept").await
-}
+/// InvokeModel's header checks, as the handler's first extractor: the answer type travels
+/// in `Accept`. Extractors run in the order of the handler's arguments, so the checked
+/// metadata is in the request's extensions when [`crate::context::Caller`] reads it.
+/// (An extractor, not a middleware layer: a layer wraps the route in boxed services that
+/// every call cloned; issue 13.)
+pub struct InvokeChecked;
 
-/// InvokeModelWithResponseStream: `Accept` is the event stream's; the chunks' type travels
-/// in `X-Amzn-Bedrock-Accept`.
-pub async fn invoke_stream(req: Request, next: Next) -> Response {
-    checked(req, next, "X-Amzn-Bedrock-Accept").await
-}
+/// InvokeModelWithResponseStream's: `Accept` is the event stream's; the chunks' type
+/// travels in `X-Amzn-Bedrock-Accept`.
+pub struct InvokeStreamChecked;
 
-async fn checked(mut req: Request, next: Next, accept: &str) -> Response {
-    match check(req.headers(), accept) {
-        Ok(metadata) => {
-            if let Some(m) = metadata {
-                req.extensions_mut().insert(m);
-            }
-            next.run(req).await
-        }
-        Err(e) => ApiError::from(e).into_response(),
+impl<S: Sync> FromRequestParts<S> for InvokeChecked {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        checked(parts, &header::ACCEPT).map(|()| Self)
     }
 }
 
-const TRACE: (&str, &str, &[&str]) = ("trace", "X-Amzn-Bedrock-Trace", &["ENABLED", "DISABLED", "ENABLED_FULL"]);
-const LATENCY: (&str, &str, &[&str]) =
-    ("performanceConfigLatency", "X-Amzn-Bedrock-PerformanceConfig-Latency", &["standard", "optimized"]);
-const TIER: (&str, &str, &[&str]) =
-    ("serviceTier", "X-Amzn-Bedrock-Service-Tier", &["priority", "default", "flex", "reserved"]);
+impl<S: Sync> FromRequestParts<S> for InvokeStreamChecked {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        checked(parts, &BEDROCK_ACCEPT).map(|()| Self)
+    }
+}
+
+fn checked(parts: &mut Parts, accept: &HeaderName) -> Result<(), ApiError> {
+    if let Some(metadata) = check(&parts.headers, accept)? {
+        parts.extensions.insert(metadata);
+    }
+    Ok(())
+}
+
+/// A checked header: the member it sets, the header (as named in messages, and as
+/// looked up: a `&str` name is parsed and lower-cased on every lookup) and its values.
+struct Member {
+    member: &'static str,
+    header: &'static str,
+    name: HeaderName,
+    allowed: &'static [&'static str],
+}
+
+const TRACE: Member = Member {
+    member: "trace",
+    header: "X-Amzn-Bedrock-Trace",
+    name: HeaderName::from_static("x-amzn-bedrock-trace"),
+    allowed: &["ENABLED", "DISABLED", "ENABLED_FULL"],
+};
+const LATENCY: Member = Member {
+    member: "performanceConfigLatency",
+    header: "X-Amzn-Bedrock-PerformanceConfig-Latency",
+    name: HeaderName::from_static("x-amzn-bedrock-performanceconfig-latency"),
+    allowed: &["standard", "optimized"],
+};
+const TIER: Member = Member {
+    member: "serviceTier",
+    header: "X-Amzn-Bedrock-Service-Tier",
+    name: HeaderName::from_static("x-amzn-bedrock-service-tier"),
+    allowed: &["priority", "default", "flex", "reserved"],
+};
+const BEDROCK_ACCEPT: HeaderName = HeaderName::from_static("x-amzn-bedrock-accept");
+const METADATA: HeaderName = HeaderName::from_static("x-amzn-bedrock-request-metadata");
 /// The model's limit on the metadata header, and Converse's on its entries.
 const MAX_METADATA_BYTES: usize = 8500;
 const MAX_METADATA_ENTRIES: usize = 16;
 
 /// Every header constraint of the two operations; `accept` names the header that carries
 /// the accepted body type. Returns the request metadata, when the header is set.
-pub fn check(headers: &HeaderMap, accept: &str) -> Result<Option<HeaderMetadata>, BedrockError> {
-    for (member, header, allowed) in [TRACE, LATENCY, TIER] {
-        if let Some(value) = text(headers, header)? {
+pub fn check(headers: &HeaderMap, accept: &HeaderName) -> Result<Option<HeaderMetadata>, BedrockError> {
+    for Member { member, header, name, allowed } in [TRACE, LATENCY, TIER] {
+        if let Some(value) = text(headers, &name, header)? {
             if !allowed.contains(&value) {
                 let set = allowed.join(", ");
                 let constraint = format!("Member must satisfy enum value set: [{set}]");
@@ -70,18 +104,19 @@ pub fn check(headers: &HeaderMap, accept: &str) -> Result<Option<HeaderMetadata>
             }
         }
     }
-    if let Some(value) = text(headers, accept)? {
+    let accept_header = if *accept == header::ACCEPT { "Accept" } else { "X-Amzn-Bedrock-Accept" };
+    if let Some(value) = text(headers, accept, accept_header)? {
         let json = value
             .split(',')
             .map(|r| r.split(';').next().unwrap_or("").trim())
             .any(|range| range.eq_ignore_ascii_case("application/json") || range == "*/*" || range == "application/*");
         if !json {
             return Err(BedrockError::validation(format!(
-                "The accept type {value} is not supported for this model (send application/json): {accept}"
+                "The accept type {value} is not supported for this model (send application/json): {accept_header}"
             )));
         }
     }
-    match text(headers, "X-Amzn-Bedrock-Request-Metadata")? {
+    match text(headers, &METADATA, "X-Amzn-Bedrock-Request-Metadata")? {
         Some(raw) => Ok(Some(HeaderMetadata(Arc::new(metadata(raw)?)))),
         None => Ok(None),
     }
@@ -110,11 +145,11 @@ fn metadata(raw: &str) -> Result<BTreeMap<String, String>, BedrockError> {
 }
 
 /// A header's value as text; one that is not visible ASCII is refused by name.
-fn text<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, BedrockError> {
+fn text<'h>(headers: &'h HeaderMap, name: &HeaderName, shown: &str) -> Result<Option<&'h str>, BedrockError> {
     match headers.get(name) {
         None => Ok(None),
         Some(v) => v.to_str().map(|s| Some(s.trim())).map_err(|_| {
-            BedrockError::validation(format!("The header {name} has a value that is not visible ASCII text."))
+            BedrockError::validation(format!("The header {shown} has a value that is not visible ASCII text."))
         }),
     }
 }
@@ -138,7 +173,7 @@ mod tests {
     }
 
     fn refused(pairs: &[(&'static str, &'static [u8])]) -> BedrockError {
-        check(&headers(pairs), "Accept").unwrap_err()
+        check(&headers(pairs), &header::ACCEPT).unwrap_err()
     }
 
     #[test]
@@ -151,9 +186,9 @@ mod tests {
             ("x-amzn-bedrock-request-metadata", br#"{"team":"ml"}"#),
             ("x-amzn-bedrock-guardrailidentifier", b""),
         ]);
-        let metadata = check(&ok, "Accept").unwrap().unwrap();
+        let metadata = check(&ok, &header::ACCEPT).unwrap().unwrap();
         assert_eq!(metadata.0.get("team").map(String::as_str), Some("ml"));
-        assert_eq!(check(&headers(&[("x-amzn-bedrock-trace", b"ENABLED")]), "Accept"), Ok(None));
+        assert_eq!(check(&headers(&[("x-amzn-bedrock-trace", b"ENABLED")]), &header::ACCEPT), Ok(None));
     }
 
     #[test]

@@ -35,6 +35,6 @@ mod stream_body;
 mod telemetry;
 mod usage;
 
-pub use app::{build_router, AppState};
+pub use app::{build_app, App, AppState};
 // The dispatcher crate under the names its modules had here.
 use spillway_dispatch::{self as dispatch, resolve};

@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 
 use axum::body::Body;
-use axum::http::HeaderValue;
+use axum::http::{header, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -12,6 +12,8 @@ use spillway_backends::EventStream;
 use spillway_wire::eventstream::{exception_frame, CONTENT_TYPE};
 use spillway_wire::stream::ModelEvent;
 use spillway_wire::BedrockError;
+
+const REGION: HeaderName = HeaderName::from_static("x-spillway-inference-region");
 
 /// The events a stream already produced, then the rest of it.
 pub fn chain(head: Vec<ModelEvent>, rest: EventStream) -> EventStream {
@@ -32,13 +34,15 @@ pub fn response(
     let body = Body::from_stream(frames.map(Ok::<_, Infallible>));
     let mut response = body.into_response();
     let headers = response.headers_mut();
-    headers.insert("content-type", HeaderValue::from_static(CONTENT_TYPE));
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
     if let Ok(v) = HeaderValue::from_str(region) {
-        headers.insert("x-spillway-inference-region", v);
+        headers.insert(REGION, v);
     }
     for (name, value) in extra {
         if let Ok(v) = HeaderValue::from_str(value) {
-            headers.insert(*name, v);
+            // A `&str` name is parsed, and a custom one copied, on every insert; these
+            // are lower-case literals.
+            headers.insert(HeaderName::from_static(name), v);
         }
     }
     response

@@ -9,19 +9,18 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::{to_bytes, Body};
 use axum::http::{HeaderMap, Request, StatusCode};
-use axum::Router;
 use serde_json::{json, Value};
-use spillway_server::{build_router, AppState};
+use spillway_server::{build_app, App, AppState};
 use tower::ServiceExt;
 
 const FAULTS: &str = include_str!("../../../tests/e2e/configs/faults.toml");
 const HAIKU: &str = "anthropic.claude-3-haiku-20240307-v1%3A0";
 
-async fn router() -> Router {
+async fn router() -> App {
     let catalog = spillway_catalog::from_toml(FAULTS).unwrap();
     let dir = tempfile::tempdir().unwrap().keep();
     let (state, _shutdown) = AppState::new(Arc::new(catalog), &dir, None).await.unwrap();
-    build_router(state)
+    build_app(state)
 }
 
 async fn call(req: Request<Body>) -> (StatusCode, HeaderMap, Vec<u8>) {

@@ -8,17 +8,16 @@ use std::sync::Arc;
 
 use axum::body::{to_bytes, Body};
 use axum::http::{Request, StatusCode};
-use axum::Router;
 use serde_json::{json, Value};
-use spillway_server::{build_router, AppState};
+use spillway_server::{build_app, App, AppState};
 use tower::ServiceExt;
 
-async fn router() -> Router {
+async fn router() -> App {
     let catalog = spillway_catalog::builtin().unwrap().with_sim_backends();
     // The data directory outlives the test process's interest in it; the OS cleans /tmp.
     let dir = tempfile::tempdir().unwrap().keep();
     let (state, _shutdown) = AppState::new(Arc::new(catalog), &dir, None).await.unwrap();
-    build_router(state)
+    build_app(state)
 }
 
 fn signed(region: &str) -> String {

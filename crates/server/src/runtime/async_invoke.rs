@@ -138,7 +138,7 @@ pub async fn start(
         state.store.tag_resource(account, &saved.arn, &pairs).await.map_err(store_failed)?;
     }
     batch.poke();
-    Ok(json_response(json!({ "invocationArn": saved.arn }).to_string().into_bytes(), region, &[]))
+    Ok(json_response(json!({ "invocationArn": saved.arn }).to_string().into_bytes(), region, Vec::new()))
 }
 
 /// GetAsyncInvoke's output, and a list's summary (the same members).
@@ -170,7 +170,7 @@ pub async fn get(
     super::ModelId(arn): super::ModelId,
 ) -> Result<Response, ApiError> {
     match state.store.get_async_invoke(&caller.account, &caller.source_region, &arn).await {
-        Ok(a) => Ok(json_response(view(&a).to_string().into_bytes(), &caller.source_region, &[])),
+        Ok(a) => Ok(json_response(view(&a).to_string().into_bytes(), &caller.source_region, Vec::new())),
         Err(StoreError::NotFound) => Err(BedrockError::validation(format!(
             "The async invocation {arn} doesn't exist in this account and region."
         ))
@@ -234,7 +234,7 @@ pub async fn list(
     if let Some(token) = next {
         out["nextToken"] = json!(token);
     }
-    Ok(json_response(out.to_string().into_bytes(), &caller.source_region, &[]))
+    Ok(json_response(out.to_string().into_bytes(), &caller.source_region, Vec::new()))
 }
 
 #[cfg(test)]

@@ -64,7 +64,7 @@ async fn run(call: &Call<'_>, progress: &Progress) -> Result<Answer, ApiError> {
     // The log keeps the answer's bytes as sent (shared, not copied).
     let body = Bytes::from(super::to_json(&response, response_size(&response)));
     let output = state.logs.enabled(caller).then(|| JsonBody::from_serialised(body.clone()));
-    let response = json_response(body, &done.region, &[]);
+    let response = json_response(body, &done.region, Vec::new());
     let ran = Ran { region: done.region, usage, output, embedding: false, backend_time: done.backend_time };
     Ok(Answer { response, ran: Some(ran) })
 }

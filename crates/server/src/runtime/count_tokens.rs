@@ -108,5 +108,5 @@ pub async fn count_tokens(
         .ok_or_else(|| BedrockError::validation("The provided model doesn't support on-demand throughput."))?;
     let input_tokens = state.dispatcher.count_tokens(offer, &request).await?;
     let body = serde_json::to_vec(&json!({ "inputTokens": input_tokens })).unwrap_or_default();
-    Ok(json_response(body, &offer.region, &[]))
+    Ok(json_response(body, &offer.region, Vec::new()))
 }

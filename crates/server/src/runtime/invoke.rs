@@ -2,7 +2,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::Response;
 use base64::Engine as _;
 use spillway_invocation_log::{JsonBody, Operation};
@@ -18,6 +18,7 @@ use super::{ensure_streaming, ensure_text_model, json_response, max_tokens, Answ
 use crate::context::Caller;
 use crate::dispatch::{Declared, Progress};
 use crate::error::ApiError;
+use crate::invoke_headers::{InvokeChecked, InvokeStreamChecked};
 use crate::state::Runtime;
 use crate::stream_body;
 
@@ -37,27 +38,35 @@ fn check_content_type(headers: &HeaderMap) -> Result<Ask, BedrockError> {
 }
 
 /// The unmodeled headers Bedrock adds to InvokeModel answers (clients read them raw);
-/// the cache counts only when the prompt cache took part.
+/// the cache counts only when the prompt cache took part. Names as `HeaderName`
+/// constants: a `&str` name is parsed, and a custom one copied, on every insert.
 fn token_headers(
     usage: TokenUsage,
     latency_ms: u64,
-    served: Vec<(&'static str, String)>,
-) -> Vec<(&'static str, String)> {
-    let mut headers = vec![
-        ("x-amzn-bedrock-input-token-count", usage.input_tokens.to_string()),
-        ("x-amzn-bedrock-output-token-count", usage.output_tokens.to_string()),
-        ("x-amzn-bedrock-invocation-latency", latency_ms.to_string()),
-    ];
+    served: Vec<(&'static str, &'static str)>,
+) -> Vec<(HeaderName, HeaderValue)> {
+    const INPUT: HeaderName = HeaderName::from_static("x-amzn-bedrock-input-token-count");
+    const OUTPUT: HeaderName = HeaderName::from_static("x-amzn-bedrock-output-token-count");
+    const LATENCY: HeaderName = HeaderName::from_static("x-amzn-bedrock-invocation-latency");
+    const CACHE_READ: HeaderName = HeaderName::from_static("x-amzn-bedrock-cache-read-input-token-count");
+    const CACHE_WRITE: HeaderName = HeaderName::from_static("x-amzn-bedrock-cache-write-input-token-count");
+    let mut headers = Vec::with_capacity(5 + served.len());
+    headers.push((INPUT, HeaderValue::from(usage.input_tokens)));
+    headers.push((OUTPUT, HeaderValue::from(usage.output_tokens)));
+    headers.push((LATENCY, HeaderValue::from(latency_ms)));
     if usage.uses_cache() {
-        headers.push(("x-amzn-bedrock-cache-read-input-token-count", usage.cache_read_input_tokens.to_string()));
-        headers.push(("x-amzn-bedrock-cache-write-input-token-count", usage.cache_write_input_tokens().to_string()));
+        headers.push((CACHE_READ, HeaderValue::from(usage.cache_read_input_tokens)));
+        headers.push((CACHE_WRITE, HeaderValue::from(usage.cache_write_input_tokens())));
     }
-    headers.extend(served);
+    // The served tier and latency: the names are lower-case literals and the values
+    // visible ASCII, so neither check can fail.
+    headers.extend(served.into_iter().map(|(k, v)| (HeaderName::from_static(k), HeaderValue::from_static(v))));
     headers
 }
 
 pub async fn invoke(
     State(state): State<Runtime>,
+    _: InvokeChecked,
     caller: Caller,
     ModelId(model_id): ModelId,
     headers: HeaderMap,
@@ -85,15 +94,14 @@ async fn run(call: &Call<'_>, headers: &HeaderMap, progress: &Progress) -> Resul
             let max_tokens = max_tokens(model, &request)?;
             let done = state.dispatcher.run_chat(origin, &plan, &request, max_tokens, progress).await?;
             let usage = done.output.usage();
-            let answer = invoke::chat_response(dialect, &model.id, &done.output);
             let served = done.served.headers(ask);
             let headers = token_headers(usage, caller.elapsed_ms(), served);
             // Room for the answer's text up front (the buffer otherwise doubles its way up).
             let size = done.output.content().iter().map(|b| if let ContentBlock::Text(t) = b { t.len() } else { 256 });
             // The log keeps the answer's bytes as sent (shared, not copied).
-            let body = Bytes::from(super::to_json(&answer, size.sum::<usize>() + 512));
+            let body = Bytes::from(invoke::chat_body(dialect, &model.id, &done.output, size.sum::<usize>() + 512));
             let output = state.logs.enabled(caller).then(|| JsonBody::from_serialised(body.clone()));
-            let response = json_response(body, &done.region, &headers);
+            let response = json_response(body, &done.region, headers);
             let ran = Ran { region: done.region, usage, output, embedding: false, backend_time: done.backend_time };
             Ok(Answer { response, ran: Some(ran) })
         }
@@ -107,7 +115,7 @@ async fn run(call: &Call<'_>, headers: &HeaderMap, progress: &Progress) -> Resul
             let headers = token_headers(usage, caller.elapsed_ms(), served);
             let body = Bytes::from(serde_json::to_vec(&answer).unwrap_or_default());
             let output = state.logs.enabled(caller).then(|| JsonBody::from_serialised(body.clone()));
-            let response = json_response(body, &region, &headers);
+            let response = json_response(body, &region, headers);
             let ran = Ran { region, usage, output, embedding: true, backend_time: std::time::Duration::ZERO };
             Ok(Answer { response, ran: Some(ran) })
         }
@@ -116,6 +124,7 @@ async fn run(call: &Call<'_>, headers: &HeaderMap, progress: &Progress) -> Resul
 
 pub async fn invoke_stream(
     State(state): State<Runtime>,
+    _: InvokeStreamChecked,
     caller: Caller,
     ModelId(model_id): ModelId,
     headers: HeaderMap,
@@ -155,7 +164,7 @@ async fn run_stream(call: &Call<'_>, headers: &HeaderMap, progress: &Progress) -
     };
     let frames = stream::drive(opened, admitted, call.owned(progress), encoder);
     let mut extra: Vec<(&'static str, &str)> = vec![("x-amzn-bedrock-content-type", "application/json")];
-    extra.extend(served.iter().map(|(k, v)| (*k, v.as_str())));
+    extra.extend(served);
     let response = stream_body::response(frames, &region, &extra);
     Ok(Answer { response, ran: None })
 }

@@ -21,7 +21,7 @@ pub use request::shutting_down_error;
 pub use shutdown::Signals;
 pub use tasks::Lifecycle;
 
-use crate::app::{build_router, AppState, Shutdown};
+use crate::app::{build_app, AppState, Shutdown};
 use listener::Server;
 use request::Requests;
 use shutdown::Drained;
@@ -40,7 +40,7 @@ pub async fn run(
     flush: Shutdown,
 ) {
     let lifecycle = state.lifecycle.clone();
-    let requests = Requests { router: build_router(state), body_timeout: settings.body_timeout, lifecycle };
+    let requests = Requests { app: build_app(state), body_timeout: settings.body_timeout, lifecycle };
     let server = Server::new(requests, settings, tls);
     // Dropping the accept loop closes the listening socket: new connections are refused.
     let signal = tokio::select! {

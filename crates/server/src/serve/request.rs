@@ -12,20 +12,19 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use spillway_wire::{BedrockError, ErrorCode};
 use tokio::time::{Instant, Sleep};
-use tower::ServiceExt;
 
 use super::Lifecycle;
+use crate::app::App;
 use crate::error::ApiError;
 
 /// What every request of a server shares.
 pub struct Requests {
-    pub router: Router,
+    pub app: App,
     pub body_timeout: Duration,
     pub lifecycle: Lifecycle,
 }
@@ -45,7 +44,7 @@ impl Requests {
         let req = req.map(|body| Body::new(DeadlineBody::new(body, deadline, Arc::clone(&timed_out))));
         let response = tokio::select! {
             biased;
-            response = self.router.clone().oneshot(req) => response.unwrap_or_else(|e| match e {}),
+            response = self.app.handle(req) => response,
             () = self.lifecycle.streams_ended() => closing(ApiError::from(shutting_down_error()).into_response()),
         };
         if timed_out.load(Ordering::Relaxed) {
