@@ -137,6 +137,13 @@ pub fn parse(format: BodyFormat, body: &[u8]) -> Result<InvokeRequest, BedrockEr
 
 /// [`parse`], with what the call knows checked against the body.
 pub fn parse_call(format: BodyFormat, body: &[u8], call: Call) -> Result<InvokeRequest, BedrockError> {
+    // The common Anthropic Messages body is read without a `Value` in between
+    // (`anthropic::parse_simple`); any other goes the full way.
+    if matches!(format, BodyFormat::Anthropic) {
+        if let Some(request) = anthropic::parse_simple(body) {
+            return Ok(InvokeRequest::Chat { request, dialect: Dialect::AnthropicMessages });
+        }
+    }
     let value: Value = crate::parse::json(body)?;
     let chat = |request, dialect| InvokeRequest::Chat { request, dialect };
     match format {
@@ -393,7 +400,8 @@ pub(crate) mod body {
         /// An integer of at least `min` (token limits).
         pub fn int_min(&self, key: &str, min: i64) -> Result<Option<i64>, BedrockError> {
             let n = self.int(key)?;
-            if let Some(n) = n {
+            // The path is formatted only for the error: most bodies are in range.
+            if let Some(n) = n.filter(|&n| n < min) {
                 range(&self.at(key), n as f64, min as f64, None)?;
             }
             Ok(n)
@@ -402,7 +410,7 @@ pub(crate) mod body {
         /// A number in [0, 1] (temperature, top_p).
         pub fn unit(&self, key: &str) -> Result<Option<f64>, BedrockError> {
             let x = self.num(key)?;
-            if let Some(x) = x {
+            if let Some(x) = x.filter(|x| !(0.0..=1.0).contains(x)) {
                 range(&self.at(key), x, 0.0, Some(1.0))?;
             }
             Ok(x)

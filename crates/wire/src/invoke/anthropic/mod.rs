@@ -3,10 +3,12 @@
 
 mod answer;
 mod features;
+mod simple;
 
 use serde_json::{json, Map, Value};
 
 pub use answer::{completion_response, messages_answer, messages_response, CompletionStream, MessagesStream};
+pub use simple::parse as parse_simple;
 
 use super::body::{self, Obj};
 use super::members::only;
