@@ -17,7 +17,9 @@ const TOOL_RESULT_STATUSES: &[&str] = &["success", "error"];
 
 pub fn check(req: &ConverseRequest) -> Result<(), BedrockError> {
     for (i, m) in req.messages.iter().enumerate() {
-        for (j, block) in m.content.iter().enumerate() {
+        // A block's path is formatted only for the kinds checked here (not text, the
+        // common case: two allocations per block of every call; issue 13).
+        for (j, block) in m.content.iter().enumerate().filter(|(_, b)| checked(b)) {
             content(block, &format!("messages[{i}].content[{j}]"))?;
         }
     }
@@ -44,6 +46,14 @@ pub fn check(req: &ConverseRequest) -> Result<(), BedrockError> {
         }
     }
     Ok(())
+}
+
+/// The blocks [`content`] looks into.
+fn checked(block: &ContentBlock) -> bool {
+    matches!(
+        block,
+        ContentBlock::Unknown(_) | ContentBlock::Image(_) | ContentBlock::Document(_) | ContentBlock::ToolResult(_)
+    )
 }
 
 fn content(block: &ContentBlock, path: &str) -> Result<(), BedrockError> {

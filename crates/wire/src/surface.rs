@@ -63,7 +63,17 @@ pub fn check(req: &ConverseRequest) -> Result<(), BedrockError> {
         }
     }
     for (i, m) in req.messages.iter().enumerate() {
-        for (j, block) in m.content.iter().enumerate() {
+        // The path is formatted only for the blocks `content_block` looks into.
+        let plain = |b: &&ContentBlock| {
+            matches!(
+                b,
+                ContentBlock::Text(_)
+                    | ContentBlock::ToolUse(_)
+                    | ContentBlock::CachePoint(_)
+                    | ContentBlock::ReasoningContent(_)
+            )
+        };
+        for (j, block) in m.content.iter().enumerate().filter(|(_, b)| !plain(b)) {
             content_block(&format!("messages[{i}].content[{j}]"), block)?;
         }
     }
