@@ -2,6 +2,7 @@
 //! account and source region (the SigV4 credential scope's region, else the default).
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{FromRequestParts, Request};
@@ -21,9 +22,13 @@ use crate::{rejections, request_span};
 const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-amzn-requestid");
 const LATENCY_HEADER: HeaderName = HeaderName::from_static("x-amzn-bedrock-performanceconfig-latency");
 
-/// The ID of one request, as sent back in `x-amzn-RequestId` (and logged).
+/// The ID of one request, as sent back in `x-amzn-RequestId` (and logged), and when it
+/// arrived: one extension, shared with the [`Caller`] (not copied).
 #[derive(Debug, Clone)]
-struct RequestId(String);
+struct RequestId {
+    id: Arc<str>,
+    started: Instant,
+}
 
 /// Gives every request an ID and every response the `x-amzn-RequestId` header; handles
 /// the request (`inner`) inside its log span ([`request_span`]); and makes sure every
@@ -37,7 +42,7 @@ where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = Response>,
 {
-    let id = uuid::Uuid::new_v4().to_string();
+    let id: Arc<str> = Arc::from(&*uuid::Uuid::new_v4().hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()));
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let span = request_span::span(&id, &method, &path);
@@ -45,8 +50,7 @@ where
         if let Some(e) = rejections::declared_too_large(req.headers()) {
             return ApiError::from(e).into_response();
         }
-        req.extensions_mut().insert(RequestId(id.clone()));
-        req.extensions_mut().insert(Started(Instant::now()));
+        req.extensions_mut().insert(RequestId { id: Arc::clone(&id), started: Instant::now() });
         let response = inner(req).await;
         rejections::bedrock_shaped(response, &method, &path).await
     }
@@ -58,9 +62,6 @@ where
     }
     response
 }
-
-#[derive(Debug, Clone, Copy)]
-struct Started(Instant);
 
 /// Who a verified request comes from (set by [`authenticate`] when accounts exist).
 #[derive(Debug, Clone)]
@@ -112,7 +113,7 @@ fn authority_as_host(parts: &mut Parts) {
 pub struct Caller {
     pub account: String,
     pub source_region: String,
-    pub request_id: String,
+    pub request_id: Arc<str>,
     pub started: Instant,
     /// InvokeModel's `X-Amzn-Bedrock-Request-Metadata`, checked (the invocation log's
     /// `requestMetadata`; Converse carries its own in the body).
@@ -138,8 +139,10 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
-        let started = parts.extensions.get::<Started>().map_or_else(Instant::now, |s| s.0);
+        let (request_id, started) = match parts.extensions.get::<RequestId>() {
+            Some(r) => (Arc::clone(&r.id), r.started),
+            None => (Arc::from(""), Instant::now()),
+        };
         let verified = parts.extensions.get::<Verified>().cloned();
         let authorization = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         let scope = match &verified {

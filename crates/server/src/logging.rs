@@ -124,7 +124,7 @@ impl InvocationLogs {
             &caller.account,
             format!("arn:aws:iam::{}:root", caller.account),
             &caller.source_region,
-            &caller.request_id,
+            &*caller.request_id,
             entry.operation,
             entry.model_id,
         );
