@@ -5,7 +5,8 @@ two builds one after the other on the same machine.
     python3 bench/ab.py --bin-dir target/release OLD/spillway NEW/spillway OLD/spillway NEW/spillway \\
         --scenarios sat,ssat,mem
 
-Scenarios: sat (Converse at 32 connections), c1 (one connection), rN (Converse open loop
+Scenarios: sat (Converse at 32 connections), isat (InvokeModel, Anthropic body, at 32
+connections), c1 (one connection), rN (Converse open loop
 at N/s for 10 s), ssat (ConverseStream at 32 connections: events/s), mem (RSS with
 --streams ConverseStream responses held open; per stream against the RSS before them).
 Prints one line per binary and scenario. Standard library only.
@@ -32,9 +33,12 @@ def run(bin_dir, spillway, scenarios, streams):
         h.start_spillway()
         converse = h.spillway_target("converse", H.HAIKU, "converse", H.CONVERSE_BODY)
         stream = h.spillway_target("stream", H.HAIKU, "converse-stream", H.CONVERSE_BODY, stream=True)
+        invoke = h.spillway_target("invoke", H.HAIKU, "invoke", H.INVOKE_BODY)
         for s in scenarios:
             if s == "sat":
                 r = h.load(s, converse, connections=32)
+            elif s == "isat":
+                r = h.load(s, invoke, connections=32)
             elif s == "c1":
                 r = h.load(s, converse, connections=1)
             elif s == "ssat":
