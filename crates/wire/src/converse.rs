@@ -64,6 +64,8 @@ pub struct Message {
 smithy_union! {
     /// One block of a message.
     pub enum ContentBlock {
+        // An answer's text: escaped a word at a time (crate::json_text).
+        #[serde(serialize_with = "crate::json_text::serialize")]
         Text(String) = "text",
         Image(ImageBlock) = "image",
         Document(DocumentBlock) = "document",

@@ -9,6 +9,7 @@ pub mod converse;
 pub mod error;
 pub mod eventstream;
 pub mod invoke;
+pub mod json_text;
 mod members;
 pub mod options;
 pub mod parse;

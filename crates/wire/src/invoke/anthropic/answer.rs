@@ -122,9 +122,19 @@ pub struct Message<'a> {
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Block<'a> {
-    Thinking { thinking: &'a str, signature: Option<&'a str> },
-    Text { text: &'a str },
-    ToolUse { id: &'a str, name: &'a str, input: &'a Value },
+    Thinking {
+        thinking: &'a str,
+        signature: Option<&'a str>,
+    },
+    Text {
+        #[serde(serialize_with = "crate::json_text::serialize")]
+        text: &'a str,
+    },
+    ToolUse {
+        id: &'a str,
+        name: &'a str,
+        input: &'a Value,
+    },
 }
 
 pub fn messages_answer<'a>(model_id: &'a str, out: &'a Collector) -> Message<'a> {
