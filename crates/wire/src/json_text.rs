@@ -28,6 +28,11 @@ fn has_special(w: u64) -> bool {
     (below_space | zero(w ^ (LOW * u64::from(b'"'))) | zero(w ^ (LOW * u64::from(b'\\')))) != 0
 }
 
+/// Eight bytes as one word (`w` is one of `chunks_exact(8)`).
+fn word(w: &[u8]) -> u64 {
+    u64::from_le_bytes(w.try_into().unwrap_or([0; 8]))
+}
+
 /// serde_json's escape for `b`, or `None` when `b` is written as it is.
 fn escape(b: u8) -> Option<&'static [u8]> {
     Some(match b {
@@ -62,14 +67,9 @@ pub fn write_quoted(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
     let (mut run, mut i) = (0, 0);
     while i < bytes.len() {
-        if let Some(word) = bytes.get(i..i + 8) {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(word);
-            if !has_special(u64::from_le_bytes(w)) {
-                i += 8;
-                continue;
-            }
-        }
+        // Whole words with nothing to escape are skipped; they are copied with their run.
+        let clean = bytes[i..].chunks_exact(8).take_while(|w| !has_special(word(w))).count();
+        i += clean * 8;
         // A word with something to escape (or the tail): byte by byte.
         let end = (i + 8).min(bytes.len());
         while i < end {
