@@ -45,9 +45,9 @@ fn stop_reason(reason: StopReason) -> &'static str {
 }
 
 /// `stop_reason` and `stop_sequence` of the Messages API.
-fn messages_stop(finish: Option<&Finish>) -> (&'static str, Option<String>) {
+fn messages_stop(finish: Option<&Finish>) -> (&'static str, Option<&str>) {
     match finish {
-        Some(f) if f.stop_reason == StopReason::StopSequence => ("stop_sequence", f.stop_sequence.clone()),
+        Some(f) if f.stop_reason == StopReason::StopSequence => ("stop_sequence", f.stop_sequence.as_deref()),
         Some(f) => (stop_reason(f.stop_reason), None),
         None => ("end_turn", None),
     }
@@ -150,11 +150,7 @@ pub fn messages_answer<'a>(model_id: &'a str, out: &'a Collector) -> Message<'a>
             _ => None,
         })
         .collect();
-    let (stop_reason, stop_sequence) = match out.finish() {
-        Some(f) if f.stop_reason == StopReason::StopSequence => ("stop_sequence", f.stop_sequence.as_deref()),
-        Some(f) => (self::stop_reason(f.stop_reason), None),
-        None => ("end_turn", None),
-    };
+    let (stop_reason, stop_sequence) = messages_stop(out.finish());
     Message {
         id: message_id(),
         kind: "message",
