@@ -100,7 +100,21 @@ fn tool_config() -> impl Strategy<Value = Value> {
 /// A Converse / ConverseStream body that Bedrock accepts.
 pub fn converse() -> impl Strategy<Value = Value> {
     let messages = turns(converse_block(), "user", "assistant").prop_map(|t| {
-        t.into_iter().map(|(role, content)| json!({"role": role, "content": content})).collect::<Vec<_>>()
+        // A request sets at most four cache points (Bedrock's limit): later ones become text.
+        let mut cache_points = 0;
+        t.into_iter()
+            .map(|(role, mut content)| {
+                for block in &mut content {
+                    if block.get("cachePoint").is_some() {
+                        cache_points += 1;
+                        if cache_points > 4 {
+                            *block = json!({"text": "after the fourth cache point"});
+                        }
+                    }
+                }
+                json!({"role": role, "content": content})
+            })
+            .collect::<Vec<_>>()
     });
     let system = vec(text().prop_map(|t| json!({"text": t})), 0..3);
     // requestMetadata keys and values follow the model's patterns (anything else is refused).
