@@ -170,6 +170,31 @@ async fn open_sqlite(opts: SqliteConnectOptions) -> Result<SqlitePool, StoreErro
     Ok(SqlitePoolOptions::new().connect_with(opts).await?)
 }
 
+/// Begins a transaction that will write. SQLite's default `BEGIN` is deferred: it takes a
+/// read snapshot and asks for the write lock only at its first write, and when another
+/// connection has committed since the snapshot that upgrade fails at once with "database is
+/// locked" (the busy timeout cannot help: waiting would not make the snapshot current).
+/// `BEGIN IMMEDIATE` takes the write lock first, so writers queue on the busy timeout
+/// instead. PostgreSQL's row locks need nothing of the kind.
+pub(crate) trait BeginWrite {
+    type Db: sqlx::Database;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = sqlx::Postgres;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.begin().await
+    }
+}
+
 /// Timestamps are stored as fixed-width UTC text (microseconds), so that text order is
 /// time order on both dialects and a value reads back exactly as it was written.
 pub(crate) fn format_ts(t: OffsetDateTime) -> Result<String, StoreError> {

@@ -2,6 +2,7 @@
 
 use time::OffsetDateTime;
 
+use crate::BeginWrite;
 use crate::{format_ts, parse_ts, with_pool, Store, StoreError};
 
 /// One application inference profile as the store keeps it. The API layer chooses the
@@ -211,7 +212,7 @@ impl Store {
             columns!()
         );
         let row = with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let row = sqlx::query_as::<_, ProfileRow>(SQL)
                 .bind(account)
                 .bind(region)

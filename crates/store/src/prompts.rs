@@ -7,6 +7,7 @@
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use crate::BeginWrite;
 use crate::{format_ts, parse_ts, with_pool, Store, StoreError};
 
 /// A prompt's DRAFT or one of its versions, as the store keeps it.
@@ -315,7 +316,7 @@ impl Store {
         );
         let outcome = with_pool!(self, |pool| {
             async {
-                let mut tx = pool.begin().await?;
+                let mut tx = pool.begin_write().await?;
                 let draft: Option<(String, String, Option<String>, String, i64)> =
                     sqlx::query_as(BUMP).bind(account).bind(region).bind(id).fetch_optional(&mut *tx).await?;
                 let Some((arn, name, draft_description, body, n)) = draft else {
@@ -402,7 +403,7 @@ impl Store {
             concat!("DELETE FROM prompts WHERE account = $1 AND region = $2 AND id = $3 RETURNING ", draft_columns!());
         const TAGS: &str = "DELETE FROM tags WHERE account = $1 AND arn = $2";
         let deleted = with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let (versions, draft) = match version {
                 Some(n) => {
                     let one = sqlx::query_as::<_, VersionRow>(ONE)

@@ -11,6 +11,7 @@
 use time::OffsetDateTime;
 
 use crate::usage::UPSERT as USAGE_UPSERT;
+use crate::BeginWrite;
 use crate::{format_ts, parse_ts, with_pool, ListFilter, Store, StoreError, UsageRow};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -376,7 +377,7 @@ impl Store {
         const SQL: &str = "UPDATE provisioned_models SET billed_until = $3 WHERE arn = $1 AND billed_until = $2";
         let (from, to) = (format_ts(from)?, format_ts(to)?);
         Ok(with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let moved = sqlx::query(SQL).bind(arn).bind(&from).bind(&to).execute(&mut *tx).await?.rows_affected();
             if moved == 1 {
                 for r in charges {
@@ -414,7 +415,7 @@ impl Store {
             columns!()
         );
         let row = with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let row = sqlx::query_as::<_, Row>(SQL)
                 .bind(account)
                 .bind(region)

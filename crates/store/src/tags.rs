@@ -6,6 +6,7 @@
 //! ARN whose account field is not the caller's is `NotFound`, so another account can
 //! never tag, untag or read tags of a resource, even one that does not exist yet.
 
+use crate::BeginWrite;
 use crate::{arn_account, with_pool, Store, StoreError};
 
 fn owned(account: &str, arn: &str) -> Result<(), StoreError> {
@@ -24,7 +25,7 @@ impl Store {
                            ON CONFLICT (account, arn, tag_key) \
                            DO UPDATE SET tag_value = excluded.tag_value";
         with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for (key, value) in tags {
                 sqlx::query(SQL).bind(account).bind(arn).bind(key).bind(value).execute(&mut *tx).await?;
             }
@@ -38,7 +39,7 @@ impl Store {
         owned(account, arn)?;
         const SQL: &str = "DELETE FROM tags WHERE account = $1 AND arn = $2 AND tag_key = $3";
         with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for key in keys {
                 sqlx::query(SQL).bind(account).bind(arn).bind(key).execute(&mut *tx).await?;
             }

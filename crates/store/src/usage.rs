@@ -5,6 +5,7 @@
 //! (an upsert with `x = x + excluded.x`, which SQLite and PostgreSQL both run as one
 //! atomic statement), so several instances sharing a PostgreSQL store can all write.
 
+use crate::BeginWrite;
 use crate::{with_pool, Store, StoreError};
 
 /// One hour of usage for one key. Counters are i64 because that is what both dialects
@@ -74,7 +75,7 @@ impl Store {
     /// Adds several rows in one transaction: a periodic flush is one commit.
     pub async fn record_usages(&self, rows: &[UsageRow]) -> Result<(), StoreError> {
         with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for r in rows {
                 sqlx::query(UPSERT)
                     .bind(&r.account)

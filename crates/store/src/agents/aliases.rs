@@ -5,6 +5,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::{decode, encode};
+use crate::BeginWrite;
 use crate::{format_ts, parse_ts, with_pool, Store, StoreError};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -199,7 +200,7 @@ impl Store {
         );
         const TAGS: &str = "DELETE FROM tags WHERE account = $1 AND arn = $2";
         let deleted = with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let row = sqlx::query_as::<_, AliasSql>(SQL)
                 .bind(account)
                 .bind(region)

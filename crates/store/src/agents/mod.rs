@@ -14,6 +14,7 @@ mod versions;
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use crate::BeginWrite;
 use crate::{format_ts, parse_ts, with_pool, Store, StoreError};
 
 /// The DRAFT version's name in `agent_version` columns and in the API.
@@ -220,7 +221,7 @@ impl Store {
             concat!("DELETE FROM agents WHERE account = $1 AND region = $2 AND id = $3 RETURNING ", agent_columns!());
         const TAGS: &str = "DELETE FROM tags WHERE account = $1 AND arn = $2";
         let deleted = with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let aliases: Vec<(String,)> =
                 sqlx::query_as(ALIAS_ARNS).bind(account).bind(region).bind(id).fetch_all(&mut *tx).await?;
             for sql in CHILDREN {

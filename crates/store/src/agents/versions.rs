@@ -5,6 +5,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::{decode, DRAFT};
+use crate::BeginWrite;
 use crate::{format_ts, parse_ts, with_pool, Store, StoreError};
 
 /// A numbered version of an agent.
@@ -73,7 +74,7 @@ impl Store {
              SELECT account, region, agent_id, $4, id, name, body, created_at, updated_at, NULL \
              FROM agent_action_groups WHERE account = $1 AND region = $2 AND agent_id = $3 AND agent_version = $5";
         let n = with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let draft: Option<(String, String, i64)> =
                 sqlx::query_as(BUMP).bind(account).bind(region).bind(agent_id).fetch_optional(&mut *tx).await?;
             let Some((name, body, n)) = draft else {
@@ -161,7 +162,7 @@ impl Store {
             version_columns!()
         );
         let deleted = with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query(GROUPS)
                 .bind(account)
                 .bind(region)

@@ -4,6 +4,7 @@
 use time::OffsetDateTime;
 
 use super::{to_i64, to_u64};
+use crate::BeginWrite;
 use crate::{format_ts, parse_ts, with_pool, ListFilter, Store, StoreError};
 
 /// Bedrock's statuses, in the order a job goes through them.
@@ -213,7 +214,7 @@ impl Store {
             j.model_id, j.region
         );
         let inserted: Result<(), StoreError> = with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let active: i64 = sqlx::query_scalar(ACTIVE_SQL)
                 .bind(&j.account)
                 .bind(&j.region)

@@ -2,6 +2,7 @@
 //! one transaction; read back in input order to assemble the output files.
 
 use super::{to_i64, to_u64};
+use crate::BeginWrite;
 use crate::{format_ts, with_pool, Store, StoreError};
 
 /// One record's line of output, as it will appear in `<input>.jsonl.out`.
@@ -38,7 +39,7 @@ impl Store {
              input_tokens = input_tokens + $5, output_tokens = output_tokens + $6, updated_at = $7 WHERE arn = $1";
         let at = format_ts(at)?;
         with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let held: i64 = sqlx::query_scalar(HELD).bind(arn).bind(owner).fetch_one(&mut *tx).await?;
             if held == 0 {
                 return Ok(None);

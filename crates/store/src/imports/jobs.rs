@@ -5,6 +5,7 @@
 use time::OffsetDateTime;
 
 use super::{models, ImportedModel};
+use crate::BeginWrite;
 use crate::ListFilter;
 use crate::{format_ts, parse_ts, with_pool, Store, StoreError};
 
@@ -141,7 +142,7 @@ impl Store {
         let end = j.end_time.map(format_ts).transpose()?;
         let model_taken = format!("An imported model named {} already exists in {}.", j.imported_model_name, j.region);
         let inserted: Result<(), StoreError> = with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let taken: i64 = sqlx::query_scalar(TAKEN)
                 .bind(&j.account)
                 .bind(&j.region)
@@ -282,7 +283,7 @@ impl Store {
         let at = format_ts(at)?;
         let created = outcome.ok().map(|m| format_ts(m.created_at)).transpose()?;
         Ok(with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let moved = sqlx::query(SQL)
                 .bind(&job.arn)
                 .bind(status.as_str())

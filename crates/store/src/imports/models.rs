@@ -2,6 +2,7 @@
 //! deleted (with their tags) through the API.
 
 use super::ImportedModel;
+use crate::BeginWrite;
 use crate::ListFilter;
 use crate::{parse_ts, with_pool, Store, StoreError};
 
@@ -130,7 +131,7 @@ impl Store {
             columns!()
         );
         let row = with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let row = sqlx::query_as::<_, Row>(SQL)
                 .bind(account)
                 .bind(region)
