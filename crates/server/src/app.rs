@@ -6,7 +6,8 @@
 //!    (wrong method, body too large, extractor rejections: [`crate::rejections`]);
 //! 2. with accounts configured, `authenticate` (SigV4 or API key);
 //! 3. the body limit (InvokeModel bodies may be up to 25 MB);
-//! 4. the route table below (method + raw path; axum decodes `{model_id}`);
+//! 4. a model call (POST on `/model/{modelId}/…`) straight to its handler, anything else
+//!    through the route table below ([`crate::lanes`]);
 //! 5. a thin handler in [`crate::runtime`]: parse (wire) → resolve (route) → run with
 //!    failover ([`crate::dispatch`]) → encode JSON or event-stream frames (wire).
 
@@ -32,6 +33,7 @@ use crate::dispatch::Dispatcher;
 use crate::error::ApiError;
 use crate::imported::job::Importer;
 use crate::imported::source::Objects;
+use crate::lanes::Lanes;
 use crate::logging::InvocationLogs;
 use crate::serve::Lifecycle;
 use crate::usage::UsageLedger;
@@ -217,7 +219,7 @@ impl AppState {
 /// do for every request, around the body limit and the route table.
 #[derive(Clone)]
 pub struct App {
-    routes: <DefaultBodyLimit as Layer<Router>>::Service,
+    routes: <DefaultBodyLimit as Layer<Lanes>>::Service,
     keyring: Option<Arc<Keyring>>,
 }
 
@@ -304,7 +306,8 @@ pub fn build_app(state: AppState) -> App {
         .with_state(state.clone());
     // Layers wrap the finished router once: `Router::layer` would wrap every route in a
     // boxed service of its own, cloned on every call.
-    App { routes: DefaultBodyLimit::max(MAX_BODY).layer(router), keyring: state.keyring }
+    let keyring = state.keyring.clone();
+    App { routes: DefaultBodyLimit::max(MAX_BODY).layer(Lanes::new(router, state)), keyring }
 }
 
 async fn metrics(

@@ -19,6 +19,7 @@ mod imported {
     pub use spillway_dispatch::imported::*;
 }
 mod invoke_headers;
+mod lanes;
 mod logging;
 /// The provisioning driver; the registry of provisioned models and what a throughput
 /// serves are the dispatcher's ([`spillway_dispatch::provisioned`]).

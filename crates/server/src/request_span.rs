@@ -28,7 +28,7 @@ pub fn span(request_id: &str, method: &axum::http::Method, path: &str) -> Span {
             %method,
             path = %path,
             operation,
-            model = model.as_str(),
+            model = &*model,
         ),
         None => tracing::error_span!(
             "request",
@@ -43,19 +43,11 @@ pub fn span(request_id: &str, method: &axum::http::Method, path: &str) -> Span {
 
 /// The operation and the (percent-decoded) model ID of a bedrock-runtime path
 /// `/model/{modelId}/{action}`; `None` for every other path.
-pub fn runtime_call(path: &str) -> Option<(&'static str, String)> {
+pub fn runtime_call(path: &str) -> Option<(&'static str, std::borrow::Cow<'_, str>)> {
     let rest = path.strip_prefix("/model/")?;
     let (model, action) = rest.rsplit_once('/')?;
-    let operation = match action {
-        "converse" => "Converse",
-        "converse-stream" => "ConverseStream",
-        "invoke" => "InvokeModel",
-        "invoke-with-response-stream" => "InvokeModelWithResponseStream",
-        "count-tokens" => "CountTokens",
-        _ => return None,
-    };
-    let model = percent_encoding::percent_decode_str(model).decode_utf8_lossy().into_owned();
-    Some((operation, model))
+    let operation = crate::runtime::path::Action::from_segment(action)?.operation();
+    Some((operation, crate::runtime::path::decode_lossy(model)))
 }
 
 /// `response` whose body, if it is streamed (no known length), is polled and dropped

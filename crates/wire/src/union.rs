@@ -39,21 +39,31 @@ macro_rules! smithy_union {
                     }
                     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<$name, A::Error> {
                         let mut found: Option<$name> = None;
-                        let mut names: Vec<String> = Vec::new();
-                        while let Some(key) = map.next_key::<String>()? {
+                        // The set members' names, kept only for the error when there are two
+                        // or more (the usual body sets one, and its key is borrowed).
+                        let (mut count, mut first, mut names) = (0usize, None, Vec::<String>::new());
+                        while let Some(key) = map.next_key::<$crate::union::Key<'de>>()? {
                             let value = match key.as_str() {
                                 $( $key => map.next_value::<Option<$ty>>()?.map($name::$variant), )*
-                                _ => {
+                                other => {
                                     let v: serde_json::Value = map.next_value()?;
-                                    (!v.is_null()).then(|| $name::Unknown(key.clone()))
+                                    (!v.is_null()).then(|| $name::Unknown(other.to_owned()))
                                 }
                             };
                             if let Some(v) = value {
-                                names.push(key);
+                                count += 1;
+                                match count {
+                                    1 => first = Some(key),
+                                    2 => {
+                                        names.extend(first.take().map(|k: $crate::union::Key<'de>| k.into_owned()));
+                                        names.push(key.into_owned());
+                                    }
+                                    _ => names.push(key.into_owned()),
+                                }
                                 found = Some(v);
                             }
                         }
-                        match (names.len(), found) {
+                        match (count, found) {
                             (1, Some(v)) => Ok(v),
                             (0, _) => Err(serde::de::Error::custom(format!(
                                 "{} must have exactly one member set, found none",
@@ -75,6 +85,52 @@ macro_rules! smithy_union {
 }
 
 pub(crate) use smithy_union;
+
+/// A union's member name: borrowed from the body when it has no escapes (serde's own
+/// `Cow<str>` always copies), so reading the usual one-member union allocates nothing
+/// for its key.
+pub(crate) enum Key<'de> {
+    Borrowed(&'de str),
+    Owned(String),
+}
+
+impl Key<'_> {
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            Key::Borrowed(s) => s,
+            Key::Owned(s) => s,
+        }
+    }
+
+    pub(crate) fn into_owned(self) -> String {
+        match self {
+            Key::Borrowed(s) => s.to_owned(),
+            Key::Owned(s) => s,
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key::Borrowed(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key::Owned(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key::Owned(v))
+            }
+        }
+        d.deserialize_str(Visitor)
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,7 @@ pub mod async_invoke;
 pub mod converse;
 pub mod count_tokens;
 pub mod invoke;
+pub mod path;
 mod record;
 mod stream;
 
@@ -31,6 +32,17 @@ impl<S: Send + Sync> FromRequestParts<S> for ModelId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // A runtime path is read where it is (the route table need not have matched it:
+        // crate::app sends model calls straight to their handlers).
+        if let Some(p) = path::parse(parts.uri.path()) {
+            return match path::decode(p.raw_model) {
+                Ok(id) => Ok(Self(id.into_owned())),
+                Err(e) => Err(BedrockError::validation(format!(
+                    "Invalid model identifier in the path: its percent-decoded bytes are not UTF-8 ({e})"
+                ))
+                .into()),
+            };
+        }
         match Path::<String>::from_request_parts(parts, state).await {
             Ok(Path(id)) if !id.is_empty() => Ok(Self(id)),
             Ok(_) => Err(BedrockError::validation("The provided model identifier is invalid.").into()),
