@@ -44,6 +44,11 @@ impl JsonBody {
         std::str::from_utf8(&self.0).unwrap_or_default()
     }
 
+    /// The text's bytes (UTF-8, as every constructor keeps it).
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
     pub fn len(&self) -> usize {
         self.0.len()
     }

@@ -12,6 +12,7 @@
 mod body;
 pub mod config;
 mod intake;
+mod line;
 mod pipeline;
 pub mod record;
 pub mod sink;

@@ -227,7 +227,7 @@ impl Writer {
             let bodies = record.input.input_body_json.as_ref().map_or(0, JsonBody::len)
                 + record.output.output_body_json.as_ref().map_or(0, JsonBody::len);
             let mut line = Vec::with_capacity(LINE_WITHOUT_BODIES + bodies);
-            let line = match serde_json::to_writer(&mut line, &record) {
+            let line = match record.write_json(&mut line) {
                 Ok(()) => Bytes::from(line),
                 Err(err) => {
                     tracing::error!(request_id = %record.request_id, error = %err, "invocation log record not serialisable; dropped");

@@ -206,9 +206,17 @@ pub(crate) fn format_timestamp(ts: OffsetDateTime) -> String {
 /// formatter and its `String` cost about 1,800 instructions a record (bench/README.md,
 /// issue 13).
 fn ser_timestamp<S: Serializer>(ts: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
+    match timestamp_digits(*ts) {
+        Some(digits) => s.serialize_str(std::str::from_utf8(&digits).map_err(serde::ser::Error::custom)?),
+        None => s.serialize_str(&format_timestamp(*ts)),
+    }
+}
+
+/// [`format_timestamp`]'s text for years 0 to 9999 (`None` for the others).
+pub(crate) fn timestamp_digits(ts: OffsetDateTime) -> Option<[u8; 20]> {
     let t = ts.to_offset(time::UtcOffset::UTC);
     let Ok(year @ 0..=9999) = u32::try_from(t.year()) else {
-        return s.serialize_str(&format_timestamp(*ts));
+        return None;
     };
     let mut out = *b"0000-00-00T00:00:00Z";
     let fields = [
@@ -225,7 +233,7 @@ fn ser_timestamp<S: Serializer>(ts: &OffsetDateTime, s: S) -> Result<S::Ok, S::E
             n /= 10;
         }
     }
-    s.serialize_str(std::str::from_utf8(&out).map_err(serde::ser::Error::custom)?)
+    Some(out)
 }
 
 fn de_timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<OffsetDateTime, D::Error> {

@@ -122,7 +122,7 @@ impl InvocationLogs {
         let mut record = ModelInvocationLog::new(
             time::OffsetDateTime::now_utc(),
             &caller.account,
-            format!("arn:aws:iam::{}:root", caller.account),
+            ["arn:aws:iam::", &caller.account, ":root"].concat(),
             &caller.source_region,
             &*caller.request_id,
             entry.operation,
