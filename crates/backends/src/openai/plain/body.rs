@@ -34,7 +34,6 @@ pub(super) fn response(head: Head, conn: TcpStream, buf: BytesMut, pool: Arc<Poo
     }
     let mut response = Response::new(body);
     *response.status_mut() = head.status;
-    *response.headers_mut() = head.headers;
     response
 }
 

@@ -4,7 +4,7 @@
 //! tested without a socket.
 
 use bytes::{Buf as _, Bytes, BytesMut};
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use http::StatusCode;
 
 /// A response head larger than this is refused (hyper's client allowed about 400 KiB;
 /// an inference server's heads are a few hundred bytes).
@@ -33,7 +33,8 @@ pub(super) enum Framing {
 #[derive(Debug)]
 pub(super) struct Head {
     pub status: StatusCode,
-    pub headers: HeaderMap,
+    // No header map: the fields are read here for the framing, and nothing downstream
+    // reads a backend's headers (building the map cost four allocations an answer).
     pub framing: Framing,
     /// The connection may carry another request once this body has ended.
     pub keep_alive: bool,
@@ -69,14 +70,11 @@ pub(super) fn parse_head(buf: &[u8]) -> Result<Parsed, Error> {
         return Ok(Parsed::Interim(len));
     }
     let status = StatusCode::from_u16(code).map_err(|_| invalid("the backend's status code is out of range"))?;
-    let mut headers = HeaderMap::with_capacity(response.headers.len());
     let (mut length, mut chunked, mut coded, mut close, mut keep_alive_token) = (None, false, false, false, false);
     for field in response.headers.iter() {
-        let name = HeaderName::from_bytes(field.name.as_bytes())
-            .map_err(|_| invalid("the backend sent an invalid header name"))?;
-        let value =
-            HeaderValue::from_bytes(field.value).map_err(|_| invalid("the backend sent an invalid header value"))?;
-        if name == http::header::CONTENT_LENGTH {
+        // httparse has checked the name is a token and the value holds no control bytes.
+        let name = field.name.as_bytes();
+        if name.eq_ignore_ascii_case(b"content-length") {
             let n = std::str::from_utf8(field.value)
                 .ok()
                 .and_then(|v| v.trim().parse::<u64>().ok())
@@ -85,18 +83,17 @@ pub(super) fn parse_head(buf: &[u8]) -> Result<Parsed, Error> {
                 return Err(invalid("the backend sent two different content-lengths"));
             }
             length = Some(n);
-        } else if name == http::header::TRANSFER_ENCODING {
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             // Only the last coding says how the message ends (RFC 9112 §6.3).
             coded = true;
             let last = field.value.rsplit(|b| *b == b',').next().unwrap_or_default();
             chunked = last.trim_ascii().eq_ignore_ascii_case(b"chunked");
-        } else if name == http::header::CONNECTION {
+        } else if name.eq_ignore_ascii_case(b"connection") {
             for token in field.value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
                 close |= token.eq_ignore_ascii_case(b"close");
                 keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
             }
         }
-        headers.append(name, value);
     }
     let framing = if status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
         Framing::Length(0)
@@ -113,7 +110,7 @@ pub(super) fn parse_head(buf: &[u8]) -> Result<Parsed, Error> {
     };
     let persistent = if response.version == Some(0) { keep_alive_token } else { !close };
     let keep_alive = persistent && framing != Framing::Close;
-    Ok(Parsed::Head(Head { status, headers, framing, keep_alive }, len))
+    Ok(Parsed::Head(Head { status, framing, keep_alive }, len))
 }
 
 /// One step of reading a body.

@@ -15,7 +15,7 @@
 mod body;
 mod framing;
 
-use std::io::{self, Write as _};
+use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -119,8 +119,9 @@ impl Pool {
             out.extend_from_slice(auth.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
-        // Writing into a Vec cannot fail.
-        let _ = write!(out, "content-length: {}\r\n\r\n", body.len());
+        out.extend_from_slice(b"content-length: ");
+        out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
+        out.extend_from_slice(b"\r\n\r\n");
         out.extend_from_slice(body);
         out
     }

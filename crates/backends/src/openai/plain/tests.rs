@@ -99,7 +99,6 @@ async fn the_request_is_one_well_formed_post() {
     let auth = HeaderValue::from_static("Bearer sk-test");
     let response = pool.post(&s.uri, Some(&auth), b"{\"model\":\"m\"}").await.unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"], "application/json");
     let request = String::from_utf8(s.requests.lock().unwrap()[0].clone()).unwrap();
     let host = s.uri.authority().unwrap().as_str();
     assert_eq!(
