@@ -136,7 +136,7 @@ impl Fixture {
     fn used(&self, source: &str, scope: &str) -> (f64, f64) {
         let mut out = (0.0, 0.0);
         for (key, per_minute, share) in self.dispatcher.admission().headroom() {
-            if key.region == source && key.scope == scope {
+            if *key.region == *source && *key.scope == *scope {
                 // Rounded: the share is a quotient, its product is not exact.
                 let used = (per_minute as f64 * (1.0 - share) * 1e6).round() / 1e6;
                 match key.limit {

@@ -125,7 +125,7 @@ impl Fixture {
     /// Requests taken from the caller's bucket of `scope`.
     fn requests_used(&self, scope: &str) -> f64 {
         let headroom = self.dispatcher.admission().headroom();
-        let found = headroom.iter().find(|(k, _, _)| k.scope == scope && k.limit == Limit::Requests);
+        let found = headroom.iter().find(|(k, _, _)| *k.scope == *scope && k.limit == Limit::Requests);
         found.map_or(0.0, |(_, per_minute, share)| (*per_minute as f64 * (1.0 - share) * 1e6).round() / 1e6)
     }
 }

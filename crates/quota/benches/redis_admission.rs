@@ -49,7 +49,7 @@ fn debits(scope: usize) -> Vec<Debit> {
     let key = |limit| BucketKey {
         account: "123456789012".into(),
         region: "ap-northeast-1".into(),
-        scope: format!("model-{scope}"),
+        scope: format!("model-{scope}").into(),
         limit,
     };
     vec![

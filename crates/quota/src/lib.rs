@@ -16,6 +16,7 @@ mod testutil;
 
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 
 pub use bucket::Bucket;
 pub use memory::InProcessQuotas;
@@ -34,10 +35,12 @@ pub enum Limit {
 /// default twice the source region's on-demand one).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct BucketKey {
-    pub account: String,
-    pub region: String,
+    // Shared text: a request's two buckets (requests, tokens) name the same account,
+    // region and scope, and a key is cloned into every lease and settlement.
+    pub account: Arc<str>,
+    pub region: Arc<str>,
     /// A model id or an inference-profile id.
-    pub scope: String,
+    pub scope: Arc<str>,
     pub limit: Limit,
 }
 

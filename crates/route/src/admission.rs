@@ -4,6 +4,8 @@
 //! through provisioned throughput touches no on-demand quota: only the provisioned
 //! model's own token bucket (its units' tokens per minute), keyed by its ARN.
 
+use std::sync::Arc;
+
 use spillway_catalog::Catalog;
 use spillway_quota::{BucketKey, Debit, Limit};
 use spillway_wire::converse::TokenUsage;
@@ -29,9 +31,9 @@ pub fn used_tokens(usage: TokenUsage, burndown: f64) -> u64 {
 pub fn debits(catalog: &Catalog, plan: &Plan<'_>, account: &str, source_region: &str, tokens: u64) -> Vec<Debit> {
     if let Some(p) = &plan.provisioned {
         let key = BucketKey {
-            account: account.to_owned(),
-            region: source_region.to_owned(),
-            scope: p.arn.clone(),
+            account: account.into(),
+            region: source_region.into(),
+            scope: p.arn.as_str().into(),
             limit: Limit::Tokens,
         };
         // A bucket never admits more than its capacity: a maxTokens above the units'
@@ -51,10 +53,11 @@ pub fn debits(catalog: &Catalog, plan: &Plan<'_>, account: &str, source_region: 
     };
     // Every imported model has a quota of its own (they share one model description).
     let scope = plan.imported.as_deref().unwrap_or(scope);
+    let (account, region, scope): (Arc<str>, Arc<str>, Arc<str>) = (account.into(), source_region.into(), scope.into());
     let key = |limit| BucketKey {
-        account: account.to_owned(),
-        region: source_region.to_owned(),
-        scope: scope.to_owned(),
+        account: Arc::clone(&account),
+        region: Arc::clone(&region),
+        scope: Arc::clone(&scope),
         limit,
     };
     vec![
@@ -83,7 +86,7 @@ mod tests {
         assert_eq!(d[0].per_minute, 20);
         assert_eq!(d[1].per_minute, 200_000);
         assert_eq!(d[1].amount, 500);
-        assert_eq!(d[0].key.scope, "anthropic.claude-3-5-sonnet-20240620-v1:0");
+        assert_eq!(&*d[0].key.scope, "anthropic.claude-3-5-sonnet-20240620-v1:0");
     }
 
     #[test]
@@ -91,7 +94,7 @@ mod tests {
         let c = spillway_catalog::builtin().unwrap();
         let plan = resolve(&c, "apac.anthropic.claude-3-5-sonnet-20240620-v1:0", "ap-northeast-1", "1").unwrap();
         let d = debits(&c, &plan, "1", "ap-northeast-1", 10);
-        assert_eq!(d[0].key.scope, "apac.anthropic.claude-3-5-sonnet-20240620-v1:0");
+        assert_eq!(&*d[0].key.scope, "apac.anthropic.claude-3-5-sonnet-20240620-v1:0");
         assert_eq!((d[0].per_minute, d[1].per_minute), (40, 400_000));
         // From Paris the model is not offered: the first destination's quota is the base.
         let plan = resolve(&c, "eu.anthropic.claude-3-5-sonnet-20240620-v1:0", "eu-west-3", "1").unwrap();
@@ -107,7 +110,7 @@ mod tests {
         plan.provisioned = Some(crate::Provisioned { arn: arn.clone(), tokens_per_minute: 1000 });
         let d = debits(&c, &plan, "1", "us-east-1", 4096);
         assert_eq!(d.len(), 1);
-        assert_eq!((d[0].key.scope.as_str(), d[0].key.limit), (arn.as_str(), Limit::Tokens));
+        assert_eq!((&*d[0].key.scope, d[0].key.limit), (arn.as_str(), Limit::Tokens));
         assert_eq!((d[0].per_minute, d[0].amount), (1000, 1000));
     }
 
@@ -119,7 +122,7 @@ mod tests {
         plan.imported = Some(arn.clone());
         let d = debits(&c, &plan, "1", "us-east-1", 10);
         assert_eq!(d.len(), 2);
-        assert!(d.iter().all(|d| d.key.scope == arn));
+        assert!(d.iter().all(|d| *d.key.scope == *arn));
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //! request runs on its account's reserved buckets while they have room, then spills over
 //! to the default tier (and says so: the answer reports the tier that served it).
 
+use std::sync::Arc;
+
 use spillway_catalog::{Model, ServiceTierType, TierSettings};
 use spillway_quota::{BucketKey, Debit, Floor, Limit};
 use spillway_wire::converse::{ConverseRequest, ServedReport};
@@ -164,10 +166,12 @@ pub fn reserved_debits(
         return None;
     }
     let r = settings.reservation(account, &plan.model.id)?;
+    let (account, region): (Arc<str>, Arc<str>) = (account.into(), source_region.into());
+    let scope: Arc<str> = reserved_scope(&plan.model.id).into();
     let key = |limit| BucketKey {
-        account: account.to_owned(),
-        region: source_region.to_owned(),
-        scope: reserved_scope(&plan.model.id),
+        account: Arc::clone(&account),
+        region: Arc::clone(&region),
+        scope: Arc::clone(&scope),
         limit,
     };
     let tpm = u64::from(r.tokens_per_minute);
@@ -267,7 +271,7 @@ mod tests {
         let s = TierSettings { reserved: vec![reservation], ..TierSettings::default() };
         let plan = resolve(&c, &format!("us.{SONNET}"), "us-east-1", "1").unwrap();
         let d = reserved_debits(&s, &plan, "1", "us-east-1", 5_000).unwrap();
-        assert_eq!(d[0].key.scope, format!("reserved/{SONNET}"));
+        assert_eq!(*d[0].key.scope, *format!("reserved/{SONNET}"));
         assert_eq!((d[0].key.limit, d[0].per_minute, d[0].amount), (Limit::Requests, 10, 1));
         assert_eq!((d[1].key.limit, d[1].per_minute, d[1].amount), (Limit::Tokens, 1_000, 1_000));
         // Another account reserved nothing: it spills over at once.
