@@ -44,15 +44,17 @@ where
 {
     let id: Arc<str> = Arc::from(&*uuid::Uuid::new_v4().hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()));
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let span = request_span::span(&id, &method, &path);
+    // The URI shares the request head's bytes: cloning it copies no path.
+    let uri = req.uri().clone();
+    let path = uri.path();
+    let span = request_span::span(&id, &method, path);
     let response = async {
         if let Some(e) = rejections::declared_too_large(req.headers()) {
             return ApiError::from(e).into_response();
         }
         req.extensions_mut().insert(RequestId { id: Arc::clone(&id), started: Instant::now() });
         let response = inner(req).await;
-        rejections::bedrock_shaped(response, &method, &path).await
+        rejections::bedrock_shaped(response, &method, path).await
     }
     .instrument(span.clone())
     .await;
