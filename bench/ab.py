@@ -7,7 +7,7 @@ two builds one after the other on the same machine.
 
 Scenarios: sat (Converse at 32 connections), isat (InvokeModel, Anthropic body, at 32
 connections), c1 (one connection), rN (Converse open loop
-at N/s for 10 s), ssat (ConverseStream at 32 connections: events/s), mem (RSS with
+at N/s for 10 s), srN (ConverseStream open loop at N/s for 10 s), ssat (ConverseStream at 32 connections: events/s), mem (RSS with
 --streams ConverseStream responses held open; per stream against the RSS before them).
 Prints one line per binary and scenario. Standard library only.
 """
@@ -43,6 +43,8 @@ def run(bin_dir, spillway, scenarios, streams):
                 r = h.load(s, converse, connections=1)
             elif s == "ssat":
                 r = h.load(s, stream, connections=32)
+            elif s.startswith("sr") and s[2:].isdigit():
+                r = h.load(s, stream, rate=int(s[2:]), duration=10)
             elif s.startswith("r") and s[1:].isdigit():
                 r = h.load(s, converse, rate=int(s[1:]), duration=10)
             elif s == "mem":
