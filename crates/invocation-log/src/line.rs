@@ -18,10 +18,8 @@ use crate::record::{format_timestamp, timestamp_digits, ModelInvocationLog, Oper
 impl ModelInvocationLog {
     /// Appends the record's JSON (what `serde_json::to_writer` writes for it) to `out`.
     pub fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
-        out.extend_from_slice(b"{\"schemaType\":");
-        write_quoted(out, &self.schema_type);
-        out.extend_from_slice(b",\"schemaVersion\":");
-        write_quoted(out, &self.schema_version);
+        text(out, b"{\"schemaType\":", &self.schema_type);
+        text(out, b",\"schemaVersion\":", &self.schema_version);
         out.extend_from_slice(b",\"timestamp\":");
         match timestamp_digits(self.timestamp) {
             Some(digits) => {
@@ -31,46 +29,24 @@ impl ModelInvocationLog {
             }
             None => write_quoted(out, &format_timestamp(self.timestamp)),
         }
-        out.extend_from_slice(b",\"accountId\":");
-        write_quoted(out, &self.account_id);
-        out.extend_from_slice(b",\"identity\":{\"arn\":");
-        write_quoted(out, &self.identity.arn);
-        out.extend_from_slice(b"},\"region\":");
-        write_quoted(out, &self.region);
-        out.extend_from_slice(b",\"requestId\":");
-        write_quoted(out, &self.request_id);
-        out.extend_from_slice(b",\"operation\":\"");
-        out.extend_from_slice(operation_name(self.operation).as_bytes());
-        out.extend_from_slice(b"\",\"modelId\":");
-        write_quoted(out, &self.model_id);
+        text(out, b",\"accountId\":", &self.account_id);
+        text(out, b",\"identity\":{\"arn\":", &self.identity.arn);
+        text(out, b"},\"region\":", &self.region);
+        text(out, b",\"requestId\":", &self.request_id);
+        text(out, b",\"operation\":", operation_name(self.operation));
+        text(out, b",\"modelId\":", &self.model_id);
 
         let input = &self.input;
-        out.extend_from_slice(b",\"input\":{\"inputContentType\":");
-        write_quoted(out, &input.input_content_type);
-        if let Some(body) = &input.input_body_json {
-            out.extend_from_slice(b",\"inputBodyJson\":");
-            write_body(out, body);
-        }
-        out.extend_from_slice(b",\"inputTokenCount\":");
-        write_number(out, input.input_token_count);
-        if let Some(n) = input.cache_read_input_token_count {
-            out.extend_from_slice(b",\"cacheReadInputTokenCount\":");
-            write_number(out, n);
-        }
-        if let Some(n) = input.cache_write_input_token_count {
-            out.extend_from_slice(b",\"cacheWriteInputTokenCount\":");
-            write_number(out, n);
-        }
+        text(out, b",\"input\":{\"inputContentType\":", &input.input_content_type);
+        body(out, b",\"inputBodyJson\":", input.input_body_json.as_ref());
+        number(out, b",\"inputTokenCount\":", Some(input.input_token_count));
+        number(out, b",\"cacheReadInputTokenCount\":", input.cache_read_input_token_count);
+        number(out, b",\"cacheWriteInputTokenCount\":", input.cache_write_input_token_count);
 
         let output = &self.output;
-        out.extend_from_slice(b"},\"output\":{\"outputContentType\":");
-        write_quoted(out, &output.output_content_type);
-        if let Some(body) = &output.output_body_json {
-            out.extend_from_slice(b",\"outputBodyJson\":");
-            write_body(out, body);
-        }
-        out.extend_from_slice(b",\"outputTokenCount\":");
-        write_number(out, output.output_token_count);
+        text(out, b"},\"output\":{\"outputContentType\":", &output.output_content_type);
+        body(out, b",\"outputBodyJson\":", output.output_body_json.as_ref());
+        number(out, b",\"outputTokenCount\":", Some(output.output_token_count));
         out.push(b'}');
 
         if let Some(metadata) = &self.request_metadata {
@@ -78,19 +54,43 @@ impl ModelInvocationLog {
             write_map(out, metadata);
         }
         if let Some(region) = &self.inference_region {
-            out.extend_from_slice(b",\"inferenceRegion\":");
-            write_quoted(out, region);
+            text(out, b",\"inferenceRegion\":", region);
         }
         if let Some(config) = &self.performance_config {
             out.extend_from_slice(b",\"performanceConfig\":");
             serde_json::to_writer(&mut *out, config)?;
         }
         if let Some(code) = &self.error_code {
-            out.extend_from_slice(b",\"errorCode\":");
-            write_quoted(out, code);
+            text(out, b",\"errorCode\":", code);
         }
         out.push(b'}');
         Ok(())
+    }
+}
+
+/// `key` (the member's name with what comes before it), then `value` as a JSON string.
+fn text(out: &mut Vec<u8>, key: &[u8], value: &str) {
+    out.extend_from_slice(key);
+    write_quoted(out, value);
+}
+
+/// `key` and the number, when there is one.
+fn number(out: &mut Vec<u8>, key: &[u8], n: Option<u64>) {
+    if let Some(n) = n {
+        out.extend_from_slice(key);
+        out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+    }
+}
+
+/// `key` and a body's JSON text as it is, when there is a body; no text at all is `null`,
+/// as [`JsonBody`] serialises it.
+fn body(out: &mut Vec<u8>, key: &[u8], body: Option<&JsonBody>) {
+    if let Some(body) = body {
+        out.extend_from_slice(key);
+        match body.as_bytes() {
+            [] => out.extend_from_slice(b"null"),
+            text => out.extend_from_slice(text),
+        }
     }
 }
 
@@ -102,18 +102,6 @@ fn operation_name(operation: Operation) -> &'static str {
         Operation::InvokeModel => "InvokeModel",
         Operation::InvokeModelWithResponseStream => "InvokeModelWithResponseStream",
     }
-}
-
-/// A body's JSON text as it is; no text at all is `null`, as [`JsonBody`] serialises it.
-fn write_body(out: &mut Vec<u8>, body: &JsonBody) {
-    match body.as_bytes() {
-        [] => out.extend_from_slice(b"null"),
-        text => out.extend_from_slice(text),
-    }
-}
-
-fn write_number(out: &mut Vec<u8>, n: u64) {
-    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 fn write_map(out: &mut Vec<u8>, map: &BTreeMap<String, String>) {

@@ -39,9 +39,10 @@ macro_rules! smithy_union {
                     }
                     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<$name, A::Error> {
                         let mut found: Option<$name> = None;
-                        // The set members' names, kept only for the error when there are two
-                        // or more (the usual body sets one, and its key is borrowed).
-                        let (mut count, mut first, mut names) = (0usize, None, Vec::<String>::new());
+                        // The first set member's name is borrowed from the body; the names
+                        // of any further ones (an error) are kept for the message.
+                        let mut first: Option<$crate::union::Key<'de>> = None;
+                        let mut more: Vec<String> = Vec::new();
                         while let Some(key) = map.next_key::<$crate::union::Key<'de>>()? {
                             let value = match key.as_str() {
                                 $( $key => map.next_value::<Option<$ty>>()?.map($name::$variant), )*
@@ -51,19 +52,15 @@ macro_rules! smithy_union {
                                 }
                             };
                             if let Some(v) = value {
-                                count += 1;
-                                match count {
-                                    1 => first = Some(key),
-                                    2 => {
-                                        names.extend(first.take().map(|k: $crate::union::Key<'de>| k.into_owned()));
-                                        names.push(key.into_owned());
-                                    }
-                                    _ => names.push(key.into_owned()),
+                                match first {
+                                    None => first = Some(key),
+                                    Some(_) => more.push(key.0.into_owned()),
                                 }
                                 found = Some(v);
                             }
                         }
-                        match (count, found) {
+                        let names = || first.iter().map(|k| k.as_str()).chain(more.iter().map(String::as_str));
+                        match (names().count(), found) {
                             (1, Some(v)) => Ok(v),
                             (0, _) => Err(serde::de::Error::custom(format!(
                                 "{} must have exactly one member set, found none",
@@ -73,7 +70,7 @@ macro_rules! smithy_union {
                                 "{} must have exactly one member set, found {} ({})",
                                 stringify!($name),
                                 n,
-                                names.join(", ")
+                                names().collect::<Vec<_>>().join(", ")
                             ))),
                         }
                     }
@@ -86,27 +83,16 @@ macro_rules! smithy_union {
 
 pub(crate) use smithy_union;
 
+use std::borrow::Cow;
+
 /// A union's member name: borrowed from the body when it has no escapes (serde's own
 /// `Cow<str>` always copies), so reading the usual one-member union allocates nothing
 /// for its key.
-pub(crate) enum Key<'de> {
-    Borrowed(&'de str),
-    Owned(String),
-}
+pub(crate) struct Key<'de>(pub(crate) Cow<'de, str>);
 
 impl Key<'_> {
     pub(crate) fn as_str(&self) -> &str {
-        match self {
-            Key::Borrowed(s) => s,
-            Key::Owned(s) => s,
-        }
-    }
-
-    pub(crate) fn into_owned(self) -> String {
-        match self {
-            Key::Borrowed(s) => s.to_owned(),
-            Key::Owned(s) => s,
-        }
+        &self.0
     }
 }
 
@@ -119,13 +105,13 @@ impl<'de> serde::Deserialize<'de> for Key<'de> {
                 f.write_str("a member name")
             }
             fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key::Borrowed(v))
+                Ok(Key(Cow::Borrowed(v)))
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key<'de>, E> {
-                Ok(Key::Owned(v.to_owned()))
+                Ok(Key(Cow::Owned(v.to_owned())))
             }
             fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Key<'de>, E> {
-                Ok(Key::Owned(v))
+                Ok(Key(Cow::Owned(v)))
             }
         }
         d.deserialize_str(Visitor)
