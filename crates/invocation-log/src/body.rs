@@ -104,8 +104,10 @@ impl<'de> Deserialize<'de> for JsonBody {
 
 /// `raw` without the whitespace outside its strings, copied in runs between the bytes
 /// dropped. A string is skipped with searches for its closing `"` (or an escape), not a
-/// byte at a time: most of a request body is the text of its strings. `raw` is valid
-/// JSON, so a string starts at an unescaped `"` and ends at the next one.
+/// byte at a time: most of a request body is the text of its strings (`memchr2`, which
+/// scans a vector register at a time; a byte loop here was about 1,500 instructions a
+/// logged call, issue 13). `raw` is valid JSON, so a string starts at an unescaped `"` and
+/// ends at the next one.
 fn compact(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len());
     let (mut start, mut i) = (0, 0);
@@ -114,7 +116,7 @@ fn compact(raw: &[u8]) -> Vec<u8> {
             b'"' => {
                 i += 1;
                 loop {
-                    let next = raw.get(i..).and_then(|rest| rest.iter().position(|&c| c == b'"' || c == b'\\'));
+                    let next = raw.get(i..).and_then(|rest| memchr::memchr2(b'"', b'\\', rest));
                     match next {
                         Some(k) if raw.get(i + k) == Some(&b'\\') => i += k + 2,
                         Some(k) => {

@@ -99,7 +99,7 @@ fn status_error(status: u16, body: &str) -> BackendError {
 /// Reads a whole JSON body.
 async fn read_json<T: for<'de> Deserialize<'de>>(reply: http::Response<client::Reply>) -> Result<T, BackendError> {
     let bytes = client::read_body(reply.into_body()).await?;
-    serde_json::from_slice(&bytes).map_err(|e| {
+    spillway_wire::parse::from_text(&bytes).map_err(|e| {
         let text = String::from_utf8_lossy(&bytes);
         BackendError::Invalid(format!("{e}: {}", response::snippet(&text)))
     })

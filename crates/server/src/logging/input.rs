@@ -1,5 +1,7 @@
 //! What an invocation-log record takes from the request body.
 
+use std::collections::BTreeMap;
+
 use serde::de::{Deserializer as _, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
@@ -18,7 +20,12 @@ pub(super) struct Input {
 
 impl Input {
     pub(super) fn read(raw: &[u8]) -> Self {
-        let mut de = serde_json::Deserializer::from_slice(raw);
+        // Not UTF-8: not JSON either (serde_json would refuse it as a whole).
+        let Ok(text) = std::str::from_utf8(raw) else {
+            return Self::default();
+        };
+        // From the text: its UTF-8 was checked once, not again for every string read.
+        let mut de = serde_json::Deserializer::from_str(text);
         let members = de.deserialize_map(MembersVisitor).and_then(|m| de.end().map(|()| m));
         match (members, JsonBody::from_parsed(raw)) {
             (Ok(mut input), Some(body)) => {
@@ -35,6 +42,14 @@ impl Input {
                 Err(_) => Self::default(),
             },
         }
+    }
+}
+
+impl Input {
+    /// `requestMetadata`'s string members (the record's map), if it is an object.
+    pub(super) fn string_members(metadata: &Value) -> Option<BTreeMap<String, String>> {
+        let meta = metadata.as_object()?;
+        Some(meta.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned()))).collect())
     }
 }
 

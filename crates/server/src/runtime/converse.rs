@@ -15,6 +15,7 @@ use super::{ensure_streaming, ensure_text_model, json_response, max_tokens, Answ
 use crate::context::Caller;
 use crate::dispatch::{Declared, Progress};
 use crate::error::ApiError;
+use crate::logging::ParsedInput;
 use crate::state::Runtime;
 use crate::stream_body;
 
@@ -27,14 +28,24 @@ async fn prepare<'s>(
     model_id: &str,
     body: &[u8],
     progress: &Progress,
-) -> Result<(Plan<'s>, ConverseRequest), ApiError> {
+) -> Result<(Plan<'s>, ConverseRequest, ParsedInput), ApiError> {
     let request: ConverseRequest = parse::json(body)?;
+    // Taken before a prompt's template is rendered: the members of the body as sent.
+    let parsed = logged_members(&request);
     let rendered = state.resolver.render(caller.origin(), model_id, request).await?;
     validate::converse(&rendered.request)?;
     let plan = state.resolver.plan(caller.origin(), &rendered.target).await?;
     progress.attribute(plan.attribution());
     tier::check(plan.model, Ask::of(&rendered.request), Via::Body)?;
-    Ok((plan, rendered.request))
+    Ok((plan, rendered.request, parsed))
+}
+
+/// What the invocation log takes from the body, from the parsed request.
+fn logged_members(request: &ConverseRequest) -> ParsedInput {
+    ParsedInput {
+        request_metadata: request.request_metadata.clone(),
+        performance_config: request.performance_config.as_ref().and_then(|p| serde_json::to_value(p).ok()),
+    }
 }
 
 pub async fn converse(
@@ -51,7 +62,7 @@ pub async fn converse(
 
 async fn run(call: &Call<'_>, progress: &Progress) -> Result<Answer, ApiError> {
     let Call { state, caller, model_id, input: body, .. } = *call;
-    let (plan, request) = prepare(state, caller, model_id, body, progress).await?;
+    let (plan, request, parsed) = prepare(state, caller, model_id, body, progress).await?;
     ensure_text_model(plan.model)?;
     let max_tokens = max_tokens(plan.model, &request)?;
     let ask = Ask::of(&request);
@@ -65,7 +76,8 @@ async fn run(call: &Call<'_>, progress: &Progress) -> Result<Answer, ApiError> {
     let body = Bytes::from(super::to_json(&response, response_size(&response)));
     let output = state.logs.enabled(caller).then(|| JsonBody::from_serialised(body.clone()));
     let response = json_response(body, &done.region, Vec::new());
-    let ran = Ran { region: done.region, usage, output, embedding: false, backend_time: done.backend_time };
+    let backend_time = done.backend_time;
+    let ran = Ran { region: done.region, usage, output, embedding: false, backend_time, parsed: Some(parsed) };
     Ok(Answer { response, ran: Some(ran) })
 }
 
@@ -83,7 +95,7 @@ pub async fn converse_stream(
 
 async fn run_stream(call: &Call<'_>, progress: &Progress) -> Result<Answer, ApiError> {
     let Call { state, caller, model_id, input: body, .. } = *call;
-    let (plan, request) = prepare(state, caller, model_id, body, progress).await?;
+    let (plan, request, parsed) = prepare(state, caller, model_id, body, progress).await?;
     ensure_text_model(plan.model)?;
     ensure_streaming(plan.model)?;
     let max_tokens = max_tokens(plan.model, &request)?;
@@ -92,7 +104,7 @@ async fn run_stream(call: &Call<'_>, progress: &Progress) -> Result<Answer, ApiE
     let (opened, admitted) =
         state.dispatcher.open_chat(origin, &plan, &request, max_tokens, Declared::ModelError).await?;
     let region = opened.region.clone();
-    let owned = call.owned(progress);
+    let owned = call.owned(progress, Some(parsed));
     let mut encoder = ConverseFrames::new(state.logs.enabled(caller), opened.served.report(ask));
     if let Some(paths) = request.additional_model_response_field_paths.filter(|p| !p.is_empty()) {
         encoder = encoder.with_response_fields(paths, plan.model.body_format, &plan.model.id);

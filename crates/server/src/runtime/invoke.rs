@@ -102,7 +102,14 @@ async fn run(call: &Call<'_>, headers: &HeaderMap, progress: &Progress) -> Resul
             let body = Bytes::from(invoke::chat_body(dialect, &model.id, &done.output, size.sum::<usize>() + 512));
             let output = state.logs.enabled(caller).then(|| JsonBody::from_serialised(body.clone()));
             let response = json_response(body, &done.region, headers);
-            let ran = Ran { region: done.region, usage, output, embedding: false, backend_time: done.backend_time };
+            let ran = Ran {
+                region: done.region,
+                usage,
+                output,
+                embedding: false,
+                backend_time: done.backend_time,
+                parsed: None,
+            };
             Ok(Answer { response, ran: Some(ran) })
         }
         InvokeRequest::Embed(request) => {
@@ -116,7 +123,8 @@ async fn run(call: &Call<'_>, headers: &HeaderMap, progress: &Progress) -> Resul
             let body = Bytes::from(serde_json::to_vec(&answer).unwrap_or_default());
             let output = state.logs.enabled(caller).then(|| JsonBody::from_serialised(body.clone()));
             let response = json_response(body, &region, headers);
-            let ran = Ran { region, usage, output, embedding: true, backend_time: std::time::Duration::ZERO };
+            let ran =
+                Ran { region, usage, output, embedding: true, backend_time: std::time::Duration::ZERO, parsed: None };
             Ok(Answer { response, ran: Some(ran) })
         }
     }
@@ -162,7 +170,7 @@ async fn run_stream(call: &Call<'_>, headers: &HeaderMap, progress: &Progress) -
         first_byte: None,
         kept: state.logs.enabled(caller).then(Vec::new),
     };
-    let frames = stream::drive(opened, admitted, call.owned(progress), encoder);
+    let frames = stream::drive(opened, admitted, call.owned(progress, None), encoder);
     let mut extra: Vec<(&'static str, &str)> = vec![("x-amzn-bedrock-content-type", "application/json")];
     extra.extend(served);
     let response = stream_body::response(frames, &region, &extra);

@@ -126,4 +126,7 @@ pub struct Ran {
     pub embedding: bool,
     /// Time inside backend calls; the rest of the request's time is spillway's overhead.
     pub backend_time: std::time::Duration,
+    /// What the log takes from a request body the handler parsed (Converse); `None`:
+    /// the log reads the body itself.
+    pub parsed: Option<crate::logging::ParsedInput>,
 }

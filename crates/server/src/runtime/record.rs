@@ -15,7 +15,7 @@ use super::Answer;
 use crate::context::Caller;
 use crate::dispatch::Progress;
 use crate::error::ApiError;
-use crate::logging::Entry;
+use crate::logging::{Entry, ParsedInput};
 use crate::state::Runtime;
 use crate::telemetry::{self, Outcome};
 use crate::usage::Usage;
@@ -38,6 +38,8 @@ struct Ended<'a> {
     embedding: bool,
     /// Set once the call was resolved: whose usage it is.
     attribution: Option<&'a Attribution>,
+    /// What the log takes from the request, when the handler parsed it.
+    parsed: Option<ParsedInput>,
 }
 
 /// One runtime call, for its metrics and its invocation-log record.
@@ -76,6 +78,7 @@ impl Call<'_> {
                         output: ran.output,
                         embedding: ran.embedding,
                         attribution: attribution.as_ref(),
+                        parsed: ran.parsed,
                     });
                 }
                 answer.response
@@ -84,7 +87,8 @@ impl Call<'_> {
                 // Nothing of a failed call is the caller's usage: failed attempts were released.
                 let ending = Ending::Failed(&e.error);
                 let (usage, attribution) = (TokenUsage::default(), attribution.as_ref());
-                self.finish(Ended { region: None, usage, ending, output: None, embedding: false, attribution });
+                let parsed = None;
+                self.finish(Ended { region: None, usage, ending, output: None, embedding: false, attribution, parsed });
                 e.into_response()
             }
         }
@@ -117,6 +121,7 @@ impl Call<'_> {
             error,
             abandoned,
             embedding: ended.embedding,
+            parsed: ended.parsed,
         });
     }
 
@@ -153,7 +158,7 @@ impl Call<'_> {
     }
 
     /// An owned copy for a stream body, which outlives the handler.
-    pub fn owned(&self, progress: &Progress) -> OwnedCall {
+    pub fn owned(&self, progress: &Progress, parsed: Option<ParsedInput>) -> OwnedCall {
         OwnedCall {
             state: self.state.clone(),
             caller: self.caller.clone(),
@@ -161,6 +166,7 @@ impl Call<'_> {
             operation: self.operation,
             input: bytes::Bytes::copy_from_slice(self.input),
             attribution: progress.attribution(),
+            parsed,
         }
     }
 }
@@ -185,6 +191,7 @@ impl Drop for Unanswered<'_> {
                 output: None,
                 embedding: false,
                 attribution: attribution.as_ref(),
+                parsed: None,
             });
         }
     }
@@ -198,6 +205,7 @@ pub struct OwnedCall {
     operation: Operation,
     input: bytes::Bytes,
     attribution: Option<Attribution>,
+    parsed: Option<ParsedInput>,
 }
 
 impl OwnedCall {
@@ -222,7 +230,8 @@ impl OwnedCall {
 
     pub fn finish(&self, region: &str, usage: TokenUsage, ending: Ending<'_>, output: Option<JsonBody>) {
         let attribution = self.attribution.as_ref();
-        let ended = Ended { region: Some(region), usage, ending, output, embedding: false, attribution };
+        let parsed = self.parsed.clone();
+        let ended = Ended { region: Some(region), usage, ending, output, embedding: false, attribution, parsed };
         self.call().finish(ended);
     }
 }

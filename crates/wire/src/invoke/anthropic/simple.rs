@@ -95,7 +95,7 @@ impl<'de> Deserialize<'de> for Texts {
 
 /// The request, when the body is one this path takes whole.
 pub fn parse(raw: &[u8]) -> Option<ConverseRequest> {
-    let body: Body = serde_json::from_slice(raw).ok()?;
+    let body: Body = crate::parse::from_text(raw).ok()?;
     let in_unit = |x: Option<f64>| x.is_none_or(|x| (0.0..=1.0).contains(&x));
     let checked = super::known_version(body.anthropic_version)
         && body.max_tokens >= 1
