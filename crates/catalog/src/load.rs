@@ -1,7 +1,9 @@
 //! Raw config → validated [`Catalog`]: every cross-reference is checked here, and every
 //! error names the key it is about.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
+
+use hashbrown::HashMap;
 
 use crate::model::{AccessKey, Account, BackendSpec, Catalog, Model, Offer, Price, Profile, Region};
 use crate::{provisioned, raw};

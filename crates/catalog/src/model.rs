@@ -1,6 +1,8 @@
 //! The validated catalog the service reads at run time.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use hashbrown::HashMap;
 
 pub use crate::imported::ImportedModels;
 pub use crate::provisioned::{CustomModel, HourlyPrice, ProvisionedSpec, Provisioning, Unit};

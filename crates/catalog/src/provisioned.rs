@@ -31,7 +31,9 @@
 //! hourly_price = { one_month = 20.0 }
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use hashbrown::HashMap;
 
 use serde::Deserialize;
 
