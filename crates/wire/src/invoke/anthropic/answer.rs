@@ -15,9 +15,14 @@ use crate::stream::{Collector, Finish, ModelEvent};
 /// profile / ARN around it) becomes `claude-3-5-sonnet-20240620`. Names whose version
 /// suffix is all that tells them apart (`claude-v2:1`) are kept whole.
 fn model_name(model_id: &str) -> &str {
+    // Byte scans: `find` and `rsplit_once` with a `&str` pattern set up a two-way searcher
+    // each, about 1,400 instructions for these short IDs on every answer (issue 13). The
+    // patterns are ASCII, so every index found is a char boundary.
+    const VENDOR: &[u8] = b"anthropic.";
     let id = model_id.rsplit('/').next().unwrap_or(model_id);
-    let id = id.find("anthropic.").map_or(id, |i| &id[i + "anthropic.".len()..]);
-    let stripped = id.rsplit_once("-v").filter(|(base, version)| {
+    let id = id.as_bytes().windows(VENDOR.len()).position(|w| w == VENDOR).map_or(id, |i| &id[i + VENDOR.len()..]);
+    let suffix = id.as_bytes().windows(2).rposition(|w| w == b"-v");
+    let stripped = suffix.map(|i| (&id[..i], &id[i + 2..])).filter(|(base, version)| {
         let mut parts = version.split(':');
         let major = parts.next().unwrap_or_default();
         !major.is_empty()
@@ -29,7 +34,10 @@ fn model_name(model_id: &str) -> &str {
 }
 
 fn message_id() -> String {
-    format!("msg_bdrk_{}", body::random_chars(24, ALNUM))
+    let mut id = String::with_capacity(33);
+    id.push_str("msg_bdrk_");
+    body::push_random_chars(&mut id, 24, ALNUM);
+    id
 }
 
 fn stop_reason(reason: StopReason) -> &'static str {
