@@ -13,7 +13,7 @@ use spillway_wire::invoke::EmbedRequest;
 use spillway_wire::parse::json as parse;
 use spillway_wire::stream::{Collector, Finish};
 
-use super::convert::{chat_body, chat_body_bytes};
+use super::convert::{chat_body, chat_body_bytes, typed_body};
 use super::response::stop_reason;
 use super::sse::Assembler;
 use super::*;
@@ -278,6 +278,27 @@ fn typed_body_bytes_are_the_value_bytes() {
         chat_body_bytes("m", &request(HELLO), 10, false, true).unwrap(),
         br#"{"max_tokens":10,"messages":[{"content":"hello there","role":"user"}],"model":"m"}"#
     );
+}
+
+/// The hand-written body against serde_json's bytes for the same typed body, with texts
+/// an escaper can get wrong (controls, quotes, multi-byte, long clean runs).
+#[test]
+fn written_body_is_what_serde_json_writes() {
+    let texts = ["", "tab\there \"q\" \\ back", "naïve ✓ 日本 \u{1}", &"x".repeat(100), &"long \n".repeat(40)];
+    for text in texts {
+        let text = serde_json::to_string(text).unwrap();
+        let body = format!(
+            r#"{{"system":[{{"text":{text}}}],"messages":[{{"role":"user","content":[{{"text":{text}}}]}},{{"role":"assistant","content":[{{"text":"ok"}}]}},{{"role":"user","content":[{{"text":{text}}}]}}],"inferenceConfig":{{"temperature":1.0,"topP":0.25,"maxTokens":7,"stopSequences":[{text}]}}}}"#
+        );
+        let r = request(&body);
+        for stream in [false, true] {
+            let model = format!("m{}", text.trim_matches('"'));
+            let typed = typed_body(&model, &r, u32::MAX, stream, true).unwrap();
+            let mut written = Vec::new();
+            typed.write_json(&mut written).unwrap();
+            assert_eq!(String::from_utf8(written).unwrap(), serde_json::to_string(&typed).unwrap());
+        }
+    }
 }
 
 #[test]
