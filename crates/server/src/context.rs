@@ -176,7 +176,10 @@ fn scope_region(authorization: &str) -> Option<&str> {
     // one short header on every request (issue 13). `Credential=` is ASCII, so the index
     // after it is a char boundary.
     let start = rest.as_bytes().windows(CREDENTIAL.len()).position(|w| w == CREDENTIAL)? + CREDENTIAL.len();
-    let credential = rest[start..].split([',', ' ']).next()?;
+    // Up to the first `,` or space, found with a byte test (`split` with a pattern of two
+    // chars runs a searcher a char at a time); both are ASCII, so the index is a boundary.
+    let tail = &rest[start..];
+    let credential = &tail[..tail.bytes().position(|b| b == b',' || b == b' ').unwrap_or(tail.len())];
     let mut parts = credential.split('/');
     let _key = parts.next()?;
     let _date = parts.next()?;

@@ -90,6 +90,15 @@ pub fn write_quoted(out: &mut Vec<u8>, text: &str) {
         i += clean_blocks(&bytes[i..]);
         let clean = bytes[i..].chunks_exact(8).take_while(|w| !has_special(word(w))).count();
         i += clean * 8;
+        // A tail shorter than a word is tested as one, padded with a byte that needs no
+        // escape: most short texts (regions, IDs, names) end here without a byte loop.
+        if let Some(tail) = bytes.get(i..).filter(|t| t.len() < 8) {
+            let mut padded = [b'a'; 8];
+            padded[..tail.len()].copy_from_slice(tail);
+            if !has_special(u64::from_le_bytes(padded)) {
+                break;
+            }
+        }
         // A word with something to escape (or the tail): byte by byte.
         let end = (i + 8).min(bytes.len());
         while i < end {

@@ -197,7 +197,7 @@ pub fn chat_response(dialect: Dialect, model_id: &str, out: &Collector) -> Value
 pub fn chat_body(dialect: Dialect, model_id: &str, out: &Collector, capacity: usize) -> Vec<u8> {
     let mut body = Vec::with_capacity(capacity);
     let written = match dialect {
-        Dialect::AnthropicMessages => serde_json::to_writer(&mut body, &anthropic::messages_answer(model_id, out)),
+        Dialect::AnthropicMessages => anthropic::messages_answer(model_id, out).write_json(&mut body),
         _ => serde_json::to_writer(&mut body, &chat_response(dialect, model_id, out)),
     };
     match written {
