@@ -122,3 +122,22 @@ fn response_size(response: &ConverseResponse) -> usize {
         message.content.iter().map(|b| if let ContentBlock::Text(t) = b { t.len() + 32 } else { 256 }).sum();
     texts + 512
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// The log's members from the typed request are what the body's own members were.
+    #[test]
+    fn logged_members_are_the_bodys() {
+        let body = br#"{"messages":[],"requestMetadata":{"team":"ml","run":"a/1"},"performanceConfig":{"latency":"optimized"}}"#;
+        let members = logged_members(&parse::json(body).unwrap());
+        let meta = members.request_metadata.unwrap();
+        assert_eq!(meta.into_iter().collect::<Vec<_>>(), [("run".into(), "a/1".into()), ("team".into(), "ml".into())]);
+        assert_eq!(members.performance_config, Some(json!({"latency": "optimized"})));
+        let none = logged_members(&parse::json(br#"{"messages":[]}"#).unwrap());
+        assert!(none.request_metadata.is_none() && none.performance_config.is_none());
+    }
+}
