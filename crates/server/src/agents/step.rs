@@ -61,14 +61,7 @@ impl ModelCall<'_> {
                     let value = serde_json::to_value(&response).unwrap_or_default();
                     let output = state.logs.enabled(caller).then(|| JsonBody::from(&value));
                     outcome = Some(Ok(value));
-                    let ran = Ran {
-                        region: done.region,
-                        usage,
-                        output,
-                        embedding: false,
-                        backend_time: done.backend_time,
-                        parsed: None,
-                    };
+                    let ran = Ran::chat(done.region, usage, output, done.backend_time);
                     Ok(Answer { response: StatusCode::OK.into_response(), ran: Some(ran) })
                 }
                 Err(e) => {

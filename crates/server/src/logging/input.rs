@@ -43,9 +43,7 @@ impl Input {
             },
         }
     }
-}
 
-impl Input {
     /// `requestMetadata`'s string members (the record's map), if it is an object.
     pub(super) fn string_members(metadata: &Value) -> Option<BTreeMap<String, String>> {
         let meta = metadata.as_object()?;

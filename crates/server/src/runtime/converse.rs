@@ -76,8 +76,7 @@ async fn run(call: &Call<'_>, progress: &Progress) -> Result<Answer, ApiError> {
     let body = Bytes::from(super::to_json(&response, response_size(&response)));
     let output = state.logs.enabled(caller).then(|| JsonBody::from_serialised(body.clone()));
     let response = json_response(body, &done.region, Vec::new());
-    let backend_time = done.backend_time;
-    let ran = Ran { region: done.region, usage, output, embedding: false, backend_time, parsed: Some(parsed) };
+    let ran = Ran { parsed: Some(parsed), ..Ran::chat(done.region, usage, output, done.backend_time) };
     Ok(Answer { response, ran: Some(ran) })
 }
 

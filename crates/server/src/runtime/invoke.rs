@@ -102,14 +102,7 @@ async fn run(call: &Call<'_>, headers: &HeaderMap, progress: &Progress) -> Resul
             let body = Bytes::from(invoke::chat_body(dialect, &model.id, &done.output, size.sum::<usize>() + 512));
             let output = state.logs.enabled(caller).then(|| JsonBody::from_serialised(body.clone()));
             let response = json_response(body, &done.region, headers);
-            let ran = Ran {
-                region: done.region,
-                usage,
-                output,
-                embedding: false,
-                backend_time: done.backend_time,
-                parsed: None,
-            };
+            let ran = Ran::chat(done.region, usage, output, done.backend_time);
             Ok(Answer { response, ran: Some(ran) })
         }
         InvokeRequest::Embed(request) => {

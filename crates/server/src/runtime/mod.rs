@@ -130,3 +130,16 @@ pub struct Ran {
     /// the log reads the body itself.
     pub parsed: Option<crate::logging::ParsedInput>,
 }
+
+impl Ran {
+    /// A chat call that answered: no embedding, and the log reads the request body itself
+    /// unless the handler sets `parsed`.
+    pub fn chat(
+        region: String,
+        usage: TokenUsage,
+        output: Option<spillway_invocation_log::JsonBody>,
+        backend_time: std::time::Duration,
+    ) -> Self {
+        Self { region, usage, output, embedding: false, backend_time, parsed: None }
+    }
+}

@@ -87,8 +87,9 @@ impl Call<'_> {
                 // Nothing of a failed call is the caller's usage: failed attempts were released.
                 let ending = Ending::Failed(&e.error);
                 let (usage, attribution) = (TokenUsage::default(), attribution.as_ref());
-                let parsed = None;
-                self.finish(Ended { region: None, usage, ending, output: None, embedding: false, attribution, parsed });
+                let ended =
+                    Ended { region: None, usage, ending, output: None, embedding: false, attribution, parsed: None };
+                self.finish(ended);
                 e.into_response()
             }
         }
